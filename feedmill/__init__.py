@@ -1,0 +1,1 @@
+"""feedmill's composition root: config loading, the CLI and the service wiring."""

@@ -1,0 +1,5 @@
+import sys
+
+from feedmill.cli import main
+
+sys.exit(main())

@@ -1,0 +1,12 @@
+"""The one place feedmill reads the wall clock; everything else is handed a Clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,273 @@
+"""config.yaml, read once into typed, frozen settings.
+
+Unknown keys, duplicate ids, references to sources or tags that do not exist, bad URLs and
+bad intervals are refused with a :class:`ConfigError` whose every line names the key path
+(``sources[2] (id 'theregister').url``) and the problem. docs/config.md documents every key;
+a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from feedmill.errors import ConfigError
+from feeds.model import FeedDefinition, Site
+from sources.fetch import FetchSettings, default_user_agent
+from store.database import resolve_database_url
+from store.errors import StoreError
+from store.model import SourceDefinition
+
+DEFAULT_CONFIG = "config.yaml"
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,99}$"
+MIN_INTERVAL = timedelta(minutes=1)
+MAX_INTERVAL = timedelta(days=7)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90`` (seconds), ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"1h30m"``."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration such as 30m, 2h or 1d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value).strip().lower()) if isinstance(value, str) else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration such as 30m, 2h or 1d")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.strip()
+
+
+def _interval(value: timedelta) -> timedelta:
+    if not MIN_INTERVAL <= value <= MAX_INTERVAL:
+        raise ValueError(f"an interval must be between 1m and 7d, not {_show(value)}")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+def _show(value: timedelta) -> str:
+    return f"{int(value.total_seconds())}s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+Interval = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_interval)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Slug = Annotated[str, Field(pattern=_SLUG)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    base_url: HttpUrl | None = None
+    title: str = "feedmill"
+
+    def public_url(self) -> str:
+        url = self.base_url or f"http://{self.host}:{self.port}/"
+        return url if url.endswith("/") else url + "/"
+
+
+class FetchConfig(_Section):
+    interval: Interval = timedelta(minutes=30)
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=30)
+    deadline: Duration = timedelta(seconds=60)
+    max_redirects: int = Field(5, ge=0, le=20)
+    max_body_size: int = Field(15 * 1024 * 1024, ge=1024)
+    concurrency: int = Field(10, ge=1, le=1000)
+    user_agent: str | None = None
+
+
+class SchedulerSettings(_Section):
+    heartbeat: Duration = timedelta(seconds=30)
+
+
+class SourceSettings(_Section):
+    id: Slug
+    url: HttpUrl
+    title: str | None = None
+    tags: list[str] = []
+    interval: Interval | None = None
+
+
+class FeedSettings(_Section):
+    id: Slug
+    title: str = Field(min_length=1)
+    subtitle: str | None = None
+    sources: list[str] = []
+    tags: list[str] = []
+    include: list[Annotated[str, Field(min_length=1)]] = []
+    exclude: list[Annotated[str, Field(min_length=1)]] = []
+    limit: int = Field(50, ge=1, le=1000)
+
+
+class Settings(_Section):
+    database: str = "sqlite:///feedmill.db"
+    server: ServerSettings = ServerSettings()
+    fetch: FetchConfig = FetchConfig()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    sources: list[SourceSettings] = []
+    feeds: list[FeedSettings] = []
+
+    # -- what the packages get ------------------------------------------------------------
+
+    def source_definitions(self) -> list[SourceDefinition]:
+        return [
+            SourceDefinition(s.id, s.url, s.title, s.interval or self.fetch.interval)
+            for s in self.sources
+        ]
+
+    def feed_definitions(self) -> list[FeedDefinition]:
+        return [
+            FeedDefinition(
+                id=f.id,
+                title=f.title,
+                subtitle=f.subtitle,
+                source_ids=self._feed_sources(f),
+                include=tuple(f.include),
+                exclude=tuple(f.exclude),
+                limit=f.limit,
+            )
+            for f in self.feeds
+        ]
+
+    def _feed_sources(self, feed: FeedSettings) -> tuple[str, ...]:
+        """Named sources plus every source with one of the tags; all sources if neither."""
+        if not feed.sources and not feed.tags:
+            return tuple(s.id for s in self.sources)
+        tagged = [s.id for s in self.sources if set(s.tags) & set(feed.tags)]
+        return tuple(dict.fromkeys([*feed.sources, *tagged]))
+
+    def fetch_settings(self) -> FetchSettings:
+        fetch = self.fetch
+        return FetchSettings(
+            connect_timeout=fetch.connect_timeout.total_seconds(),
+            read_timeout=fetch.read_timeout.total_seconds(),
+            deadline=fetch.deadline.total_seconds(),
+            max_redirects=fetch.max_redirects,
+            max_body_bytes=fetch.max_body_size,
+            user_agent=fetch.user_agent or default_user_agent(self.server.base_url),
+        )
+
+    def site(self) -> Site:
+        return Site(base_url=self.server.public_url(), title=self.server.title)
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """``--config`` wins, then FEEDMILL_CONFIG, then ./config.yaml."""
+    return Path(explicit or os.environ.get("FEEDMILL_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: Path) -> Settings:
+    """Read and check ``path``. FEEDMILL_DATABASE_URL, when set, replaces ``database``."""
+    data = _read_yaml(path)
+    name = str(path)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{name}: {line}" for line in _describe(exc, data)]) from None
+    problems = list(_check_references(settings))
+    database = os.environ.get("FEEDMILL_DATABASE_URL") or settings.database
+    try:
+        database = resolve_database_url(database, str(path.resolve().parent))
+    except StoreError as exc:
+        problems.append(f"database: {exc}")
+    if problems:
+        raise ConfigError([f"{name}: {p}" for p in problems])
+    return settings.model_copy(update={"database": database})
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{path}: not valid YAML{where}: {problem}"]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of keys, not a list or text"])
+    return data
+
+
+def _describe(exc: ValidationError, data: Any) -> Iterable[str]:
+    for error in exc.errors():
+        path = _key_path(error["loc"], data)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif error["type"] == "string_pattern_mismatch":
+            message = "must be a slug: lower-case letters, digits, '-' and '_', up to 100"
+        yield f"{path}: {message}"
+
+
+def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
+    """``sources[2] (id 'x').url`` from pydantic's ('sources', 2, 'url')."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] += f"[{item}]"
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                parts[-1] += f" (id {node['id']!r})"
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts) or "(top level)"
+
+
+def _check_references(settings: Settings) -> Iterable[str]:
+    yield from _duplicates("sources", [s.id for s in settings.sources])
+    yield from _duplicates("feeds", [f.id for f in settings.feeds])
+    known_sources = {s.id for s in settings.sources}
+    known_tags = {tag for s in settings.sources for tag in s.tags}
+    for index, feed in enumerate(settings.feeds):
+        where = f"feeds[{index}] (id {feed.id!r})"
+        for source_id in feed.sources:
+            if source_id not in known_sources:
+                yield f"{where}.sources: no source has id {source_id!r}"
+        for tag in feed.tags:
+            if tag not in known_tags:
+                yield f"{where}.tags: no source has tag {tag!r}"
+
+
+def _duplicates(section: str, ids: list[str]) -> Iterable[str]:
+    for value, count in Counter(ids).items():
+        if count > 1:
+            positions = ", ".join(f"{section}[{i}]" for i, x in enumerate(ids) if x == value)
+            yield f"{section}: id {value!r} is used {count} times ({positions})"

@@ -1,0 +1,180 @@
+"""`feedmill run`: one asyncio loop with the APScheduler heartbeat and the uvicorn server.
+
+    store = open database; migrate if empty or older; sync configured sources
+    heartbeat every `scheduler.heartbeat`: Puller.pull_due()       (claims due sources)
+    uvicorn serves feeds.create_app(Publisher(store, feeds, site)) in the same loop
+    SIGINT/SIGTERM: stop the heartbeat, cancel fetches, let started writes finish, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from feedmill.clock import Clock, utc_now
+from feedmill.config import Settings
+from feedmill.pull import Puller
+from feeds import Publisher, create_app
+from sources import make_client
+from store import Store, ensure_schema
+
+log = logging.getLogger("feedmill.service")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Heartbeats:
+    """Counts finished heartbeats, so callers (and tests) can wait for one without sleeping."""
+
+    done: int = 0
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def finished(self) -> None:
+        async with self._changed:
+            self.done += 1
+            self._changed.notify_all()
+
+    async def wait_for(self, count: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.done >= count)
+
+
+async def open_store(settings: Settings, clock: Clock) -> Store:
+    """Open the database, bring its schema to this version, and sync the sources."""
+    store = Store.open(settings.database)
+    try:
+        log.info("%s", await ensure_schema(store))
+        await store.sync_sources(settings.source_definitions(), clock())
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+class Service:
+    """The whole service in one loop. ``await Service(settings).run()`` until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock = utc_now,
+        *,
+        sockets: Sequence[socket.socket] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.sockets = sockets
+        self.heartbeats = Heartbeats()
+        self.stopping = asyncio.Event()
+        self.server: uvicorn.Server | None = None
+        self._cycles: set[asyncio.Task[object]] = set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        store = await open_store(self.settings, self.clock)
+        try:
+            async with make_client(self.settings.fetch_settings()) as client:
+                puller = Puller(
+                    store,
+                    client,
+                    self.settings.fetch_settings(),
+                    self.clock,
+                    concurrency=self.settings.fetch.concurrency,
+                )
+                await self._run_with(store, puller)
+        finally:
+            await store.close()
+            log.info("stopped")
+
+    async def _run_with(self, store: Store, puller: Puller) -> None:
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        scheduler.add_job(
+            self._heartbeat,
+            "interval",
+            args=[puller],
+            seconds=self.settings.scheduler.heartbeat.total_seconds(),
+            next_run_time=self.clock(),
+            max_instances=1,
+            coalesce=True,
+            id="heartbeat",
+        )
+        publisher = Publisher(store, self.settings.feed_definitions(), self.settings.site())
+        server = self._server(publisher)
+        scheduler.start()
+        serving = asyncio.create_task(self._serve(server))
+        try:
+            stopper = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+        finally:
+            scheduler.shutdown(wait=False)
+            await self._cancel_cycles(puller)
+            server.should_exit = True
+            await serving
+
+    def _server(self, publisher: Publisher) -> uvicorn.Server:
+        config = uvicorn.Config(
+            create_app(publisher),
+            host=self.settings.server.host,
+            port=self.settings.server.port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+        )
+        self.server = _Server(config)
+        return self.server
+
+    async def _serve(self, server: uvicorn.Server) -> None:
+        try:
+            await server.serve(sockets=list(self.sockets) if self.sockets else None)
+        except SystemExit as exc:  # uvicorn exits when it cannot bind
+            raise RuntimeError(
+                f"the HTTP server could not start on {self.settings.server.host}:"
+                f"{self.settings.server.port}"
+            ) from exc
+
+    async def _heartbeat(self, puller: Puller) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._cycles.add(task)
+        try:
+            results = await puller.pull_due()
+            if results:
+                failed = sum(r.error is not None for r in results)
+                log.info("heartbeat: pulled %d sources, %d failed", len(results), failed)
+        except asyncio.CancelledError:
+            log.info("heartbeat cancelled: shutting down")
+        except Exception:
+            log.exception("heartbeat failed")
+        finally:
+            self._cycles.discard(task)
+            await self.heartbeats.finished()
+
+    async def _cancel_cycles(self, puller: Puller) -> None:
+        for task in list(self._cycles):
+            task.cancel()
+        await asyncio.gather(*self._cycles, return_exceptions=True)
+        await puller.drain()
+
+
+def install_signal_handlers(service: Service) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, service.stop)

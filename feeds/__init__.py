@@ -1,0 +1,25 @@
+"""Curated feeds: definitions, selection rules, rendering, the HTTP app, static export."""
+
+from feeds.app import create_app
+from feeds.errors import FeedsError, UnknownFeedError
+from feeds.export import export_static
+from feeds.model import FeedDefinition, RenderedFeed, Site, SourceInfo
+from feeds.publish import Publisher
+from feeds.render import render_atom
+from feeds.select import Selector, Verdict, select_entries
+
+__all__ = [
+    "FeedDefinition",
+    "FeedsError",
+    "Publisher",
+    "RenderedFeed",
+    "Selector",
+    "Site",
+    "SourceInfo",
+    "UnknownFeedError",
+    "Verdict",
+    "create_app",
+    "export_static",
+    "render_atom",
+    "select_entries",
+]

@@ -1,0 +1,92 @@
+"""The HTML index page: the curated feeds with subscribe links and autodiscovery tags, and
+the state of every upstream source."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from html import escape
+
+from feeds.model import FeedDefinition, Site
+from store.model import StoredSource
+
+_STYLE = """
+body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.6rem} table{border-collapse:collapse;width:100%;font-size:.9rem}
+td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+.error{color:#a40000} .muted{color:#666} code{background:#f4f4f4;padding:0 .2rem}
+"""
+
+
+def render_index(
+    site: Site,
+    feeds: Sequence[FeedDefinition],
+    sources: Sequence[StoredSource],
+    entry_counts: Mapping[str, int],
+) -> str:
+    discovery = "\n".join(
+        f'<link rel="alternate" type="application/atom+xml" title="{escape(f.title)}" '
+        f'href="{escape(site.feed_url(f.id))}">'
+        for f in feeds
+    )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(site.title)}</title>
+{discovery}
+<style>{_STYLE}</style>
+</head>
+<body>
+<h1>{escape(site.title)}</h1>
+<h2>Curated feeds</h2>
+{_feed_list(site, feeds)}
+<h2>Sources</h2>
+{_source_table(sources, entry_counts)}
+</body>
+</html>
+"""
+
+
+def _feed_list(site: Site, feeds: Sequence[FeedDefinition]) -> str:
+    if not feeds:
+        return '<p class="muted">No curated feeds are configured.</p>'
+    items = []
+    for feed in feeds:
+        url = escape(site.feed_url(feed.id))
+        subtitle = f"<br><span class=muted>{escape(feed.subtitle)}</span>" if feed.subtitle else ""
+        items.append(
+            f'<li><a href="{url}">{escape(feed.title)}</a> '
+            f"(Atom: <code>{url}</code>){subtitle}</li>"
+        )
+    return "<ul>\n" + "\n".join(items) + "\n</ul>"
+
+
+def _source_table(sources: Sequence[StoredSource], entry_counts: Mapping[str, int]) -> str:
+    if not sources:
+        return '<p class="muted">No sources are configured.</p>'
+    rows = "\n".join(_source_row(s, entry_counts.get(s.id, 0)) for s in sources)
+    return (
+        "<table>\n<tr><th>Source</th><th>Entries</th><th>Last success</th>"
+        "<th>Next poll</th><th>Last error</th></tr>\n" + rows + "\n</table>"
+    )
+
+
+def _source_row(source: StoredSource, count: int) -> str:
+    error = ""
+    if source.error_kind:
+        error = (
+            f'<span class="error">{escape(source.error_kind)} ×{source.error_count}: '
+            f"{escape(source.error_message or '')}</span>"
+        )
+    return (
+        f'<tr><td><a href="{escape(source.url)}">{escape(source.display_title)}</a>'
+        f"<br><span class=muted>{escape(source.id)}</span></td><td>{count}</td>"
+        f"<td>{_when(source.last_success_at)}</td><td>{_when(source.next_poll_at)}</td>"
+        f"<td>{error}</td></tr>"
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else '<span class="muted">never</span>'

@@ -1,0 +1,69 @@
+"""Values that leave sources/: what an upstream said, frozen and UTC-aware."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """HTTP cache validators of the last good response, sent back exactly as received."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One successful HTTP exchange: a body (status 200) or ``not_modified`` (304)."""
+
+    url: str
+    status: int
+    validators: Validators
+    content: bytes = b""
+    content_type: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One entry as the upstream document gives it.
+
+    ``summary`` and ``content`` are sanitised HTML; links are absolute http(s) URLs or None;
+    datetimes are UTC-aware.
+    """
+
+    id: str | None
+    link: str | None
+    title: str | None
+    summary: str | None = None
+    content: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """One upstream document. ``version`` is feedparser's name for the format (or json1)."""
+
+    url: str
+    version: str
+    title: str | None = None
+    link: str | None = None
+    subtitle: str | None = None
+    updated: datetime | None = None
+    entries: tuple[ParsedEntry, ...] = field(default=())

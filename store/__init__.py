@@ -1,0 +1,27 @@
+"""The store: SQLAlchemy tables, migrations, repositories, entry identity.
+
+Only this package sees SQLAlchemy; it hands out frozen values (store.model).
+"""
+
+from store.database import resolve_database_url
+from store.errors import SchemaError, StoreError, UnknownSourceError
+from store.identity import entry_key, entry_uid
+from store.migrate import ensure_schema, upgrade
+from store.model import IngestCounts, SourceDefinition, StoredEntry, StoredSource
+from store.store import Store
+
+__all__ = [
+    "IngestCounts",
+    "SchemaError",
+    "SourceDefinition",
+    "Store",
+    "StoreError",
+    "StoredEntry",
+    "StoredSource",
+    "UnknownSourceError",
+    "ensure_schema",
+    "entry_key",
+    "entry_uid",
+    "resolve_database_url",
+    "upgrade",
+]

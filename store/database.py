@@ -1,0 +1,89 @@
+"""Opening the database: URL handling, engine options, transactions."""
+
+from __future__ import annotations
+
+import os.path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from store.errors import StoreError
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+
+
+def async_url(url: str) -> URL:
+    """The async driver's URL for a user's ``sqlite:///...`` or ``postgresql://...`` URL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend not in _ASYNC_DRIVERS:
+        raise StoreError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return parsed.set(drivername=_ASYNC_DRIVERS[backend])
+
+
+def create_engine(url: str, **options: Any) -> AsyncEngine:
+    target = async_url(url)
+    engine = create_async_engine(target, **options)
+    if target.get_backend_name() == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    """WAL, real transactions (pysqlite's implicit ones are off) and BEGIN IMMEDIATE for writes."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=10000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@asynccontextmanager
+async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One write transaction: committed when the block ends, rolled back if it raises.
+
+    On SQLite it takes the write lock at BEGIN, so two writers queue instead of deadlocking.
+    """
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+        async with conn.begin():
+            yield conn
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One read transaction: a consistent snapshot of the database."""
+    async with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def resolve_database_url(url: str, base_dir: str) -> str:
+    """Validate a user's database URL; a relative SQLite path is taken from ``base_dir``."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("/"):
+            parsed = make_url(url).set(database=os.path.join(base_dir, database))
+            return parsed.render_as_string(hide_password=False)
+    return url

@@ -1,0 +1,88 @@
+"""Which stored entry an upstream entry is, and whether it changed. Pure functions.
+
+The key of an entry within its source:
+
+1. the upstream id (Atom ``id``, RSS ``guid``, JSON Feed ``id``);
+2. else its link;
+3. else ``sha256:`` + a hash of its title and content.
+
+A document that repeats a key (it happens) keeps the first occurrence's key; a later one is
+told apart by its link, then by its position in the document, so no entry is dropped.
+
+The public id (``uid``) is a UUID derived from (source id, key): the same entry always gets the
+same id, whatever database it lives in. A content hash over everything we store decides
+whether a known entry changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sources.model import ParsedEntry
+
+# Fixed forever: changing it would give every stored entry a new public id.
+UID_NAMESPACE = uuid.UUID("4f1c7a52-9a3e-5d1b-8e0f-6b2d9c1e7a30")
+
+
+def entry_key(entry: ParsedEntry) -> str:
+    if entry.id:
+        return entry.id
+    if entry.link:
+        return entry.link
+    return "sha256:" + _sha256(entry.title or "", entry.content or entry.summary or "")
+
+
+def entry_keys(entries: Sequence[ParsedEntry]) -> list[str]:
+    """Keys for a whole document, unique within it (see the module docstring)."""
+    seen: set[str] = set()
+    keys = []
+    for position, entry in enumerate(entries):
+        key = entry_key(entry)
+        if key in seen and entry.link:
+            key = f"{key} {entry.link}"
+        if key in seen:
+            key = f"{key} #{position}"
+        seen.add(key)
+        keys.append(key)
+    return keys
+
+
+def entry_uid(source_id: str, key: str) -> str:
+    return uuid.uuid5(UID_NAMESPACE, f"{source_id}\x00{key}").hex
+
+
+def content_hash(entry: ParsedEntry) -> str:
+    """Changes when anything we store of the entry changes, and only then."""
+    return _sha256(
+        json.dumps(
+            [
+                entry.link,
+                entry.title,
+                entry.summary,
+                entry.content,
+                _iso(entry.published),
+                _iso(entry.updated),
+                list(entry.authors),
+                list(entry.categories),
+                [[e.url, e.type, e.length] for e in entry.enclosures],
+            ],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _sha256(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()

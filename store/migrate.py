@@ -1,0 +1,87 @@
+"""Schema migrations with Alembic, run on feedmill's own async engine.
+
+``feedmill db upgrade`` calls :func:`upgrade`; ``feedmill run`` calls :func:`ensure_schema`,
+which creates an empty database, upgrades one at an older known revision, and refuses one at
+a revision this version does not know (a newer feedmill wrote it) or one that has tables but
+is not feedmill's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect
+
+from store.errors import SchemaError
+from store.store import Store
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def known_revisions() -> set[str]:
+    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+async def current_revision(store: Store) -> str | None:
+    async with store.engine.connect() as conn:
+        return await conn.run_sync(_current_revision)
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade(store: Store, revision: str = "head") -> None:
+    async with store.engine.begin() as conn:
+        await conn.run_sync(_upgrade, revision)
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+async def check(store: Store) -> None:
+    """Raise if the models and the migrations disagree (alembic check)."""
+    async with store.engine.connect() as conn:
+        await conn.run_sync(lambda c: command.check(alembic_config(c)))
+
+
+async def ensure_schema(store: Store) -> str:
+    """Bring the database to the head revision if that is safe; return what was done."""
+    current = await current_revision(store)
+    head = head_revision()
+    if current == head:
+        return f"database at revision {head}"
+    if current is None:
+        async with store.engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        if tables:
+            raise SchemaError(
+                "the database has tables but no feedmill revision: "
+                "point `database:` at an empty or a feedmill database"
+            )
+    elif current not in known_revisions():
+        raise SchemaError(
+            f"the database is at revision {current}, which this feedmill does not know "
+            f"(its newest is {head}): a newer feedmill wrote it; upgrade feedmill"
+        )
+    await upgrade(store)
+    return f"database migrated from {current or 'empty'} to {head}"

@@ -1,0 +1,70 @@
+"""Values that leave store/: frozen, UTC-aware, never ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sources.model import Enclosure, Validators
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDefinition:
+    """A source as configured: the store keeps its row in step with this."""
+
+    id: str
+    url: str
+    title: str | None
+    interval: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSource:
+    id: str
+    url: str
+    title: str | None
+    interval: timedelta
+    active: bool
+    validators: Validators
+    feed_title: str | None
+    feed_link: str | None
+    next_poll_at: datetime
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    error_kind: str | None
+    error_message: str | None
+    error_count: int
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.feed_title or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as stored. ``uid`` is its public id: the same for the same (source, key)."""
+
+    uid: str
+    source_id: str
+    entry_key: str
+    link: str | None
+    title: str | None
+    summary: str | None
+    content: str | None
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    enclosures: tuple[Enclosure, ...]
+    published: datetime | None
+    updated: datetime | None
+    sort_at: datetime
+    first_seen_at: datetime
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IngestCounts:
+    """What one pull of one source did to the store."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0

@@ -1,0 +1,252 @@
+"""The repository: every read and write feedmill makes, as short async methods.
+
+Each method is one transaction. Values in and out are frozen dataclasses (store.model,
+sources.model); the tables never leave this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sources.model import Enclosure, ParsedFeed, Validators
+from store.database import create_engine, reading, writing
+from store.errors import UnknownSourceError
+from store.ingest import upsert_entries
+from store.model import IngestCounts, SourceDefinition, StoredEntry, StoredSource
+from store.tables import EntryRow, SourceRow
+
+
+class Store:
+    """feedmill's database. ``Store.open(url)``, use, then ``await store.close()``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, **engine_options: Any) -> Store:
+        return cls(create_engine(url, **engine_options))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- sources ------------------------------------------------------------------------
+
+    async def sync_sources(self, definitions: Iterable[SourceDefinition], now: datetime) -> None:
+        """Make the stored sources match the configured ones.
+
+        New sources are due at once; a source whose URL changed loses its validators and
+        error state and is due at once; a source no longer configured is kept (with its
+        entries) but deactivated.
+        """
+        wanted = {d.id: d for d in definitions}
+        async with writing(self.engine) as conn:
+            rows = (await conn.execute(select(SourceRow.id, SourceRow.url))).all()
+            stored = {source_id: url for source_id, url in rows}
+            for definition in wanted.values():
+                values: dict[str, Any] = {
+                    "url": definition.url,
+                    "title": definition.title,
+                    "interval_seconds": int(definition.interval.total_seconds()),
+                    "active": True,
+                }
+                if definition.id not in stored:
+                    await conn.execute(
+                        SourceRow.__table__.insert().values(
+                            id=definition.id, next_poll_at=now, created_at=now, error_count=0,
+                            **values,
+                        )
+                    )
+                    continue
+                if stored[definition.id] != definition.url:
+                    values |= _RESET_FOR_NEW_URL | {"next_poll_at": now}
+                await conn.execute(
+                    update(SourceRow).where(SourceRow.id == definition.id).values(**values)
+                )
+            gone = set(stored) - set(wanted)
+            if gone:
+                await conn.execute(
+                    update(SourceRow).where(SourceRow.id.in_(gone)).values(active=False)
+                )
+
+    async def list_sources(self, *, active_only: bool = True) -> list[StoredSource]:
+        query = select(SourceRow).order_by(SourceRow.id)
+        if active_only:
+            query = query.where(SourceRow.active.is_(True))
+        async with reading(self.engine) as conn:
+            return [_source(row) for row in (await conn.execute(query)).all()]
+
+    async def get_source(self, source_id: str) -> StoredSource:
+        async with reading(self.engine) as conn:
+            row = (await conn.execute(select(SourceRow).where(SourceRow.id == source_id))).first()
+        if row is None:
+            raise UnknownSourceError(source_id)
+        return _source(row)
+
+    async def claim_due_sources(
+        self, now: datetime, lease: timedelta, limit: int | None = None
+    ) -> list[StoredSource]:
+        """Sources due at ``now``, each pushed ``lease`` into the future so no other tick
+        takes it while it is being pulled; recording the outcome sets the real next time."""
+        query = (
+            select(SourceRow)
+            .where(SourceRow.active.is_(True), SourceRow.next_poll_at <= now)
+            .order_by(SourceRow.next_poll_at, SourceRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with writing(self.engine) as conn:
+            claimed = [_source(row) for row in (await conn.execute(query)).all()]
+            if claimed:
+                await conn.execute(
+                    update(SourceRow)
+                    .where(SourceRow.id.in_([s.id for s in claimed]))
+                    .values(next_poll_at=now + lease, last_polled_at=now)
+                )
+        return claimed
+
+    async def record_not_modified(
+        self, source_id: str, validators: Validators, now: datetime, next_poll_at: datetime
+    ) -> None:
+        async with writing(self.engine) as conn:
+            await conn.execute(
+                update(SourceRow)
+                .where(SourceRow.id == source_id)
+                .values(**_success(validators, now, next_poll_at))
+            )
+
+    async def record_failure(
+        self, source_id: str, kind: str, message: str, now: datetime, next_poll_at: datetime
+    ) -> None:
+        async with writing(self.engine) as conn:
+            await conn.execute(
+                update(SourceRow)
+                .where(SourceRow.id == source_id)
+                .values(
+                    error_kind=kind,
+                    error_message=message[:2000],
+                    error_count=SourceRow.error_count + 1,
+                    last_polled_at=now,
+                    next_poll_at=next_poll_at,
+                )
+            )
+
+    async def ingest(
+        self,
+        source_id: str,
+        feed: ParsedFeed,
+        validators: Validators,
+        now: datetime,
+        next_poll_at: datetime,
+    ) -> IngestCounts:
+        """Store a freshly parsed document and the source's new state in one transaction."""
+        async with writing(self.engine) as conn:
+            counts = await upsert_entries(conn, source_id, feed.entries, now)
+            await conn.execute(
+                update(SourceRow)
+                .where(SourceRow.id == source_id)
+                .values(
+                    feed_title=feed.title,
+                    feed_link=feed.link,
+                    **_success(validators, now, next_poll_at),
+                )
+            )
+        return counts
+
+    # -- entries ------------------------------------------------------------------------
+
+    async def newest_entries(
+        self, source_ids: Sequence[str], *, batch: int = 200
+    ) -> AsyncIterator[list[StoredEntry]]:
+        """Pages of the entries of ``source_ids``, newest first (keyset paging, one short read
+        transaction a page, so a reader that stops early holds nothing open)."""
+        cursor: tuple[datetime, int] | None = None
+        while True:
+            query = (
+                select(EntryRow)
+                .where(EntryRow.source_id.in_(source_ids))
+                .order_by(EntryRow.sort_at.desc(), EntryRow.id.desc())
+                .limit(batch)
+            )
+            if cursor is not None:
+                query = query.where(tuple_(EntryRow.sort_at, EntryRow.id) < cursor)
+            async with reading(self.engine) as conn:
+                rows = (await conn.execute(query)).all()
+            if rows:
+                yield [_entry(row) for row in rows]
+            if len(rows) < batch:
+                return
+            cursor = (rows[-1].sort_at, rows[-1].id)
+
+    async def count_entries(self) -> dict[str, int]:
+        """Stored entries per source id."""
+        query = select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)
+        async with reading(self.engine) as conn:
+            return {source_id: count for source_id, count in (await conn.execute(query)).all()}
+
+
+_RESET_FOR_NEW_URL: dict[str, Any] = {
+    "etag": None,
+    "last_modified": None,
+    "error_kind": None,
+    "error_message": None,
+    "error_count": 0,
+}
+
+
+def _success(validators: Validators, now: datetime, next_poll_at: datetime) -> dict[str, Any]:
+    return {
+        "etag": validators.etag,
+        "last_modified": validators.last_modified,
+        "last_polled_at": now,
+        "last_success_at": now,
+        "next_poll_at": next_poll_at,
+        "error_kind": None,
+        "error_message": None,
+        "error_count": 0,
+    }
+
+
+def _source(s: Row[Any]) -> StoredSource:
+    return StoredSource(
+        id=s.id,
+        url=s.url,
+        title=s.title,
+        interval=timedelta(seconds=s.interval_seconds),
+        active=bool(s.active),
+        validators=Validators(s.etag, s.last_modified),
+        feed_title=s.feed_title,
+        feed_link=s.feed_link,
+        next_poll_at=s.next_poll_at,
+        last_polled_at=s.last_polled_at,
+        last_success_at=s.last_success_at,
+        error_kind=s.error_kind,
+        error_message=s.error_message,
+        error_count=s.error_count,
+    )
+
+
+def _entry(e: Row[Any]) -> StoredEntry:
+    return StoredEntry(
+        uid=e.uid,
+        source_id=e.source_id,
+        entry_key=e.entry_key,
+        link=e.link,
+        title=e.title,
+        summary=e.summary,
+        content=e.content,
+        authors=tuple(e.authors or ()),
+        categories=tuple(e.categories or ()),
+        enclosures=tuple(
+            Enclosure(x["url"], x.get("type"), x.get("length")) for x in e.enclosures or ()
+        ),
+        published=e.published,
+        updated=e.updated,
+        sort_at=e.sort_at,
+        first_seen_at=e.first_seen_at,
+        changed_at=e.changed_at,
+    )

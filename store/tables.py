@@ -1,0 +1,94 @@
+"""The SQLAlchemy tables. Only store/ sees them; Alembic migrations create them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class SourceRow(Base):
+    """One upstream source, keyed by its config slug, with its polling state."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    feed_title: Mapped[str | None] = mapped_column(Text)
+    feed_link: Mapped[str | None] = mapped_column(Text)
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_sources_due", "active", "next_poll_at"),)
+
+
+class EntryRow(Base):
+    """One upstream entry; unique per (source, entry key)."""
+
+    __tablename__ = "entries"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(
+        String(100), ForeignKey("sources.id", ondelete="CASCADE")
+    )
+    entry_key: Mapped[str] = mapped_column(Text)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    link: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str | None] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(JSON)
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    enclosures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    published: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sort_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("source_id", "entry_key", name="uq_entries_source_key"),
+        Index("ix_entries_source_sort", "source_id", "sort_at", "id"),
+        Index("ix_entries_sort", "sort_at", "id"),
+    )

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import dataclasses
+
+from sources import Enclosure, ParsedEntry
+from store.identity import content_hash, entry_key, entry_keys, entry_uid
+
+ENTRY = ParsedEntry(id="guid-1", link="https://x.example/a", title="Title", summary="<p>s</p>")
+
+
+def test_the_key_is_the_guid_then_the_link_then_a_hash() -> None:
+    assert entry_key(ENTRY) == "guid-1"
+    assert entry_key(dataclasses.replace(ENTRY, id=None)) == "https://x.example/a"
+    bare = dataclasses.replace(ENTRY, id=None, link=None)
+    assert entry_key(bare).startswith("sha256:")
+    assert entry_key(bare) == entry_key(dataclasses.replace(bare))
+    assert entry_key(bare) != entry_key(dataclasses.replace(bare, title="Other"))
+
+
+def test_keys_are_unique_within_a_document() -> None:
+    twins = [
+        ENTRY,
+        dataclasses.replace(ENTRY, link="https://x.example/b"),
+        dataclasses.replace(ENTRY, link="https://x.example/b"),
+    ]
+    keys = entry_keys(twins)
+    assert keys == ["guid-1", "guid-1 https://x.example/b", "guid-1 https://x.example/b #2"]
+
+
+def test_the_public_id_depends_on_source_and_key_only() -> None:
+    assert entry_uid("a", "k") == entry_uid("a", "k")
+    assert entry_uid("a", "k") != entry_uid("b", "k")
+    assert len(entry_uid("a", "k")) == 32
+
+
+def test_the_content_hash_sees_every_stored_field() -> None:
+    base = content_hash(ENTRY)
+    variants = [
+        dataclasses.replace(ENTRY, title="T2"),
+        dataclasses.replace(ENTRY, summary="<p>t</p>"),
+        dataclasses.replace(ENTRY, content="<p>c</p>"),
+        dataclasses.replace(ENTRY, link="https://x.example/b"),
+        dataclasses.replace(ENTRY, authors=("Ann",)),
+        dataclasses.replace(ENTRY, categories=("ai",)),
+        dataclasses.replace(ENTRY, enclosures=(Enclosure("https://x.example/a.mp3"),)),
+    ]
+    hashes = {content_hash(v) for v in variants}
+    assert base not in hashes
+    assert len(hashes) == len(variants)
+    assert content_hash(dataclasses.replace(ENTRY)) == base

@@ -1,0 +1,145 @@
+"""A loopback HTTP upstream for tests: scripted responses, recorded requests.
+
+    with Upstream() as upstream:
+        upstream.add("/a.rss", body, content_type="application/rss+xml", etag='"v1"')
+        url = upstream.url("/a.rss")
+        ...
+        assert upstream.requests_for("/a.rss")[1].headers["If-None-Match"] == '"v1"'
+
+It runs a stdlib ThreadingHTTPServer on 127.0.0.1 with an ephemeral port. A route with an
+``etag`` or ``last_modified`` answers 304 to a matching conditional request, as servers do.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    status: int = 200
+    content_type: str | None = "application/xml"
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[RecordedRequest] = []
+        self._seen = threading.Condition()
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    def __enter__(self) -> Upstream:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def add(self, path: str, body: bytes | str = b"", **options: object) -> str:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.routes[path] = Route(body=data, **options)  # type: ignore[arg-type]
+        return self.url(path)
+
+    def requests_for(self, path: str) -> list[RecordedRequest]:
+        with self._seen:
+            return [r for r in self.requests if r.path == path]
+
+    def wait_for_requests(self, count: int, timeout: float = 30.0) -> bool:
+        """Block until ``count`` requests in all have arrived (False on timeout)."""
+        with self._seen:
+            return self._seen.wait_for(lambda: len(self.requests) >= count, timeout)
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._seen:
+            self.requests.append(request)
+            self._seen.notify_all()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up mid-body (a fetch cut off on purpose) is not a failure."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            path = self.path
+            upstream._record(RecordedRequest("GET", path, dict(self.headers.items())))
+            route = upstream.routes.get(path)
+            if route is None:
+                self._send(404, {"Content-Type": "text/plain"}, b"not found")
+                return
+            headers = dict(route.headers)
+            if route.content_type:
+                headers["Content-Type"] = route.content_type
+            if route.etag:
+                headers["ETag"] = route.etag
+            if route.last_modified:
+                headers["Last-Modified"] = route.last_modified
+            if self._not_modified(route):
+                headers.pop("Content-Type", None)
+                self._send(304, headers, b"")
+                return
+            self._send(route.status, headers, route.body)
+
+        def _not_modified(self, route: Route) -> bool:
+            if route.status != 200:
+                return False
+            if route.etag and self.headers.get("If-None-Match") == route.etag:
+                return True
+            since = self.headers.get("If-Modified-Since")
+            return bool(route.last_modified and since == route.last_modified)
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if status != 304:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if status != 304:
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
