@@ -20,7 +20,8 @@ from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, open_store
 from feeds import Publisher, export_static
 from sources import FeedmillError, make_client
-from store import Store, StoreError, upgrade
+from store import Store, upgrade
+from store.migrate import current_revision, head_revision
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -98,12 +99,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _run(settings: Settings) -> int:
     service = Service(settings)
     install_signal_handlers(service)
-    logging.getLogger("feedmill").info(
-        "serving %s on http://%s:%d/",
-        settings.site().base_url,
-        settings.server.host,
-        settings.server.port,
-    )
     await service.run()
     return 0
 
@@ -154,8 +149,6 @@ async def _build(settings: Settings, out: Path) -> int:
 
 
 async def _db(settings: Settings, action: str) -> int:
-    from store.migrate import current_revision, head_revision
-
     store = Store.open(settings.database)
     try:
         if action == "upgrade":
@@ -163,8 +156,6 @@ async def _db(settings: Settings, action: str) -> int:
             print(f"database at revision {head_revision()}")
         else:
             print(await current_revision(store) or "empty (no revision)")
-    except StoreError:
-        raise
     finally:
         await store.close()
     return 0

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -78,7 +78,7 @@ class Puller:
         self.clock = clock
         self.parse_executor = parse_executor
         self._limit = asyncio.Semaphore(concurrency)
-        self._writes: set[asyncio.Future[object]] = set()
+        self._writes: set[asyncio.Future[Any]] = set()
 
     async def pull_due(self) -> list[PullResult]:
         """One heartbeat: claim the sources that are due and pull them."""
@@ -126,7 +126,10 @@ class Puller:
         )
         log.info(
             "source %s: %d new, %d updated, %d unchanged",
-            source.id, counts.new, counts.updated, counts.unchanged,
+            source.id,
+            counts.new,
+            counts.updated,
+            counts.unchanged,
         )
         return counts
 

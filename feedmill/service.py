@@ -1,9 +1,9 @@
 """`feedmill run`: one asyncio loop with the APScheduler heartbeat and the uvicorn server.
 
-    store = open database; migrate if empty or older; sync configured sources
-    heartbeat every `scheduler.heartbeat`: Puller.pull_due()       (claims due sources)
-    uvicorn serves feeds.create_app(Publisher(store, feeds, site)) in the same loop
-    SIGINT/SIGTERM: stop the heartbeat, cancel fetches, let started writes finish, close.
+store = open database; migrate if empty or older; sync configured sources
+heartbeat every `scheduler.heartbeat`: Puller.pull_due()       (claims due sources)
+uvicorn serves feeds.create_app(Publisher(store, feeds, site)) in the same loop
+SIGINT/SIGTERM: stop the heartbeat, cancel fetches, let started writes finish, close.
 """
 
 from __future__ import annotations
@@ -23,10 +23,14 @@ from feedmill.clock import Clock, utc_now
 from feedmill.config import Settings
 from feedmill.pull import Puller
 from feeds import Publisher, create_app
-from sources import make_client
+from sources import FeedmillError, make_client
 from store import Store, ensure_schema
 
 log = logging.getLogger("feedmill.service")
+
+
+class ServiceError(FeedmillError):
+    """The service could not start."""
 
 
 class _Server(uvicorn.Server):
@@ -83,6 +87,7 @@ class Service:
         self.stopping = asyncio.Event()
         self.server: uvicorn.Server | None = None
         self._cycles: set[asyncio.Task[object]] = set()
+        self._cycle_running = asyncio.Lock()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -110,15 +115,16 @@ class Service:
             "interval",
             args=[puller],
             seconds=self.settings.scheduler.heartbeat.total_seconds(),
-            next_run_time=self.clock(),
+            next_run_time=utc_now(),  # the scheduler keeps real time; domain code uses self.clock
             max_instances=1,
             coalesce=True,
             id="heartbeat",
         )
         publisher = Publisher(store, self.settings.feed_definitions(), self.settings.site())
         server = self._server(publisher)
+        sockets = list(self.sockets) if self.sockets else [self._bind()]
         scheduler.start()
-        serving = asyncio.create_task(self._serve(server))
+        serving = asyncio.create_task(self._serve(server, sockets))
         try:
             stopper = asyncio.create_task(self.stopping.wait())
             await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -141,21 +147,34 @@ class Service:
         self.server = _Server(config)
         return self.server
 
-    async def _serve(self, server: uvicorn.Server) -> None:
+    async def _serve(self, server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        host, port = sockets[0].getsockname()[:2]
+        public = self.settings.site().base_url
+        log.info("listening on http://%s:%d/ (public URL %s)", host, port, public)
+        await server.serve(sockets=sockets)
+
+    def _bind(self) -> socket.socket:
+        """Bind here rather than in uvicorn, which exits the process when it cannot."""
+        host, port = self.settings.server.host, self.settings.server.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            await server.serve(sockets=list(self.sockets) if self.sockets else None)
-        except SystemExit as exc:  # uvicorn exits when it cannot bind
-            raise RuntimeError(
-                f"the HTTP server could not start on {self.settings.server.host}:"
-                f"{self.settings.server.port}"
-            ) from exc
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        return sock
 
     async def _heartbeat(self, puller: Puller) -> None:
+        if self._cycle_running.locked():
+            return  # the previous heartbeat is still pulling; the next one will catch up
         task = asyncio.current_task()
         assert task is not None
         self._cycles.add(task)
         try:
-            results = await puller.pull_due()
+            async with self._cycle_running:
+                results = await puller.pull_due()
             if results:
                 failed = sum(r.error is not None for r in results)
                 log.info("heartbeat: pulled %d sources, %d failed", len(results), failed)

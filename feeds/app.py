@@ -16,9 +16,7 @@ def create_app(publisher: Publisher) -> Starlette:
     async def index(request: Request) -> Response:
         sources = await publisher.store.list_sources()
         counts = await publisher.store.count_entries()
-        page = render_index(
-            publisher.site, list(publisher.definitions.values()), sources, counts
-        )
+        page = render_index(publisher.site, list(publisher.definitions.values()), sources, counts)
         return HTMLResponse(page)
 
     async def atom_feed(request: Request) -> Response:

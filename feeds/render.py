@@ -30,7 +30,9 @@ _SPACE = re.compile(r"\s+")
 def entry_id(entry: StoredEntry) -> str:
     """The public, permanent id of a stored entry."""
     hex_uid = entry.uid
-    return f"urn:uuid:{hex_uid[:8]}-{hex_uid[8:12]}-{hex_uid[12:16]}-{hex_uid[16:20]}-{hex_uid[20:]}"
+    return (
+        f"urn:uuid:{hex_uid[:8]}-{hex_uid[8:12]}-{hex_uid[12:16]}-{hex_uid[16:20]}-{hex_uid[20:]}"
+    )
 
 
 def entry_updated(entry: StoredEntry) -> datetime:
@@ -141,7 +143,9 @@ def _add_text(item: FeedEntry, entry: StoredEntry) -> None:
 
 
 def _fallback_title(entry: StoredEntry) -> str:
-    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", entry.summary or entry.content or ""))).strip()
+    text = _SPACE.sub(
+        " ", html.unescape(_TAG.sub(" ", entry.summary or entry.content or ""))
+    ).strip()
     if not text:
         return entry.link or "(untitled)"
     return text if len(text) <= 80 else text[:79].rstrip() + "…"

@@ -74,7 +74,9 @@ class Selector:
             return Verdict(True, f"include keyword {hit!r} matched")
         return Verdict(False, "no include keyword matched")
 
-    def select(self, candidates: Iterable[StoredEntry], room: int | None = None) -> list[StoredEntry]:
+    def select(
+        self, candidates: Iterable[StoredEntry], room: int | None = None
+    ) -> list[StoredEntry]:
         """The first ``room`` (default: the feed's ``limit``) candidates that pass, in order."""
         room = self.definition.limit if room is None else room
         chosen: list[StoredEntry] = []
@@ -86,7 +88,9 @@ class Selector:
         return chosen
 
 
-def select_entries(definition: FeedDefinition, candidates: Iterable[StoredEntry]) -> list[StoredEntry]:
+def select_entries(
+    definition: FeedDefinition, candidates: Iterable[StoredEntry]
+) -> list[StoredEntry]:
     return Selector(definition).select(candidates)
 
 

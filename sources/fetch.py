@@ -50,7 +50,9 @@ class FetchSettings:
     user_agent: str = default_user_agent()
 
 
-def make_client(settings: FetchSettings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+def make_client(
+    settings: FetchSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
     """The one client every fetch shares (connection pooling, one set of limits)."""
     timeout = httpx.Timeout(
         settings.read_timeout, connect=settings.connect_timeout, pool=settings.deadline
@@ -103,7 +105,9 @@ async def _get(
         final_url = str(response.url)
         if response.status_code == 304:
             got = _validators(response)
-            kept = Validators(got.etag or validators.etag, got.last_modified or validators.last_modified)
+            kept = Validators(
+                got.etag or validators.etag, got.last_modified or validators.last_modified
+            )
             return FetchResult(url=final_url, status=304, validators=kept)
         _raise_for_status(response, final_url)
         content = await _read_limited(response, settings.max_body_bytes, final_url)
@@ -138,10 +142,10 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
 
 async def _read_limited(response: httpx.Response, limit: int, url: str) -> bytes:
     """The decoded body, refusing more than ``limit`` bytes as they arrive."""
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and "Content-Encoding" not in response.headers:
-        if int(declared) > limit:
-            raise FetchError(ErrorKind.TOO_LARGE, f"body of {declared} bytes over {limit}", url=url)
+    declared = response.headers.get("Content-Length", "")
+    encoded = "Content-Encoding" in response.headers  # the decoded size is what counts
+    if declared.isdigit() and not encoded and int(declared) > limit:
+        raise FetchError(ErrorKind.TOO_LARGE, f"body of {declared} bytes over {limit}", url=url)
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
@@ -178,5 +182,10 @@ def _looks_like_dns(message: str) -> bool:
     lowered = message.lower()
     return any(
         hint in lowered
-        for hint in ("name or service not known", "nodename nor servname", "getaddrinfo", "no address")
+        for hint in (
+            "name or service not known",
+            "nodename nor servname",
+            "getaddrinfo",
+            "no address",
+        )
     )

@@ -48,15 +48,17 @@ def _looks_like_json(content: bytes, content_type: str | None) -> bool:
 
 
 def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
-    headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
+    # feedparser's own sanitiser and relative-URI resolution are off: nh3 sanitises, and
+    # resolves links in the same pass (about a third of feedparser's time, measured).
+    headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(
-        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=True
+        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
     if not parsed.get("version") and not parsed.entries:
         raise ParseError(*_why_not_a_feed(parsed, content), url=url)
     info = parsed.feed
+    # Relative links without an xml:base are taken from the site's link (as Miniflux does),
+    # else from the document's URL.
     base = _http_url(info.get("link"), url) or url
     return ParsedFeed(
         url=url,
@@ -79,9 +81,10 @@ def _why_not_a_feed(parsed: Any, content: bytes) -> tuple[ErrorKind, str]:
     return ErrorKind.NOT_A_FEED, "no RSS, Atom or JSON Feed found in the document"
 
 
-def _entry(e: Any, base: str) -> ParsedEntry:
-    content = _content(e.get("content"))
-    summary = _html(e.get("summary"), e.get("summary_detail"))
+def _entry(e: Any, site: str) -> ParsedEntry:
+    base = _base(e.get("title_detail") or e.get("summary_detail"), site)
+    content = _content(e.get("content"), site)
+    summary = _html(e.get("summary"), e.get("summary_detail"), site)
     return ParsedEntry(
         id=_clean_id(e.get("id")),
         link=_http_url(e.get("link"), base),
@@ -96,11 +99,17 @@ def _entry(e: Any, base: str) -> ParsedEntry:
     )
 
 
-def _content(items: Iterable[Mapping[str, Any]] | None) -> str | None:
+def _content(items: Iterable[Mapping[str, Any]] | None, site: str) -> str | None:
     if not items:
         return None
     chosen = sorted(items, key=lambda c: c.get("type") not in _HTML_TYPES)[0]
-    return _html(chosen.get("value"), chosen)
+    return _html(chosen.get("value"), chosen, site)
+
+
+def _base(detail: Mapping[str, Any] | None, site: str) -> str:
+    """The base URL in effect for an element: its xml:base if any, else the site's."""
+    xml_base = (detail or {}).get("base")
+    return urljoin(site, xml_base) if xml_base else site
 
 
 def _authors(e: Any) -> tuple[str, ...]:
@@ -155,7 +164,7 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
 
 def _json_item(item: Mapping[str, Any], base: str) -> ParsedEntry:
     if item.get("content_html"):
-        content = _sanitise(str(item["content_html"]))
+        content = _sanitise(str(item["content_html"]), base)
     elif item.get("content_text"):
         content = _escape_text(str(item["content_text"]))
     else:
@@ -193,19 +202,30 @@ def _iso_date(value: Any) -> datetime | None:
 # -- small helpers ------------------------------------------------------------------------
 
 
-def _html(value: str | None, detail: Mapping[str, Any] | None) -> str | None:
+def _html(value: str | None, detail: Mapping[str, Any] | None, site: str) -> str | None:
     """Sanitised HTML from a feedparser value, escaping it first when it is plain text."""
     if not value:
         return None
     kind = (detail or {}).get("type", "text/html")
     if kind == "text/plain":
         return _escape_text(value)
-    return _sanitise(value) or None
+    return _sanitise(value, _base(detail, site)) or None
 
 
-def _sanitise(value: str) -> str:
-    """nh3's allow-list of tags and attributes; relative links were already resolved."""
-    return nh3.clean(value).strip()
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster", "longdesc"})
+
+
+def _sanitise(value: str, base: str) -> str:
+    """nh3's allow-list of tags and attributes, with relative links made absolute."""
+
+    def absolute(element: str, attribute: str, url: str) -> str:
+        if attribute in _URL_ATTRIBUTES:
+            return urljoin(base, url.strip())
+        return url
+
+    if "=" not in value:  # no attributes at all: nothing to resolve
+        return nh3.clean(value).strip()
+    return nh3.clean(value, attribute_filter=absolute).strip()
 
 
 def _escape_text(value: str) -> str:

@@ -21,5 +21,5 @@ def next_poll_after_failure(
 ) -> datetime:
     """``failures`` counts this one: 1 after the first failure."""
     exponent = max(0, min(failures - 1, 20))
-    delay = min(interval * (2**exponent), max(max_backoff, interval))
+    delay = min(interval * (1 << exponent), max(max_backoff, interval))
     return now + delay

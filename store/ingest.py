@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sources.model import ParsedEntry
 from store.identity import content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
-from store.tables import EntryRow
+from store.tables import Base, EntryRow
 
 _CHUNK = 500  # keys per IN (...) lookup: well under every database's parameter limit
-entries_table = EntryRow.__table__
+entries_table = Base.metadata.tables["entries"]
 
 
 @dataclass(frozen=True, slots=True)

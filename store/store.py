@@ -6,12 +6,14 @@ sources.model); the tables never leave this package.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Row, func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
 from store.database import create_engine, reading, writing
@@ -26,6 +28,16 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Queue this process's writers here rather than
+        # let them poll the database lock (busy_timeout), which wastes most of the wait.
+        self._serial = engine.dialect.name == "sqlite"
+        self._write_turn = asyncio.Lock()
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        turn = self._write_turn if self._serial else nullcontext()
+        async with turn, writing(self.engine) as conn:
+            yield conn
 
     @classmethod
     def open(cls, url: str, **engine_options: Any) -> Store:
@@ -44,7 +56,7 @@ class Store:
         entries) but deactivated.
         """
         wanted = {d.id: d for d in definitions}
-        async with writing(self.engine) as conn:
+        async with self._writing() as conn:
             rows = (await conn.execute(select(SourceRow.id, SourceRow.url))).all()
             stored = {source_id: url for source_id, url in rows}
             for definition in wanted.values():
@@ -56,8 +68,11 @@ class Store:
                 }
                 if definition.id not in stored:
                     await conn.execute(
-                        SourceRow.__table__.insert().values(
-                            id=definition.id, next_poll_at=now, created_at=now, error_count=0,
+                        insert(SourceRow).values(
+                            id=definition.id,
+                            next_poll_at=now,
+                            created_at=now,
+                            error_count=0,
                             **values,
                         )
                     )
@@ -99,7 +114,7 @@ class Store:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        async with writing(self.engine) as conn:
+        async with self._writing() as conn:
             claimed = [_source(row) for row in (await conn.execute(query)).all()]
             if claimed:
                 await conn.execute(
@@ -112,7 +127,7 @@ class Store:
     async def record_not_modified(
         self, source_id: str, validators: Validators, now: datetime, next_poll_at: datetime
     ) -> None:
-        async with writing(self.engine) as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 update(SourceRow)
                 .where(SourceRow.id == source_id)
@@ -122,7 +137,7 @@ class Store:
     async def record_failure(
         self, source_id: str, kind: str, message: str, now: datetime, next_poll_at: datetime
     ) -> None:
-        async with writing(self.engine) as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 update(SourceRow)
                 .where(SourceRow.id == source_id)
@@ -144,7 +159,7 @@ class Store:
         next_poll_at: datetime,
     ) -> IngestCounts:
         """Store a freshly parsed document and the source's new state in one transaction."""
-        async with writing(self.engine) as conn:
+        async with self._writing() as conn:
             counts = await upsert_entries(conn, source_id, feed.entries, now)
             await conn.execute(
                 update(SourceRow)
@@ -161,7 +176,7 @@ class Store:
 
     async def newest_entries(
         self, source_ids: Sequence[str], *, batch: int = 200
-    ) -> AsyncIterator[list[StoredEntry]]:
+    ) -> AsyncGenerator[list[StoredEntry], None]:
         """Pages of the entries of ``source_ids``, newest first (keyset paging, one short read
         transaction a page, so a reader that stops early holds nothing open)."""
         cursor: tuple[datetime, int] | None = None

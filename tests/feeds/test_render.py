@@ -87,7 +87,9 @@ def test_an_entry_changed_after_first_seen_gets_a_new_updated_date() -> None:
     assert parsed.entries[0].published == "2026-11-24T12:00:00+00:00"
 
 
-def test_an_empty_feed_is_valid_and_dated_by_no_clock(validate_atom: Callable[[bytes], None]) -> None:
+def test_an_empty_feed_is_valid_and_dated_by_no_clock(
+    validate_atom: Callable[[bytes], None],
+) -> None:
     rendered = render_atom(feed_definition(), [], SOURCES, SITE)
     assert rendered.updated == EPOCH
     validate_atom(rendered.body)

@@ -16,7 +16,12 @@ EXCLUDE = ("deal",)
         ("New AI servers ship", None, True, "include keyword 'AI server' matched"),
         ("ai   SERVER demand soars", None, True, "include keyword 'AI server' matched"),
         ("Cheap GPUs for everyone", None, True, "include keyword 'GPU' matched"),
-        ("A calm day", "<p>The <b>data center</b> is quiet</p>", True, "include keyword 'data center' matched"),
+        (
+            "A calm day",
+            "<p>The <b>data center</b> is quiet</p>",
+            True,
+            "include keyword 'data center' matched",
+        ),
         ("Serving an LLM's context", None, True, "include keyword 'LLM' matched"),
         ("He said the maintainer left", None, False, "no include keyword matched"),
         ("GPUdirect is not a word match", None, False, "no include keyword matched"),

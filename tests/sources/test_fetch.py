@@ -22,7 +22,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 async def test_a_200_returns_the_body_and_its_validators(
     upstream: Upstream, client: httpx.AsyncClient
 ) -> None:
-    url = upstream.add("/feed", b"<rss/>", etag='W/"abc"', last_modified="Tue, 24 Nov 2026 08:00:00 GMT")
+    url = upstream.add(
+        "/feed", b"<rss/>", etag='W/"abc"', last_modified="Tue, 24 Nov 2026 08:00:00 GMT"
+    )
     result = await fetch_document(client, url, Validators(), SETTINGS)
     assert result.status == 200
     assert result.content == b"<rss/>"
@@ -36,7 +38,9 @@ async def test_a_200_returns_the_body_and_its_validators(
 async def test_stored_validators_are_sent_back_verbatim_and_304_keeps_them(
     upstream: Upstream, client: httpx.AsyncClient
 ) -> None:
-    url = upstream.add("/feed", b"<rss/>", etag='W/"abc"', last_modified="Tue, 24 Nov 2026 08:00:00 GMT")
+    url = upstream.add(
+        "/feed", b"<rss/>", etag='W/"abc"', last_modified="Tue, 24 Nov 2026 08:00:00 GMT"
+    )
     stored = Validators('W/"abc"', "Tue, 24 Nov 2026 08:00:00 GMT")
     result = await fetch_document(client, url, stored, SETTINGS)
     assert result.not_modified
@@ -49,7 +53,9 @@ async def test_stored_validators_are_sent_back_verbatim_and_304_keeps_them(
 async def test_a_304_without_validators_keeps_the_stored_ones(client: httpx.AsyncClient) -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(304))
     async with make_client(SETTINGS, transport=transport) as bare:
-        result = await fetch_document(bare, "http://example.test/f", Validators('"x"', None), SETTINGS)
+        result = await fetch_document(
+            bare, "http://example.test/f", Validators('"x"', None), SETTINGS
+        )
     assert result.not_modified
     assert result.validators == Validators('"x"', None)
 
@@ -91,7 +97,9 @@ async def test_a_redirect_loop_is_an_error(upstream: Upstream, client: httpx.Asy
     assert raised.value.kind is ErrorKind.REDIRECT_LOOP
 
 
-async def test_a_body_over_the_limit_is_cut_off(upstream: Upstream, client: httpx.AsyncClient) -> None:
+async def test_a_body_over_the_limit_is_cut_off(
+    upstream: Upstream, client: httpx.AsyncClient
+) -> None:
     url = upstream.add("/big", b"x" * (SETTINGS.max_body_bytes + 1))
     with pytest.raises(FetchError) as raised:
         await fetch_document(client, url, Validators(), SETTINGS)

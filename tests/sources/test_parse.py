@@ -99,3 +99,20 @@ def test_documents_that_are_not_feeds_are_refused(document: bytes, kind: ErrorKi
         parse_document(document, "https://example.org/feed")
     assert raised.value.kind is kind
     assert raised.value.url == "https://example.org/feed"
+
+
+def test_content_links_resolve_against_xml_base_and_unsafe_schemes_go() -> None:
+    document = b"""<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example/2026/">
+      <title>t</title><id>urn:x</id><updated>2026-11-24T00:00:00Z</updated>
+      <entry xml:base="posts/"><title>a</title><id>urn:a</id><updated>2026-11-24T00:00:00Z</updated>
+        <link href="a.html"/>
+        <content type="html">&lt;a href="b.html"&gt;b&lt;/a&gt;
+          &lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;</content>
+      </entry></feed>"""
+    [entry] = parse_document(document, "https://blog.example/feed.atom").entries
+    assert entry.link == "https://blog.example/2026/posts/a.html"
+    assert entry.content == (
+        '<a href="https://blog.example/2026/posts/b.html" rel="noopener noreferrer">b</a>\n'
+        "          "
+        '<a rel="noopener noreferrer">x</a>'
+    )

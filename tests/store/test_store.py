@@ -112,8 +112,9 @@ async def test_a_date_in_the_future_does_not_pin_an_entry_to_the_top(
     store: Store, clock: FakeClock
 ) -> None:
     await store.sync_sources([A], clock())
-    future = ParsedEntry(id="f", link=None, title="from the future",
-                         published=datetime(2099, 1, 1, tzinfo=UTC))
+    future = ParsedEntry(
+        id="f", link=None, title="from the future", published=datetime(2099, 1, 1, tzinfo=UTC)
+    )
     feed = ParsedFeed(url=A.url, version="rss20", entries=(future,))
     await store.ingest("outlet-a", feed, Validators(), clock(), clock() + HOUR)
     [entry] = await all_entries(store, ["outlet-a"])
@@ -140,7 +141,11 @@ async def test_failures_are_counted_and_success_clears_them(store: Store, clock:
     for _ in range(2):
         await store.record_failure("outlet-a", "http_5xx", "HTTP 503", clock(), clock() + HOUR)
     source = await store.get_source("outlet-a")
-    assert (source.error_kind, source.error_message, source.error_count) == ("http_5xx", "HTTP 503", 2)
+    assert (source.error_kind, source.error_message, source.error_count) == (
+        "http_5xx",
+        "HTTP 503",
+        2,
+    )
     assert source.last_success_at is None
     await store.record_not_modified("outlet-a", Validators(), clock(), clock() + HOUR)
     source = await store.get_source("outlet-a")
@@ -159,7 +164,9 @@ async def test_a_crash_mid_ingest_leaves_nothing_half_written(
 
     monkeypatch.setattr("store.store.upsert_entries", crash_after_writing)
     with pytest.raises(RuntimeError):
-        await store.ingest("outlet-a", outlet_a(), Validators('"v1"', None), clock(), clock() + HOUR)
+        await store.ingest(
+            "outlet-a", outlet_a(), Validators('"v1"', None), clock(), clock() + HOUR
+        )
     assert await all_entries(store, ["outlet-a"]) == []
     assert (await store.get_source("outlet-a")).validators == Validators()
     async with store.engine.connect() as conn:

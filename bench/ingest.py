@@ -1,0 +1,105 @@
+"""Benchmark: the ingest pipeline against bare feedparser, on ../shared/corpus/real/.
+
+Pipeline: the 127 documents served from a loopback HTTP server, pulled by feedmill's Puller
+(fetch with httpx, parse + sanitise off the loop, store in a fresh SQLite file, one transaction
+per source). Baseline, in the same run: ``feedparser.parse`` (default options) over the same
+bytes. Each is run ROUNDS times; the best round of each is compared.
+
+    python bench/ingest.py [--rounds N] [--corpus PATH]
+
+Target (issue 2): pipeline time / bare parse time <= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from feedmill.pull import Puller  # noqa: E402
+from sources import FetchSettings, make_client  # noqa: E402
+from store import SourceDefinition, Store, ensure_schema  # noqa: E402
+from tests.upstream import Upstream  # noqa: E402
+
+
+def documents(corpus: Path) -> dict[str, bytes]:
+    real = corpus / "real"
+    return {p.name: p.read_bytes() for p in sorted(real.iterdir()) if p.suffix != ".tsv"}
+
+
+def bare_parse(docs: dict[str, bytes]) -> tuple[float, int]:
+    start = time.perf_counter()
+    entries = sum(len(feedparser.parse(body).entries) for body in docs.values())
+    return time.perf_counter() - start, entries
+
+
+async def pipeline(docs: dict[str, bytes], upstream: Upstream, folder: Path) -> tuple[float, int]:
+    store = Store.open(f"sqlite:///{folder / 'bench.db'}")
+    await ensure_schema(store)
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    await store.sync_sources(
+        [
+            SourceDefinition(f"s{i}", upstream.url(f"/real/{name}"), None, timedelta(hours=1))
+            for i, name in enumerate(docs)
+        ],
+        now,
+    )
+    settings = FetchSettings()
+    start = time.perf_counter()
+    async with make_client(settings) as client:
+        puller = Puller(store, client, settings, lambda: now, concurrency=8)
+        results = await puller.pull_due()
+    elapsed = time.perf_counter() - start
+    entries = sum(r.counts.new for r in results if r.counts)
+    assert not [r for r in results if r.error], [str(r.error) for r in results if r.error]
+    await store.close()
+    return elapsed, entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=Path(os.environ.get("FEEDMILL_CORPUS") or ROOT.parent / "shared" / "corpus"),
+    )
+    args = parser.parse_args()
+    docs = documents(args.corpus)
+    size = sum(len(b) for b in docs.values())
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}"
+    )
+    print(f"corpus: {len(docs)} documents, {size / 1e6:.1f} MB")
+    bare_times, pipe_times = [], []
+    with Upstream() as upstream:
+        for name, body in docs.items():
+            upstream.add(f"/real/{name}", body, content_type=None)
+        for round_number in range(args.rounds):
+            bare, bare_entries = bare_parse(docs)
+            with tempfile.TemporaryDirectory() as folder:
+                piped, pipe_entries = asyncio.run(pipeline(docs, upstream, Path(folder)))
+            assert pipe_entries == bare_entries, (pipe_entries, bare_entries)
+            bare_times.append(bare)
+            pipe_times.append(piped)
+            print(f"round {round_number + 1}: bare parse {bare:.3f}s, pipeline {piped:.3f}s")
+    bare, piped = min(bare_times), min(pipe_times)
+    print(f"entries: {bare_entries}")
+    print(f"bare feedparser.parse: {bare:.3f}s, {bare_entries / bare:,.0f} entries/s")
+    print(f"feedmill pipeline:     {piped:.3f}s, {pipe_entries / piped:,.0f} entries/s")
+    print(f"ratio pipeline / bare parse: {piped / bare:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from feedmill.cli import build_parser, main
+from tests.app.configs import outlets_config, serve_outlets, write_config
+from tests.conftest import fixture_bytes
+from tests.upstream import Upstream
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, upstream: Upstream) -> Path:
+    sources = serve_outlets(upstream)
+    sources["broken"] = upstream.add(
+        "/page.html", fixture_bytes("page.html"), content_type="text/html"
+    )
+    sources["missing"] = upstream.url("/missing.rss")
+    return write_config(tmp_path / "config.yaml", outlets_config(sources, tmp_path))
+
+
+def rows(output: str) -> dict[str, list[str]]:
+    table = {}
+    for line in output.splitlines():
+        cells = line.split()
+        if cells and cells[0] != "source":
+            table[cells[0]] = cells[1:]
+    return table
+
+
+def test_fetch_prints_what_each_source_did(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config_file), "fetch"]) == 0
+    first = rows(capsys.readouterr().out)
+    assert first["outlet-a"][:4] == ["new", "3", "0", "0"]
+    assert first["outlet-b"][:4] == ["new", "2", "0", "0"]
+    assert first["broken"][:5] == ["error", "-", "-", "-", "not_a_feed:"]
+    assert first["missing"][:5] == ["error", "-", "-", "-", "http_4xx:"]
+    assert main(["--config", str(config_file), "fetch"]) == 0
+    second = rows(capsys.readouterr().out)
+    assert second["outlet-a"][0] == "unchanged"  # 304
+    assert second["outlet-b"][0] == "unchanged"
+
+
+def test_fetch_reads_the_config_named_by_the_environment(
+    config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEEDMILL_CONFIG", str(config_file))
+    assert main(["fetch"]) == 0
+    assert "outlet-a" in capsys.readouterr().out
+
+
+def test_build_writes_every_feed_and_the_index(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config_file), "fetch"]) == 0
+    out = tmp_path / "public"
+    assert main(["--config", str(config_file), "build", "--out", str(out)]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "feeds/ai-infrastructure.atom",
+        "feeds/everything.atom",
+        "index.html",
+    ]
+    assert (
+        b"Lenovo expands its Tianjin AI server hub"
+        in (out / "feeds/ai-infrastructure.atom").read_bytes()
+    )
+
+
+def test_db_upgrade_and_current(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(config_file), "db", "current"]) == 0
+    assert "empty" in capsys.readouterr().out
+    assert main(["--config", str(config_file), "db", "upgrade"]) == 0
+    assert main(["--config", str(config_file), "db", "current"]) == 0
+    assert re.search(r"^\d{4}", capsys.readouterr().out.splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["fetch"], ["build"], ["db"], ["db", "upgrade"]])
+def test_every_command_explains_itself(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([*command, "--help"])
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out
+    assert help_text.startswith("usage: feedmill")
+    assert len(help_text.splitlines()) > 3
+
+
+async def test_run_serves_pulls_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    config = write_config(
+        tmp_path / "config.yaml", outlets_config(serve_outlets(upstream), tmp_path)
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "feedmill",
+        "--config",
+        str(config),
+        "run",
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stderr is not None
+    log: list[str] = []
+
+    async def read_until(pattern: str) -> re.Match[str]:
+        while True:
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=60)).decode()
+            assert line, "feedmill run exited early:\n" + "".join(log)
+            log.append(line)
+            if found := re.search(pattern, line):
+                return found
+
+    try:
+        port = int((await read_until(r"listening on http://127\.0\.0\.1:(\d+)/")).group(1))
+        await read_until(r"heartbeat: pulled 3 sources, 0 failed")
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/feeds/ai-infrastructure.atom")
+        assert response.status_code == 200
+        assert b"Tianjin" in response.content
+    finally:
+        process.send_signal(signal.SIGTERM)
+        remaining = (await asyncio.wait_for(process.stderr.read(), timeout=60)).decode()
+        code = await process.wait()
+    assert code == 0, "".join(log) + remaining
+    assert "stopped" in remaining
+    assert "Traceback" not in "".join(log) + remaining
+    with sqlite3.connect(tmp_path / "feedmill.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM entries").fetchone() == (7,)

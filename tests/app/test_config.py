@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from feedmill.cli import main
+from feedmill.config import (
+    FeedSettings,
+    FetchConfig,
+    SchedulerSettings,
+    ServerSettings,
+    Settings,
+    SourceSettings,
+    config_path,
+    load_config,
+)
+from feedmill.errors import ConfigError
+from tests.conftest import ROOT
+
+GOOD: dict[str, Any] = {
+    "sources": [
+        {"id": "a", "url": "https://a.example/feed", "tags": ["news"]},
+        {"id": "b", "url": "https://b.example/feed", "interval": "2h"},
+    ],
+    "feeds": [{"id": "f", "title": "F", "sources": ["b"], "tags": ["news"]}],
+}
+
+
+def load(tmp_path: Path, config: Any) -> Settings:
+    path = tmp_path / "config.yaml"
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config), encoding="utf-8")
+    return load_config(path)
+
+
+def problems(tmp_path: Path, config: Any) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, config)
+    return raised.value.problems
+
+
+def with_changes(**changes: Any) -> dict[str, Any]:
+    return {**GOOD, **changes}
+
+
+def test_a_good_config_becomes_definitions(tmp_path: Path) -> None:
+    settings = load(tmp_path, GOOD)
+    sources = settings.source_definitions()
+    assert [(s.id, s.interval) for s in sources] == [
+        ("a", timedelta(minutes=30)),
+        ("b", timedelta(hours=2)),
+    ]
+    [feed] = settings.feed_definitions()
+    assert feed.source_ids == ("b", "a")
+    assert settings.database == f"sqlite:///{tmp_path / 'feedmill.db'}"
+    assert settings.site().base_url == "http://127.0.0.1:8080/"
+
+
+def test_the_repository_config_is_valid() -> None:
+    settings = load_config(ROOT / "config.yaml")
+    [ai] = [f for f in settings.feed_definitions() if f.id == "ai-infrastructure"]
+    assert len(ai.source_ids) >= 5
+    assert {"GPU", "LLM", "data center", "AI server"} <= set(ai.include)
+
+
+def test_a_feed_without_sources_or_tags_draws_from_every_source(tmp_path: Path) -> None:
+    settings = load(tmp_path, with_changes(feeds=[{"id": "all", "title": "All"}]))
+    assert settings.feed_definitions()[0].source_ids == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({**GOOD, "colour": "blue"}, "colour: unknown key"),
+        (with_changes(server={"prot": 80}), "server.prot: unknown key"),
+        (
+            with_changes(sources=[{**GOOD["sources"][0], "ur": "x"}, GOOD["sources"][1]]),
+            "sources[0] (id 'a').ur: unknown key",
+        ),
+        (
+            with_changes(sources=[GOOD["sources"][0], GOOD["sources"][0], GOOD["sources"][1]]),
+            "sources: id 'a' is used 2 times (sources[0], sources[1])",
+        ),
+        (
+            with_changes(feeds=[GOOD["feeds"][0], GOOD["feeds"][0]]),
+            "feeds: id 'f' is used 2 times (feeds[0], feeds[1])",
+        ),
+        (
+            with_changes(feeds=[{"id": "f", "title": "F", "sources": ["nope"]}]),
+            "feeds[0] (id 'f').sources: no source has id 'nope'",
+        ),
+        (
+            with_changes(feeds=[{"id": "f", "title": "F", "tags": ["sport"]}]),
+            "feeds[0] (id 'f').tags: no source has tag 'sport'",
+        ),
+        (
+            with_changes(sources=[{"id": "a", "url": "ftp://a.example/feed"}]),
+            "sources[0] (id 'a').url: 'ftp://a.example/feed' is not an http(s) URL",
+        ),
+        (
+            with_changes(sources=[{"id": "a", "url": "not a url"}]),
+            "sources[0] (id 'a').url: 'not a url' is not an http(s) URL",
+        ),
+        (
+            with_changes(sources=[{"id": "a", "url": "https://a.example/", "interval": "soon"}]),
+            "sources[0] (id 'a').interval: 'soon' is not a duration such as 30m, 2h or 1d",
+        ),
+        (
+            with_changes(sources=[{"id": "a", "url": "https://a.example/", "interval": "10s"}]),
+            "sources[0] (id 'a').interval: an interval must be between 1m and 7d, not 10s",
+        ),
+        (
+            with_changes(sources=[{"id": "a", "url": "https://a.example/", "interval": -5}]),
+            "sources[0] (id 'a').interval: an interval must be between 1m and 7d, not -5s",
+        ),
+        (
+            with_changes(sources=[{"id": "Not A Slug", "url": "https://a.example/"}]),
+            "sources[0] (id 'Not A Slug').id: must be a slug",
+        ),
+        (
+            with_changes(sources=[{"url": "https://a.example/"}]),
+            "sources[0].id: required key is missing",
+        ),
+        (with_changes(database="mysql://x/y"), "database: unsupported database 'mysql'"),
+        (
+            with_changes(fetch={"interval": "1h", "concurrency": 0}),
+            "fetch.concurrency: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_bad_configs_are_refused_naming_the_key(
+    tmp_path: Path, config: dict[str, Any], expected: str
+) -> None:
+    found = problems(tmp_path, config)
+    assert any(expected in p for p in found), found
+    assert all(p.startswith(str(tmp_path / "config.yaml") + ": ") for p in found)
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, "sources:\n  - id: a\n   url: [\n")
+    assert "not valid YAML at line 3" in problem
+
+
+def test_a_list_at_the_top_is_refused(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, "- a\n- b\n")
+    assert "top level must be a mapping" in problem
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_the_cli_refuses_a_bad_config_with_exit_code_2_and_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(with_changes(colour="blue", server={"port": "eighty"})))
+    assert main(["--config", str(path), "fetch"]) == 2
+    err = capsys.readouterr().err
+    assert "colour: unknown key" in err
+    assert "server.port: Input should be a valid integer" in err
+    assert "Traceback" not in err
+
+
+def test_config_path_prefers_the_flag_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEEDMILL_CONFIG", "/etc/feedmill.yaml")
+    assert config_path("mine.yaml") == Path("mine.yaml")
+    assert config_path(None) == Path("/etc/feedmill.yaml")
+    monkeypatch.delenv("FEEDMILL_CONFIG")
+    assert config_path(None) == Path("config.yaml")
+
+
+SECTIONS = [
+    ("", Settings),
+    ("server", ServerSettings),
+    ("fetch", FetchConfig),
+    ("scheduler", SchedulerSettings),
+    ("sources", SourceSettings),
+    ("feeds", FeedSettings),
+]
+
+
+@pytest.mark.parametrize(("section", "model"), SECTIONS)
+def test_docs_describe_every_config_key(section: str, model: type[BaseModel]) -> None:
+    documented = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    for name in model.model_fields:
+        key = f"{section}.{name}" if section else name
+        assert f"`{key}`" in documented, f"docs/config.md does not describe `{key}`"
