@@ -20,8 +20,8 @@ from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, open_store
 from feeds import Publisher, export_static
 from sources import FeedmillError, make_client
-from store import Store, upgrade
-from store.migrate import current_revision, head_revision
+from store import Store, ensure_schema
+from store.migrate import current_revision
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -63,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database schema: upgrade, current revision")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_commands.add_parser("upgrade", help="migrate the database to this version's schema")
+    db_commands.add_parser(
+        "upgrade",
+        help="migrate the database to this version's schema (refuses a newer or foreign one)",
+    )
     db_commands.add_parser("current", help="print the database's schema revision")
     return parser
 
@@ -71,16 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    err = Console(stderr=True, highlight=False)
     try:
         settings = load_config(config_path(args.config))
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as exc:
         for problem in exc.problems:
-            err.print(f"feedmill: {problem}", markup=False)
+            print(f"feedmill: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     except (FeedmillError, RuntimeError) as exc:
-        err.print(f"feedmill: {exc}", markup=False)
+        print(f"feedmill: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
@@ -152,8 +154,7 @@ async def _db(settings: Settings, action: str) -> int:
     store = Store.open(settings.database)
     try:
         if action == "upgrade":
-            await upgrade(store)
-            print(f"database at revision {head_revision()}")
+            print(await ensure_schema(store))
         else:
             print(await current_revision(store) or "empty (no revision)")
     finally:

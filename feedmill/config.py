@@ -18,7 +18,15 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from feedmill.errors import ConfigError
 from feeds.model import FeedDefinition, Site
@@ -76,6 +84,7 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(
 Interval = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_interval)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Slug = Annotated[str, Field(pattern=_SLUG)]
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class _Section(BaseModel):
@@ -89,7 +98,8 @@ class ServerSettings(_Section):
     title: str = "feedmill"
 
     def public_url(self) -> str:
-        url = self.base_url or f"http://{self.host}:{self.port}/"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        url = self.base_url or f"http://{host}:{self.port}/"
         return url if url.endswith("/") else url + "/"
 
 
@@ -122,8 +132,8 @@ class FeedSettings(_Section):
     subtitle: str | None = None
     sources: list[str] = []
     tags: list[str] = []
-    include: list[Annotated[str, Field(min_length=1)]] = []
-    exclude: list[Annotated[str, Field(min_length=1)]] = []
+    include: list[Keyword] = []
+    exclude: list[Keyword] = []
     limit: int = Field(50, ge=1, le=1000)
 
 
@@ -192,14 +202,17 @@ def load_config(path: Path) -> Settings:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([f"{name}: {line}" for line in _describe(exc, data)]) from None
-    problems = list(_check_references(settings))
-    database = os.environ.get("FEEDMILL_DATABASE_URL") or settings.database
+    problems = [f"{name}: {p}" for p in _check_references(settings)]
+    from_environment = os.environ.get("FEEDMILL_DATABASE_URL")
     try:
-        database = resolve_database_url(database, str(path.resolve().parent))
+        database = resolve_database_url(
+            from_environment or settings.database, str(path.resolve().parent)
+        )
     except StoreError as exc:
-        problems.append(f"database: {exc}")
+        where = "FEEDMILL_DATABASE_URL" if from_environment else f"{name}: database"
+        problems.append(f"{where}: {exc}")
     if problems:
-        raise ConfigError([f"{name}: {p}" for p in problems])
+        raise ConfigError(problems)
     return settings.model_copy(update={"database": database})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from feeds.errors import FeedsError
 from feeds.pages import render_index
 from feeds.publish import Publisher
 
@@ -24,8 +25,11 @@ async def export_static(publisher: Publisher, out_dir: Path) -> list[Path]:
 
 def _write(path: Path, body: bytes) -> Path:
     """Write whole or not at all: a reader of the directory never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(body)
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(body)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise FeedsError(f"cannot write {path}: {exc.strerror}") from exc
     return path

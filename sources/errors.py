@@ -7,9 +7,9 @@ The root lives here, in the package every other one may import::
         ├── FetchError            the HTTP exchange failed (kind: timeout, dns, http_5xx, ...)
         └── ParseError            the bytes are not a feed we can read (kind: parse, not_a_feed)
 
-store/ adds ``StoreError`` and feeds/ adds ``FeedsError`` below the same root; the composition
-root adds ``ConfigError``. A failing source is recorded on that source as (kind, message): the
-``kind`` attribute carries one of :class:`ErrorKind`.
+store/ adds ``StoreError`` and feeds/ adds ``FeedsError`` below the same root; the
+composition root adds ``ConfigError`` and ``ServiceError``. A failing source is recorded on
+that source as (kind, message): the ``kind`` attribute carries one of :class:`ErrorKind`.
 """
 
 from __future__ import annotations

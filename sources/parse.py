@@ -1,8 +1,9 @@
 """Turn the bytes of an upstream document into a frozen :class:`ParsedFeed`.
 
-RSS 0.9x/1.0/2.0 and Atom go through feedparser (which also repairs encodings and resolves
-relative links); JSON Feed 1.0/1.1 is read here, since feedparser 6 does not know it. HTML is
-sanitised with nh3, links are made absolute and limited to http(s), dates become UTC.
+RSS 0.9x/1.0/2.0 and Atom go through feedparser (which also repairs encodings); JSON Feed
+1.0/1.1 is read here, since feedparser 6 does not know it. HTML is sanitised with nh3, which
+also makes relative links absolute (against xml:base, else the site's link, else the document
+URL); entry links are made absolute and limited to http(s); dates become UTC.
 The work is CPU-bound: callers run it off the event loop.
 """
 

@@ -31,6 +31,10 @@ def async_url(url: str) -> URL:
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     target = async_url(url)
+    if target.get_backend_name() == "sqlite" and target.database not in (None, "", ":memory:"):
+        folder = os.path.dirname(os.path.abspath(target.database))
+        if not os.path.isdir(folder):  # fail here, not inside aiosqlite's worker thread
+            raise StoreError(f"cannot open the database: folder {folder} does not exist")
     engine = create_async_engine(target, **options)
     if target.get_backend_name() == "sqlite":
         _tune_sqlite(engine)

@@ -1,9 +1,9 @@
 """Schema migrations with Alembic, run on feedmill's own async engine.
 
-``feedmill db upgrade`` calls :func:`upgrade`; ``feedmill run`` calls :func:`ensure_schema`,
-which creates an empty database, upgrades one at an older known revision, and refuses one at
-a revision this version does not know (a newer feedmill wrote it) or one that has tables but
-is not feedmill's.
+``feedmill run`` (and every command that opens the store) and ``feedmill db upgrade`` call
+:func:`ensure_schema`, which creates an empty database, upgrades one at an older known
+revision, and refuses one at a revision this version does not know (a newer feedmill wrote
+it) or one that has tables but is not feedmill's.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
-from store.errors import SchemaError
+from store.errors import SchemaError, StoreError
 from store.store import Store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,8 +42,14 @@ def known_revisions() -> set[str]:
 
 
 async def current_revision(store: Store) -> str | None:
-    async with store.engine.connect() as conn:
-        return await conn.run_sync(_current_revision)
+    """The database's revision (None when empty). The first contact with the database, so
+    a database that cannot be opened is reported here."""
+    try:
+        async with store.engine.connect() as conn:
+            return await conn.run_sync(_current_revision)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise StoreError(f"cannot open the database: {reason}") from exc
 
 
 def _current_revision(connection: Connection) -> str | None:

@@ -28,6 +28,12 @@ def config_file(tmp_path: Path, upstream: Upstream) -> Path:
     return write_config(tmp_path / "config.yaml", outlets_config(sources, tmp_path))
 
 
+def minimal_config(tmp_path: Path, database: Path | None = None) -> Path:
+    database = database or tmp_path / "feedmill.db"
+    config = {"database": f"sqlite:///{database}", "feeds": [{"id": "all", "title": "All"}]}
+    return write_config(tmp_path / "config.yaml", config)
+
+
 def rows(output: str) -> dict[str, list[str]]:
     table = {}
     for line in output.splitlines():
@@ -141,3 +147,34 @@ async def test_run_serves_pulls_and_stops_cleanly_on_sigterm(
     with sqlite3.connect(tmp_path / "feedmill.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM entries").fetchone() == (7,)
+
+
+def test_a_database_that_cannot_be_opened_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = minimal_config(tmp_path, database=tmp_path / "no" / "such" / "folder" / "x.db")
+    assert main(["--config", str(path), "fetch"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("feedmill: cannot open the database: folder ")
+    assert "does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_db_upgrade_refuses_a_foreign_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(tmp_path / "feedmill.db") as db:
+        db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    path = minimal_config(tmp_path)
+    assert main(["--config", str(path), "db", "upgrade"]) == 1
+    assert "has tables but no feedmill revision" in capsys.readouterr().err
+
+
+def test_build_reports_a_folder_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = minimal_config(tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    assert main(["--config", str(path), "build", "--out", str(blocker / "public")]) == 1
+    assert "cannot write" in capsys.readouterr().err

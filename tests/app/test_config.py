@@ -127,6 +127,10 @@ def test_a_feed_without_sources_or_tags_draws_from_every_source(tmp_path: Path) 
         ),
         (with_changes(database="mysql://x/y"), "database: unsupported database 'mysql'"),
         (
+            with_changes(feeds=[{"id": "f", "title": "F", "include": ["GPU", "  "]}]),
+            "feeds[0] (id 'f').include[1]: String should have at least 1 character",
+        ),
+        (
             with_changes(fetch={"interval": "1h", "concurrency": 0}),
             "fetch.concurrency: Input should be greater than or equal to 1",
         ),
@@ -165,6 +169,20 @@ def test_the_cli_refuses_a_bad_config_with_exit_code_2_and_no_traceback(
     assert "colour: unknown key" in err
     assert "server.port: Input should be a valid integer" in err
     assert "Traceback" not in err
+
+
+def test_a_bad_database_url_from_the_environment_is_blamed_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEEDMILL_DATABASE_URL", "oracle://db/x")
+    assert problems(tmp_path, GOOD) == [
+        "FEEDMILL_DATABASE_URL: unsupported database 'oracle': use sqlite or postgresql"
+    ]
+
+
+def test_an_ipv6_host_gets_brackets_in_the_public_url(tmp_path: Path) -> None:
+    settings = load(tmp_path, with_changes(server={"host": "::1", "port": 8081}))
+    assert settings.site().base_url == "http://[::1]:8081/"
 
 
 def test_config_path_prefers_the_flag_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
