@@ -109,7 +109,13 @@ async def _fetch(settings: Settings) -> int:
         fetch_settings = settings.fetch_settings()
         async with make_client(fetch_settings) as client:
             puller = Puller(
-                store, client, fetch_settings, utc_now, concurrency=settings.fetch.concurrency
+                store,
+                client,
+                fetch_settings,
+                utc_now,
+                concurrency=settings.fetch.concurrency,
+                polling=settings.poll_settings(),
+                hosts=settings.host_limits(),
             )
             results = await puller.pull_many(await store.list_sources())
     finally:

@@ -22,7 +22,7 @@ from tests.upstream import Upstream
 def config_file(tmp_path: Path, upstream: Upstream) -> Path:
     sources = serve_outlets(upstream)
     sources["broken"] = upstream.add(
-        "/page.html", fixture_bytes("page.html"), content_type="text/html"
+        "/page.html", fixture_bytes("page-without-feed.html"), content_type="text/html"
     )
     sources["missing"] = upstream.url("/missing.rss")
     return write_config(tmp_path / "config.yaml", outlets_config(sources, tmp_path))

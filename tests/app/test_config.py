@@ -12,6 +12,7 @@ from feedmill.cli import main
 from feedmill.config import (
     FeedSettings,
     FetchConfig,
+    PerHostSettings,
     SchedulerSettings,
     ServerSettings,
     Settings,
@@ -179,6 +180,7 @@ SECTIONS = [
     ("", Settings),
     ("server", ServerSettings),
     ("fetch", FetchConfig),
+    ("fetch.per_host", PerHostSettings),
     ("scheduler", SchedulerSettings),
     ("sources", SourceSettings),
     ("feeds", FeedSettings),
