@@ -141,3 +141,17 @@ async def test_run_serves_pulls_and_stops_cleanly_on_sigterm(
     with sqlite3.connect(tmp_path / "feedmill.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM entries").fetchone() == (7,)
+
+
+def test_sources_prints_each_sources_polling_state(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config_file), "fetch"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config_file), "sources"]) == 0
+    table = rows(capsys.readouterr().out)
+    assert table["outlet-a"][0] == "ok"
+    assert table["outlet-a"][-1] == "3"  # entries stored
+    assert table["missing"][:3] == ["backing", "off", table["missing"][2]]
+    assert "http_4xx:" in table["missing"]
+    assert table["broken"][-1] == "0"

@@ -128,3 +128,31 @@ def test_a_permanent_redirect_is_adopted_after_n_consecutive_polls() -> None:
         RedirectState("https://a.example/", 2), "https://b.example/", settings
     ) == (RedirectState("https://b.example/", 1, False))
     assert track_redirect(RedirectState("https://a.example/", 2), None, settings) == RedirectState()
+
+
+def test_a_simulated_day_polls_each_source_about_as_often_as_it_posts() -> None:
+    """Sources posting every 15 min, hourly, every 6 h and weekly, driven by the pure policy
+    on a simulated clock: polls per day follow the posting rate within [min, max]."""
+    start = datetime(2026, 11, 24, tzinfo=UTC)
+    every = {
+        "quarterly": timedelta(minutes=15),
+        "hourly": HOUR,
+        "six-hourly": 6 * HOUR,
+        "weekly": timedelta(days=7),
+    }
+    polls = {}
+    for name, gap in every.items():
+        now, count, estimate = start, 0, None
+        while now < start + DAY:
+            count += 1
+            dates = [now - gap * n - timedelta(minutes=1) for n in range(20)]
+            estimate = estimate_interval(dates, now)
+            current = PollState(name, 30 * timedelta(minutes=1), estimate)
+            now = next_poll_after_success(now, current, SETTINGS)
+        polls[name] = count
+    # within jitter (up to +10%): 24h / gap, bounded by min 5 min and max 1 day
+    assert 24 * 4 / 1.1 <= polls["quarterly"] <= 24 * 4 + 1
+    assert 24 / 1.1 <= polls["hourly"] <= 25
+    assert 4 / 1.1 <= polls["six-hourly"] <= 5
+    assert polls["weekly"] == 1
+    assert polls["quarterly"] > polls["hourly"] > polls["six-hourly"] > polls["weekly"]
