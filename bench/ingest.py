@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from feedmill.pull import Puller  # noqa: E402
-from sources import FetchSettings, make_client  # noqa: E402
+from sources import AddressPolicy, FetchSettings, make_client  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from tests.upstream import Upstream  # noqa: E402
 
@@ -55,7 +55,7 @@ async def pipeline(docs: dict[str, bytes], upstream: Upstream, folder: Path) -> 
         ],
         now,
     )
-    settings = FetchSettings()
+    settings = FetchSettings(addresses=AddressPolicy(block_private=False))  # loopback
     start = time.perf_counter()
     async with make_client(settings) as client:
         puller = Puller(store, client, settings, lambda: now, concurrency=8)

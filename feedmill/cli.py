@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -20,7 +21,7 @@ from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, open_store
 from feeds import Publisher, export_static
 from sources import FeedmillError, make_client
-from store import Store, ensure_schema
+from store import Store, StoredSource, ensure_schema
 from store.migrate import current_revision
 
 EXIT_CONFIG = 2
@@ -61,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--out", metavar="DIR", required=True, type=Path, help="output folder")
 
+    commands.add_parser(
+        "sources",
+        help="print each source's polling state",
+        description="A table of the stored sources: id, state (ok / backing off / gone / "
+        "blocked), last success, last error kind and message, next poll, entries stored.",
+    )
+
     db = commands.add_parser("db", help="database schema: upgrade, current revision")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser(
@@ -95,6 +103,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _fetch(settings)
     if args.command == "build":
         return await _build(settings, args.out)
+    if args.command == "sources":
+        return await _sources(settings)
     return await _db(settings, args.db_command)
 
 
@@ -111,7 +121,13 @@ async def _fetch(settings: Settings) -> int:
         fetch_settings = settings.fetch_settings()
         async with make_client(fetch_settings) as client:
             puller = Puller(
-                store, client, fetch_settings, utc_now, concurrency=settings.fetch.concurrency
+                store,
+                client,
+                fetch_settings,
+                utc_now,
+                concurrency=settings.fetch.concurrency,
+                polling=settings.poll_settings(),
+                hosts=settings.host_limits(),
             )
             results = await puller.pull_many(await store.list_sources())
     finally:
@@ -136,6 +152,40 @@ def _print_results(results: Sequence[PullResult]) -> None:
 def _numbers(result: PullResult) -> tuple[int, int, int]:
     counts = result.counts
     return (counts.new, counts.updated, counts.unchanged) if counts else (0, 0, 0)
+
+
+async def _sources(settings: Settings) -> int:
+    store = await open_store(settings, utc_now)
+    try:
+        sources = await store.list_sources()
+        counts = await store.count_entries()
+    finally:
+        await store.close()
+    table = Table("id", "state", "last success", "last error", "next poll", "entries", box=None)
+    for source in sources:
+        error = f"{source.error_kind}: {source.error_message}" if source.error_kind else ""
+        table.add_row(
+            source.id,
+            source_state(source),
+            _when(source.last_success_at),
+            error,
+            "-" if source.gone else _when(source.next_poll_at),
+            str(counts.get(source.id, 0)),
+        )
+    Console(highlight=False, width=200).print(table)
+    return 0
+
+
+def source_state(source: StoredSource) -> str:
+    if source.gone:
+        return "gone"
+    if source.error_kind == "blocked_address":
+        return "blocked"
+    return "backing off" if source.error_count else "ok"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 async def _build(settings: Settings, out: Path) -> int:

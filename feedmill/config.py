@@ -8,6 +8,7 @@ a test keeps the two in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections import Counter
@@ -31,6 +32,9 @@ from pydantic import (
 from feedmill.errors import ConfigError
 from feeds.model import FeedDefinition, Site
 from sources.fetch import FetchSettings, default_user_agent
+from sources.hosts import HostLimits
+from sources.netguard import AddressPolicy
+from sources.policy import PollSettings
 from store.database import resolve_database_url
 from store.errors import StoreError
 from store.model import SourceDefinition
@@ -70,6 +74,21 @@ def _interval(value: timedelta) -> timedelta:
     return value
 
 
+def _host_or_cidr(value: str) -> str:
+    value = value.strip()
+    if not value or ("/" in value and not _is_network(value)):
+        raise ValueError(f"{value!r} is neither a host name nor a CIDR such as 10.0.0.0/8")
+    return value
+
+
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be longer than zero")
@@ -103,8 +122,21 @@ class ServerSettings(_Section):
         return url if url.endswith("/") else url + "/"
 
 
+class PerHostSettings(_Section):
+    concurrency: int = Field(2, ge=1, le=100)
+    share_retry_after: bool = False
+
+
 class FetchConfig(_Section):
     interval: Interval = timedelta(minutes=30)
+    min_interval: Interval = timedelta(minutes=5)
+    max_interval: Interval = timedelta(days=1)
+    hint_ceiling: Interval = timedelta(days=1)
+    jitter: float = Field(0.1, ge=0, le=1)
+    permanent_redirect_polls: int = Field(3, ge=1, le=100)
+    per_host: PerHostSettings = PerHostSettings()
+    block_private_addresses: bool = True
+    allow_addresses: list[Annotated[str, AfterValidator(_host_or_cidr)]] = []
     connect_timeout: Duration = timedelta(seconds=10)
     read_timeout: Duration = timedelta(seconds=30)
     deadline: Duration = timedelta(seconds=60)
@@ -183,7 +215,25 @@ class Settings(_Section):
             max_redirects=fetch.max_redirects,
             max_body_bytes=fetch.max_body_size,
             user_agent=fetch.user_agent or default_user_agent(self.server.base_url),
+            addresses=AddressPolicy.from_allowlist(
+                fetch.block_private_addresses, fetch.allow_addresses
+            ),
+            max_connections=max(100, fetch.concurrency),
         )
+
+    def poll_settings(self) -> PollSettings:
+        fetch = self.fetch
+        return PollSettings(
+            min_interval=fetch.min_interval,
+            max_interval=max(fetch.max_interval, fetch.min_interval),
+            hint_ceiling=fetch.hint_ceiling,
+            jitter=fetch.jitter,
+            permanent_redirect_polls=fetch.permanent_redirect_polls,
+        )
+
+    def host_limits(self) -> HostLimits:
+        per_host = self.fetch.per_host
+        return HostLimits(per_host.concurrency, share_retry_after=per_host.share_retry_after)
 
     def site(self) -> Site:
         return Site(base_url=self.server.public_url(), title=self.server.title)

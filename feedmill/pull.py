@@ -1,12 +1,14 @@
 """Pulling sources: the upstream half of the pipeline.
 
-    for source in store.claim_due_sources(now):          # polling state lives in the database
-        result = fetch_document(client, source.url, source.validators)
-        if result is 304:   store.record_not_modified(source, next poll)
+    for source in store.claim_due_sources(now):      # polling state lives in the database
+        if its host is held (shared Retry-After): store.postpone(source, until)
+        with a per-host slot: result = fetch_feed(client, source.fetch_url, validators)
+        redirect count / discovery -> the effective URL          (sources.policy)
+        if 304 or same body hash:  store.record_not_modified(source, next poll, state)
         else:
             feed = parse_document(result.content)          # off the event loop
-            store.ingest(source, feed, validators, next poll)   # one transaction
-        on SourceError:     store.record_failure(source, kind, message, backed-off next poll)
+            store.ingest(source, feed, validators, next poll, state)   # one transaction
+        on SourceError:  store.record_failure(source, kind, message, backed-off next poll)
 
 A failing source is a value (:class:`PullResult` with ``error``); it never stops the others.
 Writes run to completion even when the pull is cancelled (shutdown): see :meth:`Puller.drain`.
@@ -18,23 +20,37 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
 
 from feedmill.clock import Clock
 from sources import (
+    ErrorKind,
+    FetchError,
     FetchSettings,
+    ParsedFeed,
+    PollSettings,
+    PollState,
+    RedirectState,
     SourceError,
-    fetch_document,
+    fetch_feed,
     next_poll_after_failure,
     next_poll_after_success,
     parse_document,
 )
+from sources.hosts import HostLimits, host_of
 from sources.model import FetchResult
-from store import IngestCounts, Store, StoredSource
+from sources.policy import (
+    estimate_interval,
+    feed_hint,
+    header_hint,
+    retry_after_delay,
+    track_redirect,
+)
+from store import IngestCounts, PollingUpdate, Store, StoredSource
 
 log = logging.getLogger("feedmill.pull")
 T = TypeVar("T")
@@ -45,15 +61,22 @@ CLAIM_LEASE = timedelta(minutes=10)
 
 @dataclass(frozen=True, slots=True)
 class PullResult:
+    """What one pull did. ``moved_to``: the source's new effective URL (a permanent redirect
+    seen on enough consecutive polls, or a feed discovered from an HTML page)."""
+
     source_id: str
     counts: IngestCounts | None = None
     not_modified: bool = False
     error: SourceError | None = None
+    moved_to: str | None = None
+    postponed: bool = False
 
     @property
     def status(self) -> str:
         if self.error is not None:
             return "error"
+        if self.postponed:
+            return "postponed"
         if self.not_modified or self.counts is None:
             return "unchanged"
         if self.counts.new:
@@ -71,12 +94,16 @@ class Puller:
         *,
         concurrency: int = 10,
         parse_executor: Executor | None = None,
+        polling: PollSettings | None = None,
+        hosts: HostLimits | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.settings = settings
         self.clock = clock
         self.parse_executor = parse_executor
+        self.polling = polling or PollSettings()
+        self.hosts = hosts or HostLimits()
         self._limit = asyncio.Semaphore(concurrency)
         self._writes: set[asyncio.Future[Any]] = set()
 
@@ -93,36 +120,47 @@ class Puller:
             return await self.pull_source(source)
 
     async def pull_source(self, source: StoredSource) -> PullResult:
+        host = host_of(source.fetch_url)
+        held = self.hosts.held_until(host, self.clock())
+        if held is not None:  # the host asked every one of its sources to wait (Retry-After)
+            await self._write(self.store.postpone(source.id, held))
+            return PullResult(source.id, postponed=True)
         try:
-            fetched = await fetch_document(
-                self.client, source.url, source.validators, self.settings
-            )
-            if fetched.not_modified:
-                await self._write(
-                    self.store.record_not_modified(
-                        source.id, fetched.validators, self.clock(), self._next_poll(source)
-                    )
+            async with self.hosts.slot(host):
+                fetched = await fetch_feed(
+                    self.client, source.fetch_url, source.validators, self.settings
                 )
-                return PullResult(source.id, not_modified=True)
-            return PullResult(source.id, counts=await self._store_document(source, fetched))
+            return await self._record_success(source, fetched)
         except SourceError as error:
-            now = self.clock()
-            retry = next_poll_after_failure(now, source.interval, source.error_count + 1)
-            log.info("source %s failed: %s", source.id, error)
-            await self._write(
-                self.store.record_failure(source.id, error.kind.value, error.message, now, retry)
-            )
-            return PullResult(source.id, error=error)
+            return await self._record_failure(source, host, error)
 
-    async def _store_document(self, source: StoredSource, fetched: FetchResult) -> IngestCounts:
-        loop = asyncio.get_running_loop()
-        feed = await loop.run_in_executor(
-            self.parse_executor, parse_document, fetched.content, fetched.url, fetched.content_type
-        )
-        counts = await self._write(
-            self.store.ingest(
-                source.id, feed, fetched.validators, self.clock(), self._next_poll(source)
+    async def _record_success(self, source: StoredSource, fetched: FetchResult) -> PullResult:
+        now = self.clock()
+        moved_to, redirect = self._effective_url(source, fetched)
+        hint = header_hint(fetched.cache_control, fetched.expires, fetched.date, now)
+        if fetched.not_modified or fetched.body_hash == source.body_hash:
+            # unchanged: a 304, or a 200 with the very body we parsed last time
+            polling = self._polling(source, moved_to, redirect, fetched, source.estimated_interval)
+            next_poll = next_poll_after_success(now, self._state(source), self.polling, [hint])
+            await self._write(
+                self.store.record_not_modified(
+                    source.id, fetched.validators, now, next_poll, polling
+                )
             )
+            return PullResult(source.id, not_modified=True, moved_to=moved_to)
+        feed = await self._parse(fetched)
+        estimate = (
+            estimate_interval((e.published or e.updated for e in feed.entries), now)
+            or source.estimated_interval
+        )
+        hints = feed_hint(feed.ttl, feed.update_period, feed.update_frequency)
+        polling = replace(
+            self._polling(source, moved_to, redirect, fetched, estimate), feed_hint=hints
+        )
+        state = replace(self._state(source), estimated_interval=estimate, feed_hint=hints)
+        next_poll = next_poll_after_success(now, state, self.polling, [hint])
+        counts = await self._write(
+            self.store.ingest(source.id, feed, fetched.validators, now, next_poll, polling)
         )
         log.info(
             "source %s: %d new, %d updated, %d unchanged",
@@ -131,10 +169,76 @@ class Puller:
             counts.updated,
             counts.unchanged,
         )
-        return counts
+        return PullResult(source.id, counts=counts, moved_to=moved_to)
 
-    def _next_poll(self, source: StoredSource) -> datetime:
-        return next_poll_after_success(self.clock(), source.interval)
+    def _effective_url(
+        self, source: StoredSource, fetched: FetchResult
+    ) -> tuple[str | None, RedirectState]:
+        """The new effective URL, if it changes now, and the permanent-redirect count."""
+        seen = RedirectState(source.redirect_target, source.redirect_count)
+        redirect = track_redirect(seen, fetched.permanent_redirect, self.polling)
+        if fetched.discovered_from is not None:
+            log.warning("source %s: feed discovered at %s", source.id, fetched.url)
+            return fetched.url, RedirectState()
+        if redirect.adopt and redirect.target:
+            log.warning("source %s: moved permanently to %s", source.id, redirect.target)
+            return redirect.target, RedirectState()
+        return None, redirect
+
+    def _polling(
+        self,
+        source: StoredSource,
+        moved_to: str | None,
+        redirect: RedirectState,
+        fetched: FetchResult,
+        estimate: timedelta | None,
+    ) -> PollingUpdate:
+        return PollingUpdate(
+            effective_url=moved_to or source.effective_url,
+            redirect_target=redirect.target,
+            redirect_count=redirect.count,
+            body_hash=source.body_hash if fetched.not_modified else fetched.body_hash,
+            estimated_interval=estimate,
+            feed_hint=source.feed_hint,
+        )
+
+    def _state(self, source: StoredSource) -> PollState:
+        return PollState(
+            source_id=source.id,
+            interval=source.interval,
+            estimated_interval=source.estimated_interval,
+            failures=source.error_count,
+            feed_hint=source.feed_hint,
+        )
+
+    async def _record_failure(
+        self, source: StoredSource, host: str, error: SourceError
+    ) -> PullResult:
+        now = self.clock()
+        wait = None
+        if isinstance(error, FetchError) and error.kind in (ErrorKind.HTTP_429, ErrorKind.HTTP_5XX):
+            wait = retry_after_delay(error.retry_after, now)
+        retry = next_poll_after_failure(now, self._state(source), self.polling, wait)
+        if wait is not None:
+            self.hosts.hold(host, now + min(wait, self.polling.hint_ceiling))
+        log.info("source %s failed: %s", source.id, error)
+        await self._write(
+            self.store.record_failure(
+                source.id,
+                error.kind.value,
+                error.message,
+                now,
+                retry,
+                gone=error.kind is ErrorKind.GONE,
+            )
+        )
+        return PullResult(source.id, error=error)
+
+    async def _parse(self, fetched: FetchResult) -> ParsedFeed:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.parse_executor, parse_document, fetched.content, fetched.url, fetched.content_type
+        )
 
     async def _write(self, write: Awaitable[T]) -> T:
         """Run a store write so that cancelling the pull does not cut it short."""

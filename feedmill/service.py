@@ -102,6 +102,8 @@ class Service:
                     self.settings.fetch_settings(),
                     self.clock,
                     concurrency=self.settings.fetch.concurrency,
+                    polling=self.settings.poll_settings(),
+                    hosts=self.settings.host_limits(),
                 )
                 await self._run_with(store, puller)
         finally:

@@ -4,12 +4,26 @@ Imports nothing else of feedmill's.
 """
 
 from sources.errors import ErrorKind, FeedmillError, FetchError, ParseError, SourceError
-from sources.fetch import FetchSettings, default_user_agent, fetch_document, make_client
+from sources.fetch import (
+    FetchSettings,
+    default_user_agent,
+    fetch_document,
+    fetch_feed,
+    make_client,
+)
 from sources.model import Enclosure, FetchResult, ParsedEntry, ParsedFeed, Validators
+from sources.netguard import AddressPolicy
 from sources.parse import parse_document
-from sources.policy import next_poll_after_failure, next_poll_after_success
+from sources.policy import (
+    PollSettings,
+    PollState,
+    RedirectState,
+    next_poll_after_failure,
+    next_poll_after_success,
+)
 
 __all__ = [
+    "AddressPolicy",
     "Enclosure",
     "ErrorKind",
     "FeedmillError",
@@ -19,10 +33,14 @@ __all__ = [
     "ParseError",
     "ParsedEntry",
     "ParsedFeed",
+    "PollSettings",
+    "PollState",
+    "RedirectState",
     "SourceError",
     "Validators",
     "default_user_agent",
     "fetch_document",
+    "fetch_feed",
     "make_client",
     "next_poll_after_failure",
     "next_poll_after_success",

@@ -53,7 +53,18 @@ class SourceError(FeedmillError):
 
 
 class FetchError(SourceError):
-    """The HTTP exchange with the upstream failed."""
+    """The HTTP exchange with the upstream failed. ``retry_after``: that header, verbatim."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        url: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(kind, message, url=url)
+        self.retry_after = retry_after
 
 
 class ParseError(SourceError):

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import metadata
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
-from sources.errors import ErrorKind, FetchError
+from sources.discovery import find_feed_links, looks_like_html
+from sources.errors import ErrorKind, FetchError, ParseError
 from sources.model import FetchResult, Validators
+from sources.netguard import AddressPolicy, GuardedConnector
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json, "
@@ -40,7 +46,12 @@ def default_user_agent(contact: str | None = None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FetchSettings:
-    """How to talk to upstreams. Times are seconds."""
+    """How to talk to upstreams. Times are seconds.
+
+    ``transport``: ``aiohttp`` (the default, chosen by bench/poll.py: httpx's API over an
+    aiohttp session, with private-address blocking in its connector) or ``httpcore`` (httpx's
+    own transport; it does not block private addresses).
+    """
 
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
@@ -48,22 +59,41 @@ class FetchSettings:
     max_redirects: int = 5
     max_body_bytes: int = 15 * 1024 * 1024
     user_agent: str = default_user_agent()
+    addresses: AddressPolicy = field(default_factory=AddressPolicy)
+    max_connections: int = 100
+    transport: str = "aiohttp"
 
 
 def make_client(
     settings: FetchSettings, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """The one client every fetch shares (connection pooling, one set of limits)."""
+    """The one client every fetch shares (connection pooling, one set of limits).
+
+    Redirects are followed by :func:`fetch_document`, hop by hop, not by the client.
+    """
     timeout = httpx.Timeout(
         settings.read_timeout, connect=settings.connect_timeout, pool=settings.deadline
     )
+    if transport is None and settings.transport == "aiohttp":
+        transport = _aiohttp_transport(settings)
     return httpx.AsyncClient(
         timeout=timeout,
-        follow_redirects=True,
-        max_redirects=settings.max_redirects,
+        follow_redirects=False,
         headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
         transport=transport,
+        limits=httpx.Limits(max_connections=settings.max_connections),
     )
+
+
+def _aiohttp_transport(settings: FetchSettings) -> httpx.AsyncBaseTransport:
+    def session() -> aiohttp.ClientSession:  # made on first use, inside the event loop
+        connector = GuardedConnector(
+            settings.addresses, limit=settings.max_connections, enable_cleanup_closed=False
+        )
+        # No cookie jar: cookies of one upstream must not follow us to another.
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    return AiohttpTransport(client=session)
 
 
 def conditional_headers(validators: Validators) -> dict[str, str]:
@@ -74,6 +104,28 @@ def conditional_headers(validators: Validators) -> dict[str, str]:
     if validators.last_modified:
         headers["If-Modified-Since"] = validators.last_modified
     return headers
+
+
+async def fetch_feed(
+    client: httpx.AsyncClient,
+    url: str,
+    validators: Validators,
+    settings: FetchSettings,
+) -> FetchResult:
+    """:func:`fetch_document`, and when ``url`` gives an HTML page, the first feed it links to
+    (``<link rel="alternate">``), with ``discovered_from`` set to the page's URL."""
+    result = await fetch_document(client, url, validators, settings)
+    if result.not_modified or not looks_like_html(result.content, result.content_type):
+        return result
+    links = find_feed_links(result.content, result.url)
+    if not links:
+        raise ParseError(
+            ErrorKind.NOT_A_FEED, "an HTML page without <link rel=alternate> feed links", url=url
+        )
+    found = await fetch_document(client, links[0], Validators(), settings)
+    if not found.not_modified and looks_like_html(found.content, found.content_type):
+        raise ParseError(ErrorKind.NOT_A_FEED, f"{links[0]} is an HTML page too", url=url)
+    return replace(found, discovered_from=url)
 
 
 async def fetch_document(
@@ -100,24 +152,73 @@ async def fetch_document(
 async def _get(
     client: httpx.AsyncClient, url: str, validators: Validators, settings: FetchSettings
 ) -> FetchResult:
+    """Follow redirects hop by hop: each hop connects anew through the address check; the
+    leading 301/308 hops give ``permanent_redirect``; a URL seen twice is a loop."""
     headers = conditional_headers(validators)
-    async with client.stream("GET", url, headers=headers) as response:
-        final_url = str(response.url)
-        if response.status_code == 304:
-            got = _validators(response)
-            kept = Validators(
-                got.etag or validators.etag, got.last_modified or validators.last_modified
-            )
-            return FetchResult(url=final_url, status=304, validators=kept)
-        _raise_for_status(response, final_url)
-        content = await _read_limited(response, settings.max_body_bytes, final_url)
-        return FetchResult(
-            url=final_url,
-            status=response.status_code,
-            validators=_validators(response),
-            content=content,
-            content_type=response.headers.get("Content-Type"),
-        )
+    seen = [url]
+    permanent: str | None = None
+    still_permanent = True
+    current = url
+    for _hop in range(settings.max_redirects + 1):
+        request = client.build_request("GET", current, headers=headers)
+        response = await client.send(request, stream=True)
+        try:
+            target = _redirect_target(response, current)
+            if target is None:
+                return await _finish(response, current, validators, settings, permanent)
+        finally:
+            await response.aclose()
+        if still_permanent and response.status_code in (301, 308):
+            permanent = target
+        else:
+            still_permanent = False
+        if target in seen:
+            raise FetchError(ErrorKind.REDIRECT_LOOP, f"redirect loop back to {target}", url=url)
+        seen.append(target)
+        current = target
+    raise FetchError(
+        ErrorKind.REDIRECT_LOOP, f"more than {settings.max_redirects} redirects", url=url
+    )
+
+
+def _redirect_target(response: httpx.Response, url: str) -> str | None:
+    location = response.headers.get("Location")
+    if response.status_code not in (301, 302, 303, 307, 308) or not location:
+        return None
+    target: str = urljoin(url, str(location).strip())
+    if urlsplit(target).scheme not in ("http", "https"):
+        raise FetchError(ErrorKind.HTTP_4XX, f"redirect to a non-http(s) URL: {target}", url=url)
+    return target
+
+
+async def _finish(
+    response: httpx.Response,
+    url: str,
+    validators: Validators,
+    settings: FetchSettings,
+    permanent: str | None,
+) -> FetchResult:
+    facts: dict[str, Any] = {
+        "permanent_redirect": permanent,
+        "cache_control": response.headers.get("Cache-Control"),
+        "expires": response.headers.get("Expires"),
+        "date": response.headers.get("Date"),
+    }
+    if response.status_code == 304:
+        got = _validators(response)
+        etag = got.etag or validators.etag
+        kept = Validators(etag, got.last_modified or validators.last_modified)
+        return FetchResult(url=url, status=304, validators=kept, **facts)
+    _raise_for_status(response, url)
+    content = await _read_limited(response, settings.max_body_bytes, url)
+    return FetchResult(
+        url=url,
+        status=response.status_code,
+        validators=_validators(response),
+        content=content,
+        content_type=response.headers.get("Content-Type"),
+        **facts,
+    )
 
 
 def _validators(response: httpx.Response) -> Validators:
@@ -137,7 +238,7 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
         kind = ErrorKind.HTTP_5XX
     else:  # 4xx, and a 3xx that came without a Location to follow
         kind = ErrorKind.HTTP_4XX
-    raise FetchError(kind, message, url=url)
+    raise FetchError(kind, message, url=url, retry_after=response.headers.get("Retry-After"))
 
 
 async def _read_limited(response: httpx.Response, limit: int, url: str) -> bytes:
@@ -160,11 +261,17 @@ def _classify(exc: httpx.HTTPError, url: str) -> FetchError:
     message = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TooManyRedirects):
         return FetchError(ErrorKind.REDIRECT_LOOP, message, url=url)
-    if isinstance(exc, httpx.TimeoutException):
+    # httpx-aiohttp maps every aiohttp connection error to a timeout: look at the cause.
+    from_aiohttp = _caused_by(exc, aiohttp.ClientError)
+    if isinstance(exc, httpx.TimeoutException) and (
+        not from_aiohttp or _caused_by(exc, TimeoutError)
+    ):
         return FetchError(ErrorKind.TIMEOUT, message, url=url)
-    if _caused_by(exc, ssl.SSLError):
+    if _caused_by(exc, ssl.SSLError) or _caused_by(exc, aiohttp.ClientSSLError):
         return FetchError(ErrorKind.TLS, message, url=url)
-    if isinstance(exc, httpx.ConnectError) and _looks_like_dns(message):
+    if _caused_by(exc, aiohttp.ClientConnectorDNSError) or (
+        isinstance(exc, httpx.ConnectError) and _looks_like_dns(message)
+    ):
         return FetchError(ErrorKind.DNS, message, url=url)
     return FetchError(ErrorKind.CONNECT, message, url=url)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,17 +17,32 @@ class Validators:
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """One successful HTTP exchange: a body (status 200) or ``not_modified`` (304)."""
+    """One successful HTTP exchange: a body (status 200) or ``not_modified`` (304).
+
+    ``url`` is where the document was found (after redirects and discovery);
+    ``permanent_redirect`` the target of the leading 301/308 hops, if the first hop was one;
+    ``discovered_from`` the HTML page whose ``<link rel="alternate">`` led to the feed.
+    ``cache_control``, ``expires`` and ``date`` are the response's headers, verbatim.
+    """
 
     url: str
     status: int
     validators: Validators
     content: bytes = b""
     content_type: str | None = None
+    permanent_redirect: str | None = None
+    discovered_from: str | None = None
+    cache_control: str | None = None
+    expires: str | None = None
+    date: str | None = None
 
     @property
     def not_modified(self) -> bool:
         return self.status == 304
+
+    @property
+    def body_hash(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +83,7 @@ class ParsedFeed:
     subtitle: str | None = None
     updated: datetime | None = None
     entries: tuple[ParsedEntry, ...] = field(default=())
+    # Polling hints the document gives, verbatim: RSS <ttl> (minutes), sy:updatePeriod/Frequency.
+    ttl: str | None = None
+    update_period: str | None = None
+    update_frequency: str | None = None

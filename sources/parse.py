@@ -69,6 +69,9 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         subtitle=_text(info.get("subtitle"), info.get("subtitle_detail")),
         updated=_struct_time(dict.get(info, "updated_parsed")),
         entries=tuple(_entry(e, base) for e in parsed.entries),
+        ttl=_plain(info.get("ttl")),
+        update_period=_plain(info.get("sy_updateperiod")),
+        update_frequency=_plain(info.get("sy_updatefrequency")),
     )
 
 

@@ -7,11 +7,18 @@ from store.database import resolve_database_url
 from store.errors import SchemaError, StoreError, UnknownSourceError
 from store.identity import entry_key, entry_uid
 from store.migrate import ensure_schema, upgrade
-from store.model import IngestCounts, SourceDefinition, StoredEntry, StoredSource
+from store.model import (
+    IngestCounts,
+    PollingUpdate,
+    SourceDefinition,
+    StoredEntry,
+    StoredSource,
+)
 from store.store import Store
 
 __all__ = [
     "IngestCounts",
+    "PollingUpdate",
     "SchemaError",
     "SourceDefinition",
     "Store",

@@ -34,10 +34,35 @@ class StoredSource:
     error_kind: str | None
     error_message: str | None
     error_count: int
+    effective_url: str | None = None
+    redirect_target: str | None = None
+    redirect_count: int = 0
+    gone: bool = False
+    body_hash: str | None = None
+    estimated_interval: timedelta | None = None
+    feed_hint: timedelta | None = None
 
     @property
     def display_title(self) -> str:
         return self.title or self.feed_title or self.id
+
+    @property
+    def fetch_url(self) -> str:
+        """Where the feed is fetched from: the configured URL, unless a permanent redirect
+        or discovery moved it."""
+        return self.effective_url or self.url
+
+
+@dataclass(frozen=True, slots=True)
+class PollingUpdate:
+    """The polling state a successful poll leaves on a source (see sources.policy)."""
+
+    effective_url: str | None
+    redirect_target: str | None
+    redirect_count: int
+    body_hash: str | None
+    estimated_interval: timedelta | None
+    feed_hint: timedelta | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,13 @@ from sources.model import Enclosure, ParsedFeed, Validators
 from store.database import create_engine, reading, writing
 from store.errors import UnknownSourceError
 from store.ingest import upsert_entries
-from store.model import IngestCounts, SourceDefinition, StoredEntry, StoredSource
+from store.model import (
+    IngestCounts,
+    PollingUpdate,
+    SourceDefinition,
+    StoredEntry,
+    StoredSource,
+)
 from store.tables import EntryRow, SourceRow
 
 
@@ -109,7 +115,11 @@ class Store:
         takes it while it is being pulled; recording the outcome sets the real next time."""
         query = (
             select(SourceRow)
-            .where(SourceRow.active.is_(True), SourceRow.next_poll_at <= now)
+            .where(
+                SourceRow.active.is_(True),
+                SourceRow.gone.is_(False),
+                SourceRow.next_poll_at <= now,
+            )
             .order_by(SourceRow.next_poll_at, SourceRow.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -125,18 +135,31 @@ class Store:
         return claimed
 
     async def record_not_modified(
-        self, source_id: str, validators: Validators, now: datetime, next_poll_at: datetime
+        self,
+        source_id: str,
+        validators: Validators,
+        now: datetime,
+        next_poll_at: datetime,
+        polling: PollingUpdate | None = None,
     ) -> None:
         async with self._writing() as conn:
             await conn.execute(
                 update(SourceRow)
                 .where(SourceRow.id == source_id)
-                .values(**_success(validators, now, next_poll_at))
+                .values(**_success(validators, now, next_poll_at), **_polling(polling))
             )
 
     async def record_failure(
-        self, source_id: str, kind: str, message: str, now: datetime, next_poll_at: datetime
+        self,
+        source_id: str,
+        kind: str,
+        message: str,
+        now: datetime,
+        next_poll_at: datetime,
+        *,
+        gone: bool = False,
     ) -> None:
+        """A failed poll; ``gone`` (410) stops polling the source until its URL changes."""
         async with self._writing() as conn:
             await conn.execute(
                 update(SourceRow)
@@ -147,7 +170,15 @@ class Store:
                     error_count=SourceRow.error_count + 1,
                     last_polled_at=now,
                     next_poll_at=next_poll_at,
+                    **({"gone": True} if gone else {}),
                 )
+            )
+
+    async def postpone(self, source_id: str, next_poll_at: datetime) -> None:
+        """Move a claimed source's next poll without polling it (its host is holding us off)."""
+        async with self._writing() as conn:
+            await conn.execute(
+                update(SourceRow).where(SourceRow.id == source_id).values(next_poll_at=next_poll_at)
             )
 
     async def ingest(
@@ -157,6 +188,7 @@ class Store:
         validators: Validators,
         now: datetime,
         next_poll_at: datetime,
+        polling: PollingUpdate | None = None,
     ) -> IngestCounts:
         """Store a freshly parsed document and the source's new state in one transaction."""
         async with self._writing() as conn:
@@ -168,6 +200,7 @@ class Store:
                     feed_title=feed.title,
                     feed_link=feed.link,
                     **_success(validators, now, next_poll_at),
+                    **_polling(polling),
                 )
             )
         return counts
@@ -210,7 +243,33 @@ _RESET_FOR_NEW_URL: dict[str, Any] = {
     "error_kind": None,
     "error_message": None,
     "error_count": 0,
+    "effective_url": None,
+    "redirect_target": None,
+    "redirect_count": 0,
+    "gone": False,
+    "body_hash": None,
 }
+
+
+def _polling(polling: PollingUpdate | None) -> dict[str, Any]:
+    if polling is None:
+        return {}
+    return {
+        "effective_url": polling.effective_url,
+        "redirect_target": polling.redirect_target,
+        "redirect_count": polling.redirect_count,
+        "body_hash": polling.body_hash,
+        "estimated_interval_seconds": _seconds(polling.estimated_interval),
+        "feed_hint_seconds": _seconds(polling.feed_hint),
+    }
+
+
+def _seconds(value: timedelta | None) -> int | None:
+    return None if value is None else int(value.total_seconds())
+
+
+def _timedelta(seconds: int | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def _success(validators: Validators, now: datetime, next_poll_at: datetime) -> dict[str, Any]:
@@ -242,6 +301,13 @@ def _source(s: Row[Any]) -> StoredSource:
         error_kind=s.error_kind,
         error_message=s.error_message,
         error_count=s.error_count,
+        effective_url=s.effective_url,
+        redirect_target=s.redirect_target,
+        redirect_count=s.redirect_count,
+        gone=bool(s.gone),
+        body_hash=s.body_hash,
+        estimated_interval=_timedelta(s.estimated_interval_seconds),
+        feed_hint=_timedelta(s.feed_hint_seconds),
     )
 
 

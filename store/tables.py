@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -58,6 +59,16 @@ class SourceRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Polling state (issue 3): where the feed is really fetched from, a permanent redirect
+    # seen on consecutive polls, 410 Gone, the last body's hash, the posting-rate estimate
+    # and the feed's own polling hint (RSS <ttl>, sy:update*).
+    effective_url: Mapped[str | None] = mapped_column(Text)
+    redirect_target: Mapped[str | None] = mapped_column(Text)
+    redirect_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    gone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    estimated_interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    feed_hint_seconds: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_sources_due", "active", "next_poll_at"),)
 

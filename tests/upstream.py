@@ -27,13 +27,30 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     etag: str | None = None
     last_modified: str | None = None
+    drip: float | None = None  # send the body one byte at a time, this many seconds apart
+
+
+class Headers(dict[str, str]):
+    """Request headers, looked up case-insensitively as HTTP means them."""
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        super().__init__((name.lower(), value) for name, value in items)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(name.lower(), default)
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Headers
 
 
 class Upstream:
@@ -41,6 +58,7 @@ class Upstream:
         self.routes: dict[str, Route] = {}
         self.requests: list[RecordedRequest] = []
         self._seen = threading.Condition()
+        self._stopping = threading.Event()
         self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -57,6 +75,7 @@ class Upstream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -103,7 +122,7 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             path = self.path
-            upstream._record(RecordedRequest("GET", path, dict(self.headers.items())))
+            upstream._record(RecordedRequest("GET", path, Headers(list(self.headers.items()))))
             route = upstream.routes.get(path)
             if route is None:
                 self._send(404, {"Content-Type": "text/plain"}, b"not found")
@@ -119,7 +138,7 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 headers.pop("Content-Type", None)
                 self._send(304, headers, b"")
                 return
-            self._send(route.status, headers, route.body)
+            self._send(route.status, headers, route.body, route.drip)
 
         def _not_modified(self, route: Route) -> bool:
             if route.status != 200:
@@ -129,15 +148,26 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             since = self.headers.get("If-Modified-Since")
             return bool(route.last_modified and since == route.last_modified)
 
-        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        def _send(
+            self, status: int, headers: dict[str, str], body: bytes, drip: float | None = None
+        ) -> None:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
             if status != 304:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if status != 304:
+            if status == 304:
+                return
+            if drip is None:
                 self.wfile.write(body)
+                return
+            for index in range(len(body)):  # a server that drips: the client must cut it off
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                upstream._stopping.wait(drip)
+                if upstream._stopping.is_set():
+                    return
 
         def log_message(self, format: str, *args: object) -> None:
             pass

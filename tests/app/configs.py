@@ -44,6 +44,8 @@ def outlets_config(
         "database": f"sqlite:///{tmp_path / 'feedmill.db'}",
         "server": {"host": "127.0.0.1", "port": port, "base_url": f"http://127.0.0.1:{port}/"},
         "scheduler": {"heartbeat": "1s"},
+        # the loopback upstream is on 127.0.0.1, a non-public address
+        "fetch": {"allow_addresses": ["127.0.0.0/8"]},
         "sources": [
             {"id": source_id, "url": url, "tags": ["news"]} for source_id, url in sources.items()
         ],

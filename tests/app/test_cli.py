@@ -22,7 +22,7 @@ from tests.upstream import Upstream
 def config_file(tmp_path: Path, upstream: Upstream) -> Path:
     sources = serve_outlets(upstream)
     sources["broken"] = upstream.add(
-        "/page.html", fixture_bytes("page.html"), content_type="text/html"
+        "/page.html", fixture_bytes("page-without-feed.html"), content_type="text/html"
     )
     sources["missing"] = upstream.url("/missing.rss")
     return write_config(tmp_path / "config.yaml", outlets_config(sources, tmp_path))
@@ -178,3 +178,17 @@ def test_build_reports_a_folder_it_cannot_write(
     blocker.write_text("a file where a folder should be")
     assert main(["--config", str(path), "build", "--out", str(blocker / "public")]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_sources_prints_each_sources_polling_state(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config_file), "fetch"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config_file), "sources"]) == 0
+    table = rows(capsys.readouterr().out)
+    assert table["outlet-a"][0] == "ok"
+    assert table["outlet-a"][-1] == "3"  # entries stored
+    assert table["missing"][:3] == ["backing", "off", table["missing"][2]]
+    assert "http_4xx:" in table["missing"]
+    assert table["broken"][-1] == "0"

@@ -12,6 +12,7 @@ from feedmill.cli import main
 from feedmill.config import (
     FeedSettings,
     FetchConfig,
+    PerHostSettings,
     SchedulerSettings,
     ServerSettings,
     Settings,
@@ -197,6 +198,7 @@ SECTIONS = [
     ("", Settings),
     ("server", ServerSettings),
     ("fetch", FetchConfig),
+    ("fetch.per_host", PerHostSettings),
     ("scheduler", SchedulerSettings),
     ("sources", SourceSettings),
     ("feeds", FeedSettings),

@@ -8,12 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from feedmill.pull import Puller
-from sources import FetchSettings, make_client
+from sources import AddressPolicy, FetchSettings, make_client
 from store import SourceDefinition, Store
 from tests.conftest import FakeClock, fixture_bytes
 from tests.upstream import Upstream
 
-SETTINGS = FetchSettings(deadline=30)
+SETTINGS = FetchSettings(deadline=30, addresses=AddressPolicy(block_private=False))
 
 
 def manifest(corpus: Path) -> dict[str, int]:
@@ -42,7 +42,9 @@ async def test_every_real_document_is_ingested_without_a_crash(
     ]
     not_a_feed = SourceDefinition(
         "html-page",
-        upstream.add("/page.html", fixture_bytes("page.html"), content_type="text/html"),
+        upstream.add(
+            "/page.html", fixture_bytes("page-without-feed.html"), content_type="text/html"
+        ),
         None,
         timedelta(hours=1),
     )

@@ -76,7 +76,7 @@ async def test_a_second_pull_adds_nothing_and_asks_conditionally(
     service: Service, settings: Settings, clock: FakeClock, upstream: Upstream
 ) -> None:
     before = (await get(settings, "/feeds/everything.atom")).content
-    clock.advance(timedelta(hours=1))  # every source is due again
+    clock.advance(timedelta(days=2))  # every source is due again (max_interval 1d + jitter)
     seen = service.heartbeats.done
     await asyncio.wait_for(service.heartbeats.wait_for(seen + 2), timeout=30)
     assert (await get(settings, "/feeds/everything.atom")).content == before

@@ -1,0 +1,44 @@
+"""Per-host limits: at most N fetches at once per host, and a host-wide hold after a
+Retry-After when ``fetch.per_host.share_retry_after`` is on. In memory, per process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from urllib.parse import urlsplit
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+class HostLimits:
+    def __init__(self, concurrency: int = 2, *, share_retry_after: bool = False) -> None:
+        self.concurrency = concurrency
+        self.share_retry_after = share_retry_after
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._held: dict[str, datetime] = {}
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        """Wait for one of the host's ``concurrency`` slots."""
+        semaphore = self._slots.setdefault(host, asyncio.Semaphore(self.concurrency))
+        async with semaphore:
+            yield
+
+    def hold(self, host: str, until: datetime) -> None:
+        """Keep every source of ``host`` waiting until ``until`` (if sharing is on)."""
+        if not self.share_retry_after:
+            return
+        current = self._held.get(host)
+        if current is None or until > current:
+            self._held[host] = until
+
+    def held_until(self, host: str, now: datetime) -> datetime | None:
+        until = self._held.get(host)
+        if until is None or until <= now:
+            self._held.pop(host, None)
+            return None
+        return until

@@ -1,0 +1,91 @@
+"""Refuse connections to private networks, checked at connect time on every hop.
+
+An upstream (or a redirect it sends) may point at loopback, link-local, private or
+multicast addresses: an intranet service, a cloud metadata endpoint. :class:`AddressPolicy`
+decides from the address actually connected to, after DNS, so a public name that resolves to
+a private address is refused too. :class:`GuardedConnector` applies it inside aiohttp's
+connector, which every new connection (every redirect hop included) goes through.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from sources.errors import ErrorKind, FetchError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    """``block_private``: refuse non-public addresses, except hosts or networks allowed."""
+
+    block_private: bool = True
+    allow_hosts: frozenset[str] = frozenset()
+    allow_networks: tuple[Network, ...] = ()
+
+    @classmethod
+    def from_allowlist(cls, block_private: bool, allowlist: Iterable[str]) -> AddressPolicy:
+        """``allowlist`` items are host names (``intranet.example``) or CIDRs (``10.0.0.0/8``)."""
+        hosts: set[str] = set()
+        networks: list[Network] = []
+        for item in allowlist:
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                hosts.add(item.strip().lower().rstrip("."))
+        return cls(block_private, frozenset(hosts), tuple(networks))
+
+    def refusal(self, host: str, address: str) -> str | None:
+        """Why connecting to ``address`` (resolved from ``host``) is refused, or None."""
+        if not self.block_private or host.lower().rstrip(".") in self.allow_hosts:
+            return None
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if any(ip in network for network in self.allow_networks):
+            return None
+        if is_private(ip):
+            return f"{host} resolves to {ip}, a non-public address (fetch.allow_addresses)"
+        return None
+
+
+def is_private(ip: Address) -> bool:
+    """Loopback, link-local, private (RFC 1918, ULA, CGNAT...), multicast or unspecified."""
+    return (
+        ip.is_loopback
+        or ip.is_link_local
+        or ip.is_private
+        or ip.is_multicast
+        or ip.is_unspecified
+        or ip.is_reserved
+        or not ip.is_global
+    )
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, refusing hosts whose addresses the policy blocks.
+
+    The check runs where aiohttp resolves a host before connecting, for IP literals too, so
+    it holds for every new connection, every redirect hop included.
+    """
+
+    def __init__(self, policy: AddressPolicy, **options: Any) -> None:
+        super().__init__(**options)
+        self._policy = policy
+
+    async def _resolve_host(
+        self, host: str, port: int, traces: Sequence[Any] | None = None
+    ) -> list[Any]:
+        results: list[Any] = await super()._resolve_host(host, port, traces=traces)
+        for result in results:
+            refusal = self._policy.refusal(host, str(result["host"]))
+            if refusal:
+                raise FetchError(ErrorKind.BLOCKED_ADDRESS, refusal)
+        return results

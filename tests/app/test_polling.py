@@ -1,0 +1,164 @@
+"""Polite fetching end to end: Puller + real SQLite + the loopback upstream, asserting on the
+wire (what we sent) and on the stored state (next poll, validators, error kind, URL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from feedmill.pull import Puller
+from sources import AddressPolicy, FetchSettings, PollSettings, make_client
+from sources.hosts import HostLimits
+from store import SourceDefinition, Store, StoredSource
+from tests.conftest import FakeClock, fixture_bytes
+from tests.upstream import Upstream
+
+LOOPBACK = AddressPolicy.from_allowlist(True, ["127.0.0.0/8"])
+SETTINGS = FetchSettings(deadline=5, max_body_bytes=64 * 1024, addresses=LOOPBACK)
+POLLING = PollSettings(jitter=0, permanent_redirect_polls=3)
+RSS = fixture_bytes("outlet-a.rss")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(SETTINGS) as shared:
+        yield shared
+
+
+async def pull(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, url: str, **options: object
+) -> StoredSource:
+    existing = {s.id for s in await store.list_sources()}
+    if "s" not in existing:
+        await store.sync_sources([SourceDefinition("s", url, None, timedelta(hours=1))], clock())
+    puller = Puller(store, client, SETTINGS, clock, polling=POLLING, **options)  # type: ignore[arg-type]
+    await puller.pull_source(await store.get_source("s"))
+    return await store.get_source("s")
+
+
+async def test_a_200_with_the_same_body_is_unchanged_without_parsing(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    url = upstream.add("/a.rss", RSS, content_type="application/rss+xml")
+    first = await pull(store, clock, client, url)
+    assert first.body_hash is not None
+    upstream.add("/a.rss", b"<rss>not even parsed</rss>", content_type="application/rss+xml")
+    upstream.routes["/a.rss"].body = RSS  # same bytes again, no validators: hash decides
+    second = await pull(store, clock, client, url)
+    assert second.error_kind is None and second.body_hash == first.body_hash
+    assert len(upstream.requests_for("/a.rss")) == 2
+
+
+async def test_ttl_and_max_age_set_the_next_poll(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    url = upstream.add(
+        "/a.rss",
+        RSS,
+        content_type="application/rss+xml",
+        headers={"Cache-Control": "max-age=172800"},
+    )
+    source = await pull(store, clock, client, url)
+    assert source.estimated_interval is not None  # the fixture posts about twice a day
+    assert source.estimated_interval < timedelta(days=1)
+    # max-age (2 days) wins over the posting rate, bounded by hint_ceiling (1 day)
+    assert source.next_poll_at == clock() + POLLING.hint_ceiling
+    assert source.feed_hint == timedelta(minutes=60)  # the fixture's <ttl>
+
+
+async def test_a_permanent_redirect_moves_the_source_after_three_polls(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    upstream.add("/old", status=301, headers={"Location": "/new"})
+    upstream.add("/new", RSS, content_type="application/rss+xml")
+    upstream.add("/temp", status=302, headers={"Location": "/new"})
+    url = upstream.url("/old")
+    for count in (1, 2):
+        source = await pull(store, clock, client, url)
+        assert (source.redirect_count, source.effective_url) == (count, None)
+    source = await pull(store, clock, client, url)
+    assert source.effective_url == upstream.url("/new")
+    assert source.fetch_url == upstream.url("/new")
+    await pull(store, clock, client, url)
+    assert len(upstream.requests_for("/old")) == 3  # the fourth poll went straight to /new
+
+
+async def test_a_temporary_redirect_never_moves_the_source(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    upstream.add("/temp", status=307, headers={"Location": "/new"})
+    upstream.add("/new", RSS, content_type="application/rss+xml")
+    for _ in range(4):
+        source = await pull(store, clock, client, upstream.url("/temp"))
+    assert (source.effective_url, source.redirect_count) == (None, 0)
+
+
+async def test_gone_stops_polling(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    source = await pull(store, clock, client, upstream.add("/gone", status=410))
+    assert source.gone and source.error_kind == "gone"
+    clock.advance(timedelta(days=30))
+    assert await store.claim_due_sources(clock(), timedelta(minutes=10)) == []
+
+
+async def test_retry_after_holds_the_source_and_its_host(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    url = upstream.add("/busy", status=429, headers={"Retry-After": "7200"})
+    hosts = HostLimits(2, share_retry_after=True)
+    source = await pull(store, clock, client, url, hosts=hosts)
+    assert source.error_kind == "http_429"
+    assert source.next_poll_at == clock() + timedelta(hours=2)
+    assert hosts.held_until("127.0.0.1", clock()) == clock() + timedelta(hours=2)
+
+
+async def test_discovery_follows_the_pages_feed_link(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    page = upstream.add("/", fixture_bytes("page.html"), content_type="text/html")
+    upstream.add("/feed.rss", RSS, content_type="application/rss+xml")
+    source = await pull(store, clock, client, page)
+    assert source.error_kind is None
+    assert source.effective_url == upstream.url("/feed.rss")
+
+
+async def test_private_addresses_are_refused_by_default(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    url = upstream.add("/a.rss", RSS)
+    async with make_client(FetchSettings(deadline=5)) as guarded:
+        source = await pull(store, clock, guarded, url)
+    assert source.error_kind == "blocked_address"
+    assert upstream.requests_for("/a.rss") == []
+
+
+async def test_every_redirect_hop_is_checked(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    """localhost is allowed by name; its redirect to 127.0.0.1 is refused at connect time."""
+    port = upstream.base_url.rsplit(":", 1)[1]
+    upstream.add("/hop", status=302, headers={"Location": f"http://127.0.0.1:{port}/a.rss"})
+    upstream.add("/a.rss", RSS)
+    policy = AddressPolicy.from_allowlist(True, ["localhost"])
+    async with make_client(FetchSettings(deadline=5, addresses=policy)) as guarded:
+        source = await pull(store, clock, guarded, f"http://localhost:{port}/hop")
+    assert source.error_kind == "blocked_address"
+    assert len(upstream.requests_for("/hop")) == 1
+    assert upstream.requests_for("/a.rss") == []
+
+
+async def test_a_dripping_server_is_cut_off_by_the_deadline(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    url = upstream.add("/drip", RSS, drip=0.05)
+    settings = FetchSettings(deadline=0.5, read_timeout=5, addresses=LOOPBACK)
+    async with make_client(settings) as quick:
+        puller = Puller(store, quick, settings, clock, polling=POLLING)
+        await store.sync_sources([SourceDefinition("s", url, None, timedelta(hours=1))], clock())
+        await puller.pull_source(await store.get_source("s"))
+    source = await store.get_source("s")
+    assert source.error_kind == "timeout" and source.error_count == 1
