@@ -57,6 +57,8 @@ class Upstream:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[RecordedRequest] = []
+        self.most_in_flight: dict[str, int] = {}  # Host header -> most requests at once
+        self._in_flight: dict[str, int] = {}
         self._seen = threading.Condition()
         self._stopping = threading.Event()
         self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
@@ -107,6 +109,15 @@ class Upstream:
             self.requests.append(request)
             self._seen.notify_all()
 
+    def _enter(self, host: str) -> None:
+        with self._seen:
+            self._in_flight[host] = self._in_flight.get(host, 0) + 1
+            self.most_in_flight[host] = max(self.most_in_flight.get(host, 0), self._in_flight[host])
+
+    def _leave(self, host: str) -> None:
+        with self._seen:
+            self._in_flight[host] -= 1
+
 
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
@@ -121,6 +132,14 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            host = self.headers.get("Host", "")
+            upstream._enter(host)
+            try:
+                self._respond()
+            finally:
+                upstream._leave(host)
+
+        def _respond(self) -> None:
             path = self.path
             upstream._record(RecordedRequest("GET", path, Headers(list(self.headers.items()))))
             route = upstream.routes.get(path)

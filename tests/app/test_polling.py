@@ -20,6 +20,9 @@ LOOPBACK = AddressPolicy.from_allowlist(True, ["127.0.0.0/8"])
 SETTINGS = FetchSettings(deadline=5, max_body_bytes=64 * 1024, addresses=LOOPBACK)
 POLLING = PollSettings(jitter=0, permanent_redirect_polls=3)
 RSS = fixture_bytes("outlet-a.rss")
+TINY_RSS = (
+    b'<rss version="2.0"><channel><title>t</title><item><guid>1</guid></item></channel></rss>'
+)
 
 
 @pytest.fixture
@@ -37,19 +40,6 @@ async def pull(
     puller = Puller(store, client, SETTINGS, clock, polling=POLLING, **options)  # type: ignore[arg-type]
     await puller.pull_source(await store.get_source("s"))
     return await store.get_source("s")
-
-
-async def test_a_200_with_the_same_body_is_unchanged_without_parsing(
-    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
-) -> None:
-    url = upstream.add("/a.rss", RSS, content_type="application/rss+xml")
-    first = await pull(store, clock, client, url)
-    assert first.body_hash is not None
-    upstream.add("/a.rss", b"<rss>not even parsed</rss>", content_type="application/rss+xml")
-    upstream.routes["/a.rss"].body = RSS  # same bytes again, no validators: hash decides
-    second = await pull(store, clock, client, url)
-    assert second.error_kind is None and second.body_hash == first.body_hash
-    assert len(upstream.requests_for("/a.rss")) == 2
 
 
 async def test_ttl_and_max_age_set_the_next_poll(
@@ -162,3 +152,75 @@ async def test_a_dripping_server_is_cut_off_by_the_deadline(
         await puller.pull_source(await store.get_source("s"))
     source = await store.get_source("s")
     assert source.error_kind == "timeout" and source.error_count == 1
+
+
+async def test_an_unchanged_body_is_not_parsed_again(
+    store: Store,
+    clock: FakeClock,
+    client: httpx.AsyncClient,
+    upstream: Upstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import feedmill.pull
+
+    parsed: list[str] = []
+    real = feedmill.pull.parse_document
+
+    def counting(content: bytes, url: str, content_type: str | None = None) -> object:
+        parsed.append(url)
+        return real(content, url, content_type)
+
+    monkeypatch.setattr(feedmill.pull, "parse_document", counting)
+    url = upstream.add("/a.rss", RSS, content_type="application/rss+xml")  # no validators
+    await pull(store, clock, client, url)
+    clock.advance(timedelta(hours=2))
+    source = await pull(store, clock, client, url)
+    assert len(upstream.requests_for("/a.rss")) == 2
+    assert parsed == [url]  # the second 200 carried the same bytes: not parsed
+    assert source.error_kind is None
+    assert source.last_success_at == clock()
+
+
+async def test_a_503_with_retry_after_waits_at_least_that_long(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    url = upstream.add("/down", status=503, headers={"Retry-After": "5400"})
+    source = await pull(store, clock, client, url)
+    assert source.error_kind == "http_5xx"
+    assert source.next_poll_at >= clock() + timedelta(seconds=5400)
+
+
+async def test_a_brotli_bomb_is_cut_off(upstream: Upstream, client: httpx.AsyncClient) -> None:
+    import brotli
+
+    from sources import ErrorKind, FetchError, Validators, fetch_document
+
+    bomb = brotli.compress(b"\0" * (SETTINGS.max_body_bytes * 50))
+    assert len(bomb) < SETTINGS.max_body_bytes // 10
+    url = upstream.add("/bomb", bomb, headers={"Content-Encoding": "br"})
+    with pytest.raises(FetchError) as raised:
+        await fetch_document(client, url, Validators(), SETTINGS)
+    assert raised.value.kind is ErrorKind.TOO_LARGE
+
+
+async def test_at_most_two_fetches_run_at_once_per_host(
+    store: Store, clock: FakeClock, client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    port = upstream.base_url.rsplit(":", 1)[1]
+    definitions = []
+    for n in range(6):  # six slow sources on one host, six on another name for the same server
+        upstream.add(f"/slow{n}.rss", TINY_RSS, content_type="application/rss+xml", drip=0.002)
+        for host in ("127.0.0.1", "localhost"):
+            url = f"http://{host}:{port}/slow{n}.rss"
+            definitions.append(SourceDefinition(f"{host[:5]}-{n}", url, None, timedelta(hours=1)))
+    await store.sync_sources(definitions, clock())
+    loopback = FetchSettings(
+        deadline=30, addresses=AddressPolicy.from_allowlist(True, ["127.0.0.0/8", "::1/128"])
+    )
+    async with make_client(loopback) as roomy:
+        puller = Puller(
+            store, roomy, loopback, clock, polling=POLLING, concurrency=12, hosts=HostLimits(2)
+        )
+        results = await puller.pull_due()
+    assert [r.error for r in results] == [None] * 12
+    assert upstream.most_in_flight == {f"127.0.0.1:{port}": 2, f"localhost:{port}": 2}
