@@ -58,6 +58,9 @@ class SourceRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Bumped whenever what a curated feed shows of this source may have changed (issue 6):
+    # the publisher's rendered-feed cache compares it instead of re-reading entries.
+    content_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_sources_due", "active", "next_poll_at"),)
 
@@ -86,6 +89,7 @@ class EntryRow(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(35))
 
     __table_args__ = (
         UniqueConstraint("source_id", "entry_key", name="uq_entries_source_key"),
