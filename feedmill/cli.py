@@ -17,8 +17,8 @@ from feedmill.clock import utc_now
 from feedmill.config import Settings, config_path, load_config
 from feedmill.errors import ConfigError
 from feedmill.pull import Puller, PullResult
-from feedmill.service import Service, install_signal_handlers, open_store
-from feeds import Publisher, export_static
+from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
+from feeds import export_static
 from sources import FeedmillError, make_client
 from store import Store, upgrade
 from store.migrate import current_revision, head_revision
@@ -139,7 +139,7 @@ def _numbers(result: PullResult) -> tuple[int, int, int]:
 async def _build(settings: Settings, out: Path) -> int:
     store = await open_store(settings, utc_now)
     try:
-        publisher = Publisher(store, settings.feed_definitions(), settings.site())
+        publisher = make_publisher(settings, store, utc_now)
         written = await export_static(publisher, out)
     finally:
         await store.close()

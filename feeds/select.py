@@ -63,9 +63,9 @@ class Selector:
         definition = self.definition
         if entry.source_id not in self._sources:
             return Verdict(False, f"source {entry.source_id!r} is not one of the feed's")
-        if definition.max_age is not None and now is not None:
-            if entry.sort_at < now - definition.max_age:
-                return Verdict(False, "older than max_age")
+        too_old = definition.max_age is not None and now is not None
+        if too_old and entry.sort_at < now - definition.max_age:  # type: ignore[operator]
+            return Verdict(False, "older than max_age")
         if self._languages and entry.language and not self._language_ok(entry.language):
             return Verdict(False, f"language {entry.language!r} is not one of the feed's")
         return None

@@ -107,7 +107,12 @@ def entry(**fields: object) -> StoredEntry:
         ),
         (Rule("keyword", "Mei Lin", fields=("author",)), {"authors": ("Mei Lin",)}, True, ""),
         (Rule("keyword", "hpc", fields=("categories",)), {"categories": ("HPC",)}, True, ""),
-        (Rule("regex", r"/2026/", fields=("link",)), {"link": "https://x.example/2026/a"}, True, ""),
+        (
+            Rule("regex", r"/2026/", fields=("link",)),
+            {"link": "https://x.example/2026/a"},
+            True,
+            "",
+        ),
         (Rule("keyword", "outlet-a", fields=("source",)), {}, True, ""),
         (Rule("keyword", "Server Desk", fields=("source",)), {}, True, ""),
         (
