@@ -25,7 +25,7 @@ from feeds.formats import render_json_feed, render_rss
 from feeds.model import FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from feeds.opml import OPML_MEDIA_TYPE, render_feeds_opml, render_sources_opml
 from feeds.render import EPOCH, render_atom
-from feeds.select import Selector
+from feeds.select import Selector, Verdict
 from store.model import StoredEntry, StoredSource
 from store.store import Store
 
@@ -122,6 +122,27 @@ class Publisher:
         entries = chosen[: definition.limit]
         next_before = entries[-1].uid if len(chosen) > definition.limit else None
         return Page(definition, entries, before, next_before)
+
+    async def explain(
+        self, feed_id: str, candidates: int = 200
+    ) -> list[tuple[StoredEntry, Verdict]]:
+        """The verdict on each of the newest ``candidates`` entries of the feed's sources,
+        stopping early once the feed is full: what ``feedmill preview --why`` prints."""
+        definition = self.definition(feed_id)
+        selector = self._selectors[feed_id]
+        selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
+        judged: list[tuple[StoredEntry, Verdict]] = []
+        kept, now = 0, self.clock()
+        pages = self.store.newest_entries(definition.source_ids)
+        async with aclosing(pages):
+            async for batch in pages:
+                for entry in batch:
+                    if kept >= definition.limit or len(judged) >= candidates:
+                        return judged
+                    verdict = selector.judge(entry, now)
+                    kept += verdict.included
+                    judged.append((entry, verdict))
+        return judged
 
     async def render(self, feed_id: str, extension: str, before: str | None = None) -> Document:
         """The document for ``feeds/ID.EXT`` (or an archive page), from the cache when none
