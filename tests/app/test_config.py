@@ -12,10 +12,13 @@ from feedmill.cli import main
 from feedmill.config import (
     FeedSettings,
     FetchConfig,
+    HttpSettings,
+    RuleSettings,
     SchedulerSettings,
     ServerSettings,
     Settings,
     SourceSettings,
+    WebSubSettings,
     config_path,
     load_config,
 )
@@ -182,6 +185,9 @@ SECTIONS = [
     ("scheduler", SchedulerSettings),
     ("sources", SourceSettings),
     ("feeds", FeedSettings),
+    ("feeds.include", RuleSettings),
+    ("http", HttpSettings),
+    ("websub", WebSubSettings),
 ]
 
 
