@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser(
         "build",
         help="write every curated feed and the index page as static files",
-        description="Render every curated feed from the store into DIR (feeds/ID.atom and "
-        "index.html), the same bytes the server sends.",
+        description="Render every curated feed from the store into DIR (feeds/ID.atom, .rss, "
+        ".json and their archive pages, sources.opml, feeds.opml, index.html), the same bytes "
+        "the server sends.",
     )
     build.add_argument("--out", metavar="DIR", required=True, type=Path, help="output folder")
 
