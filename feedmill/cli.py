@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -17,11 +18,14 @@ from rich.table import Table
 from feedmill.clock import utc_now
 from feedmill.config import Settings, config_path, load_config
 from feedmill.errors import ConfigError
+from feedmill.opml_import import add_sources_to_text, plan_sources, write_config_checked
 from feedmill.pull import Puller, PullResult
-from feedmill.service import Service, install_signal_handlers, open_store
-from feeds import Publisher, export_static
+from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
+from feeds import export_static
+from feeds.opml import read_opml
+from feeds.select import Verdict
 from sources import FeedmillError, make_client
-from store import Store, StoredSource, ensure_schema
+from store import Store, StoredEntry, StoredSource, ensure_schema
 from store.migrate import current_revision
 
 EXIT_CONFIG = 2
@@ -57,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser(
         "build",
         help="write every curated feed and the index page as static files",
-        description="Render every curated feed from the store into DIR (feeds/ID.atom and "
-        "index.html), the same bytes the server sends.",
+        description="Render every curated feed from the store into DIR (feeds/ID.atom, .rss, "
+        ".json and their archive pages, sources.opml, feeds.opml, index.html), the same bytes "
+        "the server sends.",
     )
     build.add_argument("--out", metavar="DIR", required=True, type=Path, help="output folder")
 
@@ -69,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "blocked), last success, last error kind and message, next poll, entries stored.",
     )
 
+    _add_feed_commands(commands)
     db = commands.add_parser("db", help="database schema: upgrade, current revision")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser(
@@ -77,6 +83,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_commands.add_parser("current", help="print the database's schema revision")
     return parser
+
+
+def _add_feed_commands(commands: Any) -> None:
+    preview = commands.add_parser(
+        "preview",
+        help="print the entries a curated feed would carry now",
+        description="Select FEED's entries from the store with the current rules, newest "
+        "first. With --why, print every candidate considered and the rule that kept or "
+        "dropped it.",
+    )
+    preview.add_argument("feed", metavar="FEED", help="a feeds.id")
+    preview.add_argument("--why", action="store_true", help="explain each candidate")
+    preview.add_argument(
+        "--candidates",
+        type=int,
+        default=200,
+        metavar="N",
+        help="with --why, most candidates to judge (default 200)",
+    )
+    commands.add_parser(
+        "check-config",
+        help="check the config file and exit",
+        description="Read and check the config file (keys, values, references, regular "
+        "expressions) without opening the database or the network. Exit status 2 if bad.",
+    )
+    importer = commands.add_parser(
+        "import-opml",
+        help="add the feeds of an OPML file to the config's sources",
+        description="Append one source per feed of FILE whose URL is not configured yet to "
+        "the config file's sources list, keeping the rest of the file (comments included) "
+        "as it is. OPML folders become tags.",
+    )
+    importer.add_argument("file", metavar="FILE", type=Path, help="an OPML file")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,6 +144,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _build(settings, args.out)
     if args.command == "sources":
         return await _sources(settings)
+    if args.command == "preview":
+        return await _preview(settings, args.feed, args.why, args.candidates)
+    if args.command == "check-config":
+        return _check_config(settings, config_path(args.config))
+    if args.command == "import-opml":
+        return _import_opml(settings, config_path(args.config), args.file)
     return await _db(settings, args.db_command)
 
 
@@ -191,12 +236,55 @@ def _when(moment: datetime | None) -> str:
 async def _build(settings: Settings, out: Path) -> int:
     store = await open_store(settings, utc_now)
     try:
-        publisher = Publisher(store, settings.feed_definitions(), settings.site())
+        publisher = make_publisher(settings, store, utc_now)
         written = await export_static(publisher, out)
     finally:
         await store.close()
     for path in written:
         print(path)
+    return 0
+
+
+async def _preview(settings: Settings, feed_id: str, why: bool, candidates: int) -> int:
+    store = await open_store(settings, utc_now)
+    try:
+        publisher = make_publisher(settings, store, utc_now)
+        publisher.definition(feed_id)
+        judged: list[tuple[StoredEntry, Verdict | None]]
+        if why:
+            judged = list(await publisher.explain(feed_id, candidates))
+        else:
+            judged = [(e, None) for e in await publisher.select(feed_id)]
+    finally:
+        await store.close()
+    table = Table("", "date", "source", "title", *(["why"] if why else []), box=None)
+    for entry, verdict in judged:
+        mark = "" if verdict is None else ("in" if verdict.included else "out")
+        row = [mark, entry.sort_at.strftime("%Y-%m-%d %H:%M"), entry.source_id, entry.title or ""]
+        table.add_row(*row, *([verdict.reason] if verdict is not None else []))
+    Console(highlight=False, width=200).print(table)
+    kept = sum(1 for _, v in judged if v is None or v.included)
+    print(f"{kept} entries in {feed_id}")
+    return 0
+
+
+def _check_config(settings: Settings, path: Path) -> int:
+    print(f"{path}: ok: {len(settings.sources)} sources, {len(settings.feeds)} feeds")
+    return 0
+
+
+def _import_opml(settings: Settings, path: Path, opml_file: Path) -> int:
+    try:
+        content = opml_file.read_bytes()
+    except OSError as exc:
+        raise FeedmillError(f"cannot read {opml_file}: {exc.strerror}") from exc
+    planned = plan_sources(settings, read_opml(content))
+    text = add_sources_to_text(path.read_text(encoding="utf-8"), planned)
+    if planned:
+        write_config_checked(path, text)
+    for source in planned:
+        print(f"added {source.id}: {source.url}")
+    print(f"{len(planned)} sources added to {path}")
     return 0
 
 

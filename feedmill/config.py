@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -27,10 +27,12 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 
 from feedmill.errors import ConfigError
-from feeds.model import FeedDefinition, Site
+from feeds.model import FeedDefinition, Rule, Site
+from feeds.rules import RuleError, compile_regex
 from sources.fetch import FetchSettings, default_user_agent
 from sources.hosts import HostLimits
 from sources.netguard import AddressPolicy
@@ -158,15 +160,93 @@ class SourceSettings(_Section):
     interval: Interval | None = None
 
 
+RuleField = Literal["title", "summary", "content", "author", "categories", "link", "source"]
+Pattern = Annotated[str, Field(min_length=1)]
+
+
+class RuleSettings(_Section):
+    """One rule of ``include`` / ``exclude`` written as a mapping (a plain string is a
+    keyword): exactly one of keyword, phrase, regex, any, all; optional fields."""
+
+    keyword: Keyword | None = None
+    phrase: Keyword | None = None
+    regex: Pattern | None = None
+    any: list[RuleItem] | None = None
+    all: list[RuleItem] | None = None
+    fields: list[RuleField] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleSettings:
+        kinds = [k for k in _RULE_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"a rule needs exactly one of {', '.join(_RULE_KINDS)}")
+        group = self.any if self.any is not None else self.all
+        if group is not None and not group:
+            raise ValueError(f"an {kinds[0]!r} group needs at least one rule")
+        if self.regex is not None:
+            try:
+                compile_regex(self.regex)
+            except RuleError as exc:
+                raise ValueError(str(exc)) from None
+        if self.fields is not None and not self.fields:
+            raise ValueError("fields may not be empty")
+        return self
+
+    def rule(self) -> Rule:
+        fields = tuple(self.fields) if self.fields else None
+        for kind in ("any", "all"):
+            members = getattr(self, kind)
+            if members is not None:
+                return Rule(kind, fields=fields, rules=tuple(_rule(m) for m in members))
+        kind = next(k for k in ("keyword", "phrase", "regex") if getattr(self, k) is not None)
+        return Rule(kind, getattr(self, kind), fields=fields)
+
+
+def _keyword_shorthand(value: Any) -> Any:
+    """``- GPU`` is short for ``- keyword: GPU``."""
+    return {"keyword": value} if isinstance(value, str) else value
+
+
+_RULE_KINDS = ("keyword", "phrase", "regex", "any", "all")
+RuleItem = Annotated[RuleSettings, BeforeValidator(_keyword_shorthand)]
+RuleSettings.model_rebuild()
+
+
+def _rule(item: RuleSettings) -> Rule | str:
+    """A plain keyword stays a string (the FeedDefinition shorthand)."""
+    if item.keyword is not None and item.fields is None:
+        return item.keyword
+    return item.rule()
+
+
 class FeedSettings(_Section):
     id: Slug
     title: str = Field(min_length=1)
     subtitle: str | None = None
     sources: list[str] = []
     tags: list[str] = []
-    include: list[Keyword] = []
-    exclude: list[Keyword] = []
+    include: list[RuleItem] = []
+    exclude: list[RuleItem] = []
     limit: int = Field(50, ge=1, le=1000)
+    max_age: Duration | None = None
+    min_words: int = Field(0, ge=0)
+    languages: list[Annotated[str, Field(pattern=r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]] = []
+
+
+class HttpSettings(_Section):
+    """How the curated feeds are served (issue 6)."""
+
+    max_age: Duration = timedelta(minutes=5)
+    recheck: Duration = timedelta(seconds=1)
+    gzip: bool = True
+
+
+class WebSubSettings(_Section):
+    """WebSub publishing (issue 6): with a hub, feeds link to it and it is pinged on change."""
+
+    hub: HttpUrl | None = None
+    max_attempts: int = Field(5, ge=1, le=20)
+    retry_delay: Duration = timedelta(seconds=10)
 
 
 class Settings(_Section):
@@ -176,6 +256,8 @@ class Settings(_Section):
     scheduler: SchedulerSettings = SchedulerSettings()
     sources: list[SourceSettings] = []
     feeds: list[FeedSettings] = []
+    http: HttpSettings = HttpSettings()
+    websub: WebSubSettings = WebSubSettings()
 
     # -- what the packages get ------------------------------------------------------------
 
@@ -192,9 +274,12 @@ class Settings(_Section):
                 title=f.title,
                 subtitle=f.subtitle,
                 source_ids=self._feed_sources(f),
-                include=tuple(f.include),
-                exclude=tuple(f.exclude),
+                include=tuple(_rule(r) for r in f.include),
+                exclude=tuple(_rule(r) for r in f.exclude),
                 limit=f.limit,
+                max_age=f.max_age,
+                min_words=f.min_words,
+                languages=tuple(lang.lower() for lang in f.languages),
             )
             for f in self.feeds
         ]

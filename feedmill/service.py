@@ -16,13 +16,16 @@ import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import httpx
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from feedmill.clock import Clock, utc_now
 from feedmill.config import Settings
-from feedmill.pull import Puller
+from feedmill.pull import Puller, PullResult
 from feeds import Publisher, create_app
+from feeds.model import FORMATS
+from feeds.websub import HubPinger
 from sources import FeedmillError, make_client
 from store import Store, ensure_schema
 
@@ -88,6 +91,8 @@ class Service:
         self.server: uvicorn.Server | None = None
         self._cycles: set[asyncio.Task[object]] = set()
         self._cycle_running = asyncio.Lock()
+        self.publisher: Publisher | None = None
+        self.pinger: HubPinger | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -122,7 +127,10 @@ class Service:
             coalesce=True,
             id="heartbeat",
         )
-        publisher = Publisher(store, self.settings.feed_definitions(), self.settings.site())
+        publisher = make_publisher(self.settings, store, self.clock)
+        self.publisher, self.pinger = publisher, make_pinger(self.settings, puller.client)
+        if self.pinger is not None:
+            await publisher.changed_feeds()  # what the hub's subscribers have already seen
         server = self._server(publisher)
         sockets = list(self.sockets) if self.sockets else [self._bind()]
         scheduler.start()
@@ -134,12 +142,18 @@ class Service:
         finally:
             scheduler.shutdown(wait=False)
             await self._cancel_cycles(puller)
+            if self.pinger is not None:
+                await self.pinger.close()
             server.should_exit = True
             await serving
 
     def _server(self, publisher: Publisher) -> uvicorn.Server:
         config = uvicorn.Config(
-            create_app(publisher),
+            create_app(
+                publisher,
+                max_age=int(self.settings.http.max_age.total_seconds()),
+                gzip=self.settings.http.gzip,
+            ),
             host=self.settings.server.host,
             port=self.settings.server.port,
             lifespan="off",
@@ -177,6 +191,7 @@ class Service:
         try:
             async with self._cycle_running:
                 results = await puller.pull_due()
+                await self._after_pull(results)
             if results:
                 failed = sum(r.error is not None for r in results)
                 log.info("heartbeat: pulled %d sources, %d failed", len(results), failed)
@@ -188,11 +203,49 @@ class Service:
             self._cycles.discard(task)
             await self.heartbeats.finished()
 
+    async def _after_pull(self, results: Sequence[PullResult]) -> None:
+        """New or changed entries: drop cached feeds, and ping the WebSub hub for each feed
+        whose content changed (in the background: the heartbeat does not wait for the hub)."""
+        if self.publisher is None or not any(_changed(r) for r in results):
+            return
+        self.publisher.invalidate()
+        if self.pinger is None:
+            return
+        site = self.publisher.site
+        for feed_id in await self.publisher.changed_feeds():
+            self.pinger.publish(site.feed_url(feed_id, extension) for extension in FORMATS)
+
     async def _cancel_cycles(self, puller: Puller) -> None:
         for task in list(self._cycles):
             task.cancel()
         await asyncio.gather(*self._cycles, return_exceptions=True)
         await puller.drain()
+
+
+def make_publisher(settings: Settings, store: Store, clock: Clock) -> Publisher:
+    return Publisher(
+        store,
+        settings.feed_definitions(),
+        settings.site(),
+        clock=clock,
+        hub=settings.websub.hub,
+        recheck=settings.http.recheck.total_seconds(),
+    )
+
+
+def make_pinger(settings: Settings, client: httpx.AsyncClient) -> HubPinger | None:
+    if settings.websub.hub is None:
+        return None
+    return HubPinger(
+        client,
+        settings.websub.hub,
+        max_attempts=settings.websub.max_attempts,
+        retry_delay=settings.websub.retry_delay.total_seconds(),
+    )
+
+
+def _changed(result: PullResult) -> bool:
+    return result.counts is not None and bool(result.counts.new or result.counts.updated)
 
 
 def install_signal_handlers(service: Service) -> None:

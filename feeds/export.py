@@ -1,4 +1,5 @@
-"""Write every curated feed and the index page as static files (``feedmill build``)."""
+"""Write every curated feed (all formats, every archive page), the OPML lists and the index
+page as static files (``feedmill build``): the bytes the server sends, at the server's paths."""
 
 from __future__ import annotations
 
@@ -6,21 +7,38 @@ import os
 from pathlib import Path
 
 from feeds.errors import FeedsError
+from feeds.model import FORMATS, feed_path
 from feeds.pages import render_index
 from feeds.publish import Publisher
 
 
 async def export_static(publisher: Publisher, out_dir: Path) -> list[Path]:
-    """The same bytes the server sends, laid out under ``out_dir`` as the server's URLs are."""
     written = []
     for feed_id in publisher.definitions:
-        rendered = await publisher.render_atom(feed_id)
-        written.append(_write(out_dir / "feeds" / f"{feed_id}.atom", rendered.body))
+        for extension in FORMATS:
+            written += await _write_pages(publisher, out_dir, feed_id, extension)
+    written.append(_write(out_dir / "sources.opml", (await publisher.sources_opml()).body))
+    written.append(_write(out_dir / "feeds.opml", publisher.feeds_opml().body))
     sources = await publisher.store.list_sources()
     counts = await publisher.store.count_entries()
     page = render_index(publisher.site, list(publisher.definitions.values()), sources, counts)
     written.append(_write(out_dir / "index.html", page.encode("utf-8")))
     return written
+
+
+async def _write_pages(
+    publisher: Publisher, out_dir: Path, feed_id: str, extension: str
+) -> list[Path]:
+    """The first page, then each archive page its ``next`` link leads to."""
+    written: list[Path] = []
+    before: str | None = None
+    while True:
+        document = await publisher.render(feed_id, extension, before)
+        written.append(_write(out_dir / feed_path(feed_id, extension, before), document.body))
+        page = await publisher.select_page(feed_id, before)
+        if page.next_before is None:
+            return written
+        before = page.next_before
 
 
 def _write(path: Path, body: bytes) -> Path:

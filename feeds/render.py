@@ -18,7 +18,7 @@ from feedgen.ext.base import BaseEntryExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from feeds.model import FeedDefinition, RenderedFeed, Site, SourceInfo
+from feeds.model import FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from store.model import StoredEntry
 
 ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
@@ -50,12 +50,31 @@ def render_atom(
     entries: Sequence[StoredEntry],
     sources: Mapping[str, SourceInfo],
     site: Site,
+    links: PageLinks | None = None,
 ) -> RenderedFeed:
+    """``links`` places the document among its pages (RFC 5005) and names the WebSub hub;
+    without it the document is the feed's first page with no next page and no hub."""
     generator = _feed_generator(definition, site, feed_updated(entries))
+    _add_page_links(generator, links or first_page_links(site, definition.id, "atom"))
     for entry in entries:
         _add_entry(generator.add_entry(order="append"), entry, sources.get(entry.source_id))
     body: bytes = generator.atom_str(pretty=True)
     return RenderedFeed(body=body, media_type=ATOM_MEDIA_TYPE, updated=feed_updated(entries))
+
+
+def first_page_links(site: Site, feed_id: str, extension: str) -> PageLinks:
+    url = site.feed_url(feed_id, extension)
+    return PageLinks(self_url=url, first_url=url)
+
+
+def _add_page_links(generator: FeedGenerator, links: PageLinks) -> None:
+    generator.link(href=links.self_url, rel="self", type="application/atom+xml")
+    if links.self_url != links.first_url:
+        generator.link(href=links.first_url, rel="first", type="application/atom+xml")
+    if links.next_url:
+        generator.link(href=links.next_url, rel="next", type="application/atom+xml")
+    if links.hub:
+        generator.link(href=links.hub, rel="hub")
 
 
 def _feed_generator(definition: FeedDefinition, site: Site, updated: datetime) -> FeedGenerator:
@@ -64,7 +83,6 @@ def _feed_generator(definition: FeedDefinition, site: Site, updated: datetime) -
     generator.title(definition.title)
     if definition.subtitle:
         generator.subtitle(definition.subtitle)
-    generator.link(href=site.feed_url(definition.id), rel="self", type="application/atom+xml")
     generator.link(href=site.base_url, rel="alternate", type="text/html")
     generator.author({"name": site.title, "uri": site.base_url})
     generator.generator("feedmill", version=_version())

@@ -1,26 +1,29 @@
 """Which stored entries a curated feed carries: a pure function over stored values.
 
-Evaluation order, per candidate entry (newest first, from the feed's sources):
+Evaluation order, per candidate entry (newest first, from the feed's sources); the first
+step that decides, decides:
 
-1. ``exclude``: if any keyword matches, the entry is out;
-2. ``include``: if the list is not empty, at least one keyword must match;
-3. ``limit``: the first ``limit`` entries that pass are the feed.
+1. ``sources``: an entry of another source is out;
+2. ``max_age``: an entry placed earlier than ``now - max_age`` is out;
+3. ``languages``: an entry whose known language is not listed is out (unknown passes);
+4. ``min_words``: an entry whose body has fewer words is out;
+5. ``exclude``: the first rule that matches puts the entry out;
+6. ``include``: with no include rules the entry is in; else the first rule that matches
+   puts it in, and an entry no rule matches is out;
+7. ``limit``: the first ``limit`` entries that are in are the feed.
 
-A keyword matches case-insensitively as whole words in the title or the summary's text, and
-also with a plural ending (``GPU`` matches "GPUs"), so ``AI`` does not match "said".
+Rules are evaluated at read time, so a changed rule applies to entries already stored.
 """
 
 from __future__ import annotations
 
-import html
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from feeds.model import FeedDefinition
+from feeds.rules import EntryText, compile_rule
 from store.model import StoredEntry
-
-_TAG = re.compile(r"<[^>]*>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,51 +34,69 @@ class Verdict:
     reason: str
 
 
-class KeywordSet:
-    """Case-insensitive whole-word matching of a list of keywords or phrases."""
-
-    def __init__(self, keywords: Iterable[str]) -> None:
-        self.keywords = tuple(keywords)
-        self._patterns = [(k, _keyword_pattern(k)) for k in self.keywords]
-
-    def first_match(self, text: str) -> str | None:
-        for keyword, pattern in self._patterns:
-            if pattern.search(text):
-                return keyword
-        return None
-
-    def __bool__(self) -> bool:
-        return bool(self.keywords)
-
-
-def _keyword_pattern(keyword: str) -> re.Pattern[str]:
-    words = r"\s+".join(re.escape(word) for word in keyword.split())
-    return re.compile(rf"(?<!\w){words}(?:s|es|'s)?(?!\w)", re.IGNORECASE)
-
-
 class Selector:
-    """A compiled feed definition: ``judge`` one entry, or ``select`` a whole feed."""
+    """A compiled feed definition: ``judge`` one entry, or ``select`` a whole feed.
 
-    def __init__(self, definition: FeedDefinition) -> None:
+    ``now`` is needed only by ``max_age``; ``source_titles`` only by rules on ``source``.
+    """
+
+    def __init__(
+        self, definition: FeedDefinition, source_titles: Mapping[str, str] | None = None
+    ) -> None:
         self.definition = definition
         self._sources = frozenset(definition.source_ids)
-        self._include = KeywordSet(definition.include)
-        self._exclude = KeywordSet(definition.exclude)
+        self._include = [compile_rule(r) for r in definition.include]
+        self._exclude = [compile_rule(r) for r in definition.exclude]
+        self._languages = tuple(language.lower() for language in definition.languages)
+        self.source_titles = dict(source_titles or {})
 
-    def judge(self, entry: StoredEntry) -> Verdict:
+    def judge(self, entry: StoredEntry, now: datetime | None = None) -> Verdict:
+        verdict = self._judge_metadata(entry, now)
+        if verdict is not None:
+            return verdict
+        text = EntryText(entry, self.source_titles)
+        if self.definition.min_words and text.word_count() < self.definition.min_words:
+            return Verdict(False, f"fewer than {self.definition.min_words} words (min_words)")
+        return self._judge_rules(text)
+
+    def _judge_metadata(self, entry: StoredEntry, now: datetime | None) -> Verdict | None:
+        definition = self.definition
         if entry.source_id not in self._sources:
             return Verdict(False, f"source {entry.source_id!r} is not one of the feed's")
-        text = searchable_text(entry)
-        if hit := self._exclude.first_match(text):
-            return Verdict(False, f"exclude keyword {hit!r} matched")
+        too_old = definition.max_age is not None and now is not None
+        if too_old and entry.sort_at < now - definition.max_age:  # type: ignore[operator]
+            return Verdict(False, "older than max_age")
+        if self._languages and entry.language and not self._language_ok(entry.language):
+            return Verdict(False, f"language {entry.language!r} is not one of the feed's")
+        return None
+
+    def _language_ok(self, language: str) -> bool:
+        """``en`` admits ``en``, ``en-gb``, ``en-us``; ``en-gb`` admits only ``en-gb``."""
+        return any(language == want or language.startswith(want + "-") for want in self._languages)
+
+    def _judge_rules(self, text: EntryText) -> Verdict:
+        for rule in self._exclude:
+            outcome = rule(text)
+            if outcome.matched:
+                return Verdict(False, f"exclude {outcome.rule} matched")
         if not self._include:
-            return Verdict(True, "no include keywords: every entry of its sources")
-        if hit := self._include.first_match(text):
-            return Verdict(True, f"include keyword {hit!r} matched")
-        return Verdict(False, "no include keyword matched")
+            return Verdict(True, "no include rules: every entry of its sources")
+        timed_out = []
+        for rule in self._include:
+            outcome = rule(text)
+            if outcome.matched:
+                return Verdict(True, f"include {outcome.rule} matched")
+            if outcome.timed_out:
+                timed_out.append(outcome.rule)
+        if timed_out:
+            return Verdict(False, f"no include rule matched ({'; '.join(timed_out)})")
+        return Verdict(False, "no include rule matched")
 
     def select(
-        self, candidates: Iterable[StoredEntry], room: int | None = None
+        self,
+        candidates: Iterable[StoredEntry],
+        room: int | None = None,
+        now: datetime | None = None,
     ) -> list[StoredEntry]:
         """The first ``room`` (default: the feed's ``limit``) candidates that pass, in order."""
         room = self.definition.limit if room is None else room
@@ -83,17 +104,12 @@ class Selector:
         for entry in candidates:
             if len(chosen) >= room:
                 break
-            if self.judge(entry).included:
+            if self.judge(entry, now).included:
                 chosen.append(entry)
         return chosen
 
 
 def select_entries(
-    definition: FeedDefinition, candidates: Iterable[StoredEntry]
+    definition: FeedDefinition, candidates: Iterable[StoredEntry], now: datetime | None = None
 ) -> list[StoredEntry]:
-    return Selector(definition).select(candidates)
-
-
-def searchable_text(entry: StoredEntry) -> str:
-    summary = html.unescape(_TAG.sub(" ", entry.summary or ""))
-    return f"{entry.title or ''}\n{summary}"
+    return Selector(definition).select(candidates, now=now)

@@ -70,6 +70,7 @@ class ParsedEntry:
     authors: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     enclosures: tuple[Enclosure, ...] = ()
+    language: str | None = None  # BCP 47 tag, lower case: the entry's xml:lang or the feed's
 
 
 @dataclass(frozen=True, slots=True)

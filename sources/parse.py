@@ -16,6 +16,7 @@ import re
 import time
 import xml.sax
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -68,7 +69,9 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         link=_http_url(info.get("link"), url),
         subtitle=_text(info.get("subtitle"), info.get("subtitle_detail")),
         updated=_struct_time(dict.get(info, "updated_parsed")),
-        entries=tuple(_entry(e, base) for e in parsed.entries),
+        entries=tuple(
+            _with_language(_entry(e, base), _entry_language(e, info)) for e in parsed.entries
+        ),
         ttl=_plain(info.get("ttl")),
         update_period=_plain(info.get("sy_updateperiod")),
         update_frequency=_plain(info.get("sy_updatefrequency")),
@@ -101,6 +104,25 @@ def _entry(e: Any, site: str) -> ParsedEntry:
         categories=_unique(t.get("term") for t in e.get("tags") or ()),
         enclosures=tuple(_enclosures(e.get("enclosures") or (), base)),
     )
+
+
+def _entry_language(e: Any, info: Any) -> str | None:
+    """The entry's xml:lang (on its title, summary or content), else the feed's language."""
+    details = [e.get("title_detail"), e.get("summary_detail"), *(e.get("content") or ())]
+    for detail in details:
+        if detail and detail.get("language"):
+            return _language(detail["language"])
+    return _language(info.get("language"))
+
+
+def _language(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().lower().replace("_", "-")[:35]
+
+
+def _with_language(entry: ParsedEntry, language: str | None) -> ParsedEntry:
+    return replace(entry, language=language) if language else entry
 
 
 def _content(items: Iterable[Mapping[str, Any]] | None, site: str) -> str | None:
@@ -162,7 +184,13 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
         title=_plain(document.get("title")),
         link=_http_url(document.get("home_page_url"), url),
         subtitle=_plain(document.get("description")),
-        entries=tuple(_json_item(item, base) for item in items),
+        entries=tuple(
+            _with_language(
+                _json_item(item, base),
+                _language(item.get("language")) or _language(document.get("language")),
+            )
+            for item in items
+        ),
     )
 
 

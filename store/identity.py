@@ -69,6 +69,8 @@ def content_hash(entry: ParsedEntry) -> str:
                 list(entry.authors),
                 list(entry.categories),
                 [[e.url, e.type, e.length] for e in entry.enclosures],
+                # only when known, so that hashes stored before languages were kept still hold
+                *([entry.language] if entry.language else []),
             ],
             ensure_ascii=False,
             separators=(",", ":"),

@@ -87,6 +87,7 @@ def _fields(entry: ParsedEntry, digest: str) -> dict[str, Any]:
         "published": entry.published,
         "updated": entry.updated,
         "content_hash": digest,
+        "language": entry.language,
     }
 
 

@@ -84,6 +84,7 @@ class StoredEntry:
     sort_at: datetime
     first_seen_at: datetime
     changed_at: datetime
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import aclosing, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, tuple_, update
+from sqlalchemy import Row, case, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
@@ -199,6 +199,7 @@ class Store:
                 .values(
                     feed_title=feed.title,
                     feed_link=feed.link,
+                    content_version=_bumped_version(counts, feed),
                     **_success(validators, now, next_poll_at),
                     **_polling(polling),
                 )
@@ -208,11 +209,14 @@ class Store:
     # -- entries ------------------------------------------------------------------------
 
     async def newest_entries(
-        self, source_ids: Sequence[str], *, batch: int = 200
+        self,
+        source_ids: Sequence[str],
+        *,
+        batch: int = 200,
+        cursor: tuple[datetime, int] | None = None,
     ) -> AsyncGenerator[list[StoredEntry], None]:
         """Pages of the entries of ``source_ids``, newest first (keyset paging, one short read
         transaction a page, so a reader that stops early holds nothing open)."""
-        cursor: tuple[datetime, int] | None = None
         while True:
             query = (
                 select(EntryRow)
@@ -229,6 +233,31 @@ class Store:
             if len(rows) < batch:
                 return
             cursor = (rows[-1].sort_at, rows[-1].id)
+
+    async def source_versions(self) -> dict[str, int]:
+        """Every source's content version: it grows whenever an entry of the source is added
+        or changed, or the source's title or link changes. One read of the small sources
+        table; the publisher compares it to decide whether a rendered feed is still good."""
+        query = select(SourceRow.id, SourceRow.content_version)
+        async with reading(self.engine) as conn:
+            return {source_id: version for source_id, version in (await conn.execute(query)).all()}
+
+    async def entries_before(
+        self, source_ids: Sequence[str], uid: str, *, batch: int = 200
+    ) -> AsyncGenerator[list[StoredEntry], None]:
+        """Like :meth:`newest_entries`, starting after the entry ``uid`` (its place in the
+        newest-first order): the keyset cursor of a curated feed's archive pages. Nothing when
+        ``uid`` is unknown."""
+        async with reading(self.engine) as conn:
+            row = (
+                await conn.execute(select(EntryRow.sort_at, EntryRow.id).where(EntryRow.uid == uid))
+            ).first()
+        if row is None:
+            return
+        pages = self.newest_entries(source_ids, batch=batch, cursor=(row.sort_at, row.id))
+        async with aclosing(pages):
+            async for page in pages:
+                yield page
 
     async def count_entries(self) -> dict[str, int]:
         """Stored entries per source id."""
@@ -270,6 +299,18 @@ def _seconds(value: timedelta | None) -> int | None:
 
 def _timedelta(seconds: int | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
+
+
+def _bumped_version(counts: IngestCounts, feed: ParsedFeed) -> Any:
+    """``content_version`` + 1 when entries were added or changed or the title or link
+    changed, else unchanged (evaluated by the database, in the same UPDATE)."""
+    if counts.new or counts.updated:
+        return SourceRow.content_version + 1
+    changed = or_(
+        SourceRow.feed_title.is_distinct_from(feed.title),
+        SourceRow.feed_link.is_distinct_from(feed.link),
+    )
+    return SourceRow.content_version + case((changed, 1), else_=0)
 
 
 def _success(validators: Validators, now: datetime, next_poll_at: datetime) -> dict[str, Any]:
@@ -330,4 +371,5 @@ def _entry(e: Row[Any]) -> StoredEntry:
         sort_at=e.sort_at,
         first_seen_at=e.first_seen_at,
         changed_at=e.changed_at,
+        language=e.language,
     )

@@ -70,6 +70,10 @@ class SourceRow(Base):
     estimated_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     feed_hint_seconds: Mapped[int | None] = mapped_column(Integer)
 
+    # Bumped whenever what a curated feed shows of this source may have changed (issue 6):
+    # the publisher's rendered-feed cache compares it instead of re-reading entries.
+    content_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
     __table_args__ = (Index("ix_sources_due", "active", "next_poll_at"),)
 
 
@@ -97,6 +101,7 @@ class EntryRow(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(35))
 
     __table_args__ = (
         UniqueConstraint("source_id", "entry_key", name="uq_entries_source_key"),

@@ -73,9 +73,15 @@ def test_build_writes_every_feed_and_the_index(
     out = tmp_path / "public"
     assert main(["--config", str(config_file), "build", "--out", str(out)]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "feeds.opml",
         "feeds/ai-infrastructure.atom",
+        "feeds/ai-infrastructure.json",
+        "feeds/ai-infrastructure.rss",
         "feeds/everything.atom",
+        "feeds/everything.json",
+        "feeds/everything.rss",
         "index.html",
+        "sources.opml",
     ]
     assert (
         b"Lenovo expands its Tianjin AI server hub"

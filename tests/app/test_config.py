@@ -12,11 +12,14 @@ from feedmill.cli import main
 from feedmill.config import (
     FeedSettings,
     FetchConfig,
+    HttpSettings,
     PerHostSettings,
+    RuleSettings,
     SchedulerSettings,
     ServerSettings,
     Settings,
     SourceSettings,
+    WebSubSettings,
     config_path,
     load_config,
 )
@@ -129,7 +132,7 @@ def test_a_feed_without_sources_or_tags_draws_from_every_source(tmp_path: Path) 
         (with_changes(database="mysql://x/y"), "database: unsupported database 'mysql'"),
         (
             with_changes(feeds=[{"id": "f", "title": "F", "include": ["GPU", "  "]}]),
-            "feeds[0] (id 'f').include[1]: String should have at least 1 character",
+            "feeds[0] (id 'f').include[1].keyword: String should have at least 1 character",
         ),
         (
             with_changes(fetch={"interval": "1h", "concurrency": 0}),
@@ -202,6 +205,9 @@ SECTIONS = [
     ("scheduler", SchedulerSettings),
     ("sources", SourceSettings),
     ("feeds", FeedSettings),
+    ("feeds.include", RuleSettings),
+    ("http", HttpSettings),
+    ("websub", WebSubSettings),
 ]
 
 

@@ -1,0 +1,165 @@
+"""Render a curated feed as RSS 2.0 or JSON Feed 1.1, from the same values as the Atom one.
+
+Deterministic like feeds.render: dates come from the entries, entries keep their order, ids
+are the Atom ids (``urn:uuid:...``; in RSS a ``guid`` with ``isPermaLink="false"``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from email.utils import format_datetime
+from typing import Any
+
+from lxml import etree
+
+from feeds.model import FORMATS, FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
+from feeds.render import (
+    _fallback_title,
+    _version,
+    entry_id,
+    entry_updated,
+    feed_updated,
+    first_page_links,
+)
+from feeds.rules import html_text
+from store.model import StoredEntry
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def render_rss(
+    definition: FeedDefinition,
+    entries: Sequence[StoredEntry],
+    sources: Mapping[str, SourceInfo],
+    site: Site,
+    links: PageLinks | None = None,
+) -> RenderedFeed:
+    links = links or first_page_links(site, definition.id, "rss")
+    nsmap = {"atom": ATOM_NS, "content": CONTENT_NS, "dc": DC_NS}
+    rss = etree.Element("rss", version="2.0", nsmap=nsmap)
+    channel = etree.SubElement(rss, "channel")
+    _text(channel, "title", definition.title)
+    _text(channel, "link", site.base_url)
+    _text(channel, "description", definition.subtitle or definition.title)
+    for rel, href in _channel_links(links):
+        attributes = {"rel": rel, "href": href}
+        if rel != "hub":
+            attributes["type"] = "application/rss+xml"
+        etree.SubElement(channel, f"{{{ATOM_NS}}}link", attributes)
+    _text(channel, "generator", f"feedmill {_version()}")
+    _text(channel, "lastBuildDate", format_datetime(feed_updated(entries), usegmt=True))
+    for entry in entries:
+        _rss_item(etree.SubElement(channel, "item"), entry, sources.get(entry.source_id))
+    body = etree.tostring(rss, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return RenderedFeed(body=body, media_type=FORMATS["rss"], updated=feed_updated(entries))
+
+
+def _channel_links(links: PageLinks) -> list[tuple[str, str]]:
+    found = [("self", links.self_url)]
+    if links.self_url != links.first_url:
+        found.append(("first", links.first_url))
+    if links.next_url:
+        found.append(("next", links.next_url))
+    if links.hub:
+        found.append(("hub", links.hub))
+    return found
+
+
+def _rss_item(item: etree._Element, entry: StoredEntry, source: SourceInfo | None) -> None:
+    _text(item, "title", entry.title or _fallback_title(entry))
+    if entry.link:
+        _text(item, "link", entry.link)
+    description = entry.summary or entry.content
+    if description:
+        _text(item, "description", description)
+    if entry.content:
+        _text(item, f"{{{CONTENT_NS}}}encoded", entry.content)
+    for name in entry.authors:
+        _text(item, f"{{{DC_NS}}}creator", name)
+    for term in entry.categories:
+        _text(item, "category", term)
+    if entry.enclosures:  # RSS 2.0 allows one enclosure per item
+        enclosure = entry.enclosures[0]
+        etree.SubElement(
+            item,
+            "enclosure",
+            url=enclosure.url,
+            length=str(enclosure.length or 0),
+            type=enclosure.type or "application/octet-stream",
+        )
+    guid = _text(item, "guid", entry_id(entry))
+    guid.set("isPermaLink", "false")
+    _text(item, "pubDate", format_datetime(entry.published or entry_updated(entry), usegmt=True))
+    if source is not None:
+        _text(item, "source", source.title).set("url", source.url)
+
+
+def _text(parent: etree._Element, tag: str, text: str) -> etree._Element:
+    element = etree.SubElement(parent, tag)
+    element.text = text
+    return element
+
+
+def render_json_feed(
+    definition: FeedDefinition,
+    entries: Sequence[StoredEntry],
+    sources: Mapping[str, SourceInfo],
+    site: Site,
+    links: PageLinks | None = None,
+) -> RenderedFeed:
+    links = links or first_page_links(site, definition.id, "json")
+    document: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": definition.title,
+        "home_page_url": site.base_url,
+        "feed_url": links.self_url,
+        "authors": [{"name": site.title, "url": site.base_url}],
+    }
+    if definition.subtitle:
+        document["description"] = definition.subtitle
+    if links.next_url:
+        document["next_url"] = links.next_url
+    if links.hub:
+        document["hubs"] = [{"type": "WebSub", "url": links.hub}]
+    document["items"] = [_json_item(e, sources.get(e.source_id)) for e in entries]
+    body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+    return RenderedFeed(body=body, media_type=FORMATS["json"], updated=feed_updated(entries))
+
+
+def _json_item(entry: StoredEntry, source: SourceInfo | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": entry_id(entry)}
+    if entry.link:
+        item["url"] = entry.link
+    item["title"] = entry.title or _fallback_title(entry)
+    body = entry.content or entry.summary
+    if body:
+        item["content_html"] = body
+    else:
+        item["content_text"] = item["title"]
+    if entry.summary and entry.content and entry.summary != entry.content:
+        item["summary"] = html_text(entry.summary).strip()
+    if entry.published:
+        item["date_published"] = entry.published.isoformat()
+    item["date_modified"] = entry_updated(entry).isoformat()
+    if entry.authors:
+        item["authors"] = [{"name": name} for name in entry.authors]
+    if entry.categories:
+        item["tags"] = list(entry.categories)
+    if entry.language:
+        item["language"] = entry.language
+    if entry.enclosures:
+        item["attachments"] = [_attachment(e.url, e.type, e.length) for e in entry.enclosures]
+    if source is not None:
+        item["_source"] = {"title": source.title, "url": source.link or source.url}
+    return item
+
+
+def _attachment(url: str, mime_type: str | None, length: int | None) -> dict[str, Any]:
+    attachment: dict[str, Any] = {"url": url, "mime_type": mime_type or "application/octet-stream"}
+    if length is not None:
+        attachment["size_in_bytes"] = length
+    return attachment
