@@ -7,7 +7,6 @@ import asyncio
 import gzip
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from lxml import etree
 from feedmill.config import Settings, load_config
 from feedmill.service import Service
 from tests.app.configs import outlets_config, serve_outlets, write_config
+from tests.app.conftest import pull_again
 from tests.app.hub import Hub
 from tests.conftest import FakeClock, fixture_bytes
 from tests.upstream import Upstream
@@ -35,13 +35,6 @@ NEW_ITEM = b"""    <item>
 
 
 @pytest.fixture
-def listener() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@pytest.fixture
 def hub() -> Iterator[Hub]:
     with Hub(statuses=[503]) as running:  # the first ping fails and is retried
         yield running
@@ -55,20 +48,6 @@ def settings(tmp_path: Path, upstream: Upstream, listener: socket.socket, hub: H
     config["http"] = {"max_age": "10m"}
     config["websub"] = {"hub": hub.url, "retry_delay": 0.01}
     return load_config(write_config(tmp_path / "config.yaml", config))
-
-
-@pytest.fixture
-async def service(
-    settings: Settings, clock: FakeClock, listener: socket.socket
-) -> AsyncIterator[Service]:
-    running = Service(settings, clock, sockets=[listener])
-    task = asyncio.create_task(running.run())
-    try:
-        await asyncio.wait_for(running.heartbeats.wait_for(1), timeout=30)
-        yield running
-    finally:
-        running.stop()
-        await asyncio.wait_for(task, timeout=30)
 
 
 @pytest.fixture
@@ -207,9 +186,7 @@ async def test_websub_hub_is_linked_and_pinged_on_change(
     first_round = len(hub.accepted())
     changed = fixture_bytes("outlet-a.rss").replace(b"  </channel>", NEW_ITEM)
     upstream.add("/a.rss", changed, content_type="application/rss+xml", etag='"a-2"')
-    clock.advance(timedelta(days=2))  # every source is due (max_interval 1d + jitter)
-    seen = service.heartbeats.done  # seen + 2: a whole heartbeat after the advance
-    await asyncio.wait_for(service.heartbeats.wait_for(seen + 2), timeout=30)
+    await pull_again(service, clock)
     base = settings.site().base_url
     # everything, ai-infrastructure (a GPU story) and paged changed; 3 formats each.
     assert await asyncio.to_thread(hub.wait_for_accepted, first_round + 9)
@@ -242,9 +219,7 @@ async def test_the_reader_library_sees_each_entry_exactly_once(
         )  # nothing new: a conditional request
         changed = fixture_bytes("outlet-a.rss").replace(b"  </channel>", NEW_ITEM)
         upstream.add("/a.rss", changed, content_type="application/rss+xml", etag='"a-2"')
-        clock.advance(timedelta(days=2))  # every source is due (max_interval 1d + jitter)
-        seen = service.heartbeats.done  # seen + 2: a whole heartbeat after the advance
-        await asyncio.wait_for(service.heartbeats.wait_for(seen + 2), timeout=30)
+        await pull_again(service, clock)
         await asyncio.to_thread(reader.update_feeds, scheduled=False)
         entries = list(reader.get_entries())
         ids = [e.id for e in entries]

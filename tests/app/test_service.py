@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from collections.abc import Callable
 from pathlib import Path
 
 import feedparser
@@ -15,6 +13,7 @@ import pytest
 from feedmill.config import Settings, load_config
 from feedmill.service import Service
 from tests.app.configs import LAST_MODIFIED, outlets_config, serve_outlets, write_config
+from tests.app.conftest import pull_again
 from tests.conftest import FakeClock
 from tests.upstream import Upstream
 
@@ -25,31 +24,10 @@ LENOVO = {
 
 
 @pytest.fixture
-def listener() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@pytest.fixture
 def settings(tmp_path: Path, upstream: Upstream, listener: socket.socket) -> Settings:
     port = listener.getsockname()[1]
     config = outlets_config(serve_outlets(upstream), tmp_path, port=port)
     return load_config(write_config(tmp_path / "config.yaml", config))
-
-
-@pytest.fixture
-async def service(
-    settings: Settings, clock: FakeClock, listener: socket.socket
-) -> AsyncIterator[Service]:
-    running = Service(settings, clock, sockets=[listener])
-    task = asyncio.create_task(running.run())
-    try:
-        await asyncio.wait_for(running.heartbeats.wait_for(1), timeout=30)
-        yield running
-    finally:
-        running.stop()
-        await asyncio.wait_for(task, timeout=30)  # a clean stop: run() returns
 
 
 async def get(settings: Settings, path: str) -> httpx.Response:
@@ -76,9 +54,7 @@ async def test_a_second_pull_adds_nothing_and_asks_conditionally(
     service: Service, settings: Settings, clock: FakeClock, upstream: Upstream
 ) -> None:
     before = (await get(settings, "/feeds/everything.atom")).content
-    clock.advance(timedelta(days=2))  # every source is due again (max_interval 1d + jitter)
-    seen = service.heartbeats.done
-    await asyncio.wait_for(service.heartbeats.wait_for(seen + 2), timeout=30)
+    await pull_again(service, clock)
     assert (await get(settings, "/feeds/everything.atom")).content == before
     for path, header, value in [
         ("/a.rss", "If-None-Match", '"a-1"'),
