@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import aclosing, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, case, func, insert, or_, select, tuple_, update
+from sqlalchemy import Row, bindparam, case, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
@@ -26,7 +27,7 @@ from store.model import (
     StoredEntry,
     StoredSource,
 )
-from store.tables import EntryRow, SourceRow
+from store.tables import Base, EntryRow, SourceRow
 
 
 class Store:
@@ -38,6 +39,8 @@ class Store:
         # let them poll the database lock (busy_timeout), which wastes most of the wait.
         self._serial = engine.dialect.name == "sqlite"
         self._write_turn = asyncio.Lock()
+        # Source updates waiting for the write turn; whoever gets it writes them all.
+        self._queued: list[_QueuedUpdate] = []
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -142,12 +145,53 @@ class Store:
         next_poll_at: datetime,
         polling: PollingUpdate | None = None,
     ) -> None:
-        async with self._writing() as conn:
-            await conn.execute(
-                update(SourceRow)
-                .where(SourceRow.id == source_id)
-                .values(**_success(validators, now, next_poll_at), **_polling(polling))
-            )
+        await self._update_source(
+            source_id, _success(validators, now, next_poll_at) | _polling(polling)
+        )
+
+    async def _update_source(self, source_id: str, values: dict[str, Any]) -> None:
+        """UPDATE one source row, in a transaction shared with the updates queued meanwhile.
+
+        Group commit: while one writer holds the write turn, updates queue up; the next to get
+        the turn writes every queued update in one transaction (one executemany per set of
+        columns) and wakes their callers. A poll cycle of mostly 304s then costs a handful of
+        transactions instead of one each. If the transaction fails, every caller in it gets
+        the exception and none of its updates is kept.
+        """
+        queued = _QueuedUpdate(source_id, values, asyncio.get_running_loop().create_future())
+        self._queued.append(queued)
+        try:
+            async with self._write_turn if self._serial else nullcontext():
+                if not queued.done.done():
+                    await self._write_queued(queued)
+        except asyncio.CancelledError:
+            if queued in self._queued:  # no writer took it yet: drop it
+                self._queued.remove(queued)
+            else:  # a writer carries it; nobody will look at the outcome
+                queued.done.add_done_callback(_ignore_outcome)
+            raise
+        queued.done.result()  # raises the error of the transaction that carried it
+
+    async def _write_queued(self, leader: _QueuedUpdate) -> None:
+        batch, self._queued = self._queued, []
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for queued in batch:
+            columns = tuple(sorted(queued.values))
+            row = {"_source_id": queued.source_id, **queued.values}
+            by_columns.setdefault(columns, []).append(row)
+        try:
+            async with writing(self.engine) as conn:
+                for rows in by_columns.values():
+                    await conn.execute(_UPDATE_SOURCE, rows)
+        except Exception as exc:
+            for queued in batch:
+                queued.done.set_exception(exc)
+            return
+        except BaseException:  # the leader was cancelled: the others go back in the queue
+            self._queued[:0] = [queued for queued in batch if queued is not leader]
+            raise
+        for queued in batch:
+            queued.done.set_result(None)
 
     async def record_failure(
         self,
@@ -278,6 +322,23 @@ _RESET_FOR_NEW_URL: dict[str, Any] = {
     "gone": False,
     "body_hash": None,
 }
+
+
+@dataclass(eq=False, slots=True)
+class _QueuedUpdate:
+    source_id: str
+    values: dict[str, Any]
+    done: asyncio.Future[None]
+
+
+_sources_table = Base.metadata.tables["sources"]
+# One source row by id; the SET clause comes from the keys of each parameter set.
+_UPDATE_SOURCE = update(_sources_table).where(_sources_table.c.id == bindparam("_source_id"))
+
+
+def _ignore_outcome(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _polling(polling: PollingUpdate | None) -> dict[str, Any]:

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from sources import ParsedEntry, ParsedFeed, Validators, parse_document
-from store import SourceDefinition, Store, StoredEntry, UnknownSourceError
+from store import PollingUpdate, SourceDefinition, Store, StoredEntry, UnknownSourceError
 from store import ingest as ingest_module
 from tests.conftest import FakeClock, fixture_bytes
 
@@ -171,3 +172,62 @@ async def test_a_crash_mid_ingest_leaves_nothing_half_written(
     assert (await store.get_source("outlet-a")).validators == Validators()
     async with store.engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA integrity_check"))).scalar() == "ok"
+
+
+async def test_concurrent_304s_share_transactions_and_each_keeps_its_own_values(
+    store: Store, clock: FakeClock
+) -> None:
+    many = [
+        SourceDefinition(f"s{i:03d}", f"https://x{i}.example/feed", None, HOUR) for i in range(60)
+    ]
+    await store.sync_sources(many, clock())
+    begins: list[object] = []
+
+    def count(conn: object) -> None:
+        begins.append(conn)
+
+    event.listen(store.engine.sync_engine, "begin", count)
+    try:
+        await asyncio.gather(
+            *(
+                store.record_not_modified(
+                    d.id,
+                    Validators(f'"e{i}"', None),
+                    clock(),
+                    clock() + i * timedelta(minutes=1),
+                    # two column sets (with and without polling state) in one batch
+                    PollingUpdate(None, None, i, f"h{i}", None, None) if i % 2 else None,
+                )
+                for i, d in enumerate(many)
+            )
+        )
+    finally:
+        event.remove(store.engine.sync_engine, "begin", count)
+    assert len(begins) < 10  # group commit: not one transaction per source
+    for i, source in enumerate(await store.list_sources()):
+        assert source.validators == Validators(f'"e{i}"', None)
+        assert source.next_poll_at == clock() + i * timedelta(minutes=1)
+        assert source.last_success_at == clock()
+        assert source.body_hash == (f"h{i}" if i % 2 else None)
+        assert source.redirect_count == (i if i % 2 else 0)
+
+
+async def test_a_failed_group_commit_fails_every_caller_in_it_and_keeps_nothing(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.sync_sources([A, B], clock())
+    monkeypatch.setattr("store.store._UPDATE_SOURCE", text("UPDATE no_such_table SET etag = :etag"))
+    outcomes = await asyncio.gather(
+        *(
+            store.record_not_modified(s, Validators('"v9"', None), clock(), clock() + HOUR)
+            for s in ("outlet-a", "outlet-b")
+        ),
+        return_exceptions=True,
+    )
+    assert [type(o).__name__ for o in outcomes] == ["OperationalError", "OperationalError"]
+    monkeypatch.undo()
+    for source in await store.list_sources():
+        assert source.validators == Validators()
+    # the queue is empty and the store still writes
+    await store.record_not_modified("outlet-a", Validators('"v2"', None), clock(), clock() + HOUR)
+    assert (await store.get_source("outlet-a")).validators == Validators('"v2"', None)
