@@ -54,6 +54,8 @@ class ParsedEntry:
     authors: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     enclosures: tuple[Enclosure, ...] = ()
+    # The publisher's own URL when ``link`` is a redirect wrapper (feedburner:origLink).
+    origin_link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

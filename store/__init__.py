@@ -3,25 +3,29 @@
 Only this package sees SQLAlchemy; it hands out frozen values (store.model).
 """
 
+from store.canonical import TrackingFilter, normalize_url
 from store.database import resolve_database_url
 from store.errors import SchemaError, StoreError, UnknownSourceError
 from store.identity import entry_key, entry_uid
 from store.migrate import ensure_schema, upgrade
-from store.model import IngestCounts, SourceDefinition, StoredEntry, StoredSource
+from store.model import IngestCounts, Retention, SourceDefinition, StoredEntry, StoredSource
 from store.store import Store
 
 __all__ = [
     "IngestCounts",
+    "Retention",
     "SchemaError",
     "SourceDefinition",
     "Store",
     "StoreError",
     "StoredEntry",
     "StoredSource",
+    "TrackingFilter",
     "UnknownSourceError",
     "ensure_schema",
     "entry_key",
     "entry_uid",
+    "normalize_url",
     "resolve_database_url",
     "upgrade",
 ]
