@@ -72,6 +72,7 @@ class StoredEntry:
     sort_at: datetime
     first_seen_at: datetime
     changed_at: datetime
+    canonical_link: str | None = None  # store.canonical; the same article shares it
 
 
 @dataclass(frozen=True, slots=True)

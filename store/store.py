@@ -363,4 +363,5 @@ def _entry(e: Row[Any]) -> StoredEntry:
         sort_at=e.sort_at,
         first_seen_at=e.first_seen_at,
         changed_at=e.changed_at,
+        canonical_link=e.canonical_link,
     )
