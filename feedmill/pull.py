@@ -1,6 +1,6 @@
 """Pulling sources: the upstream half of the pipeline.
 
-    for source in store.claim_due_sources(now):          # polling state lives in the database
+    for source in store.claim_due_sources(now, lease, owner):   # a lease per source, in the db
         result = fetch_document(client, source.url, source.validators)
         if result is 304:   store.record_not_modified(source, next poll)
         else:
@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -41,6 +44,11 @@ T = TypeVar("T")
 
 # How long a claimed source stays claimed if the process dies before recording an outcome.
 CLAIM_LEASE = timedelta(minutes=10)
+
+
+def default_owner() -> str:
+    """A lease owner name unique to this process: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +79,13 @@ class Puller:
         *,
         concurrency: int = 10,
         parse_executor: Executor | None = None,
+        lease: timedelta = CLAIM_LEASE,
+        owner: str | None = None,
     ) -> None:
         self.store = store
+        self.lease = lease
+        self.owner = owner or default_owner()
+        self._batch = concurrency
         self.client = client
         self.settings = settings
         self.clock = clock
@@ -81,9 +94,14 @@ class Puller:
         self._writes: set[asyncio.Future[Any]] = set()
 
     async def pull_due(self) -> list[PullResult]:
-        """One heartbeat: claim the sources that are due and pull them."""
-        due = await self.store.claim_due_sources(self.clock(), CLAIM_LEASE)
-        return await self.pull_many(due)
+        """One heartbeat: lease due sources a batch at a time (``concurrency`` of them) and
+        pull them, until none is due. Small batches let several workers share the work."""
+        results: list[PullResult] = []
+        while due := await self.store.claim_due_sources(
+            self.clock(), self.lease, limit=self._batch, owner=self.owner
+        ):
+            results += await self.pull_many(due)
+        return results
 
     async def pull_many(self, sources: Iterable[StoredSource]) -> list[PullResult]:
         return list(await asyncio.gather(*(self._pull_limited(s) for s in sources)))

@@ -1,5 +1,8 @@
 """`feedmill run`: one asyncio loop with the APScheduler heartbeat and the uvicorn server.
 
+`feedmill worker` runs only the heartbeat (``serve=False``), `feedmill serve` only the server
+(``pull=False``); any number of each may share one PostgreSQL (docs/scaling.md).
+
 store = open database; migrate if empty or older; sync configured sources
 heartbeat every `scheduler.heartbeat`: Puller.pull_due()       (claims due sources)
 uvicorn serves feeds.create_app(Publisher(store, feeds, site)) in the same loop
@@ -60,10 +63,11 @@ class Heartbeats:
 
 async def open_store(settings: Settings, clock: Clock) -> Store:
     """Open the database, bring its schema to this version, and sync the sources."""
-    store = Store.open(settings.database)
+    store = Store.open(settings.database, tracking=settings.links.tracking_filter())
     try:
-        log.info("%s", await ensure_schema(store))
-        await store.sync_sources(settings.source_definitions(), clock())
+        async with store.setup_lock():
+            log.info("%s", await ensure_schema(store))
+            await store.sync_sources(settings.source_definitions(), clock())
     except BaseException:
         await store.close()
         raise
@@ -79,8 +83,12 @@ class Service:
         clock: Clock = utc_now,
         *,
         sockets: Sequence[socket.socket] | None = None,
+        pull: bool = True,
+        serve: bool = True,
     ) -> None:
         self.settings = settings
+        self.pull = pull
+        self.serve = serve
         self.clock = clock
         self.sockets = sockets
         self.heartbeats = Heartbeats()
@@ -102,6 +110,7 @@ class Service:
                     self.settings.fetch_settings(),
                     self.clock,
                     concurrency=self.settings.fetch.concurrency,
+                    lease=self.settings.scheduler.lease,
                 )
                 await self._run_with(store, puller)
         finally:
@@ -110,6 +119,29 @@ class Service:
 
     async def _run_with(self, store: Store, puller: Puller) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
+        if self.pull:
+            self._add_heartbeat(scheduler, puller)
+        publisher = Publisher(store, self.settings.feed_definitions(), self.settings.site())
+        scheduler.start()
+        serving = None
+        if self.serve:
+            server = self._server(publisher)
+            sockets = list(self.sockets) if self.sockets else [self._bind()]
+            serving = asyncio.create_task(self._serve(server, sockets))
+        try:
+            stopper = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait(
+                {t for t in (serving, stopper) if t}, return_when=asyncio.FIRST_COMPLETED
+            )
+            stopper.cancel()
+        finally:
+            scheduler.shutdown(wait=False)
+            await self._cancel_cycles(puller)
+            if serving is not None:
+                server.should_exit = True
+                await serving
+
+    def _add_heartbeat(self, scheduler: AsyncIOScheduler, puller: Puller) -> None:
         scheduler.add_job(
             self._heartbeat,
             "interval",
@@ -120,20 +152,6 @@ class Service:
             coalesce=True,
             id="heartbeat",
         )
-        publisher = Publisher(store, self.settings.feed_definitions(), self.settings.site())
-        server = self._server(publisher)
-        sockets = list(self.sockets) if self.sockets else [self._bind()]
-        scheduler.start()
-        serving = asyncio.create_task(self._serve(server, sockets))
-        try:
-            stopper = asyncio.create_task(self.stopping.wait())
-            await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-        finally:
-            scheduler.shutdown(wait=False)
-            await self._cancel_cycles(puller)
-            server.should_exit = True
-            await serving
 
     def _server(self, publisher: Publisher) -> uvicorn.Server:
         config = uvicorn.Config(
