@@ -169,7 +169,7 @@ async def time_render(store: Store, rounds: int = 30) -> float:
         start = time.perf_counter()
         rendered = await publisher.render_atom("gpu")
         best = min(best, time.perf_counter() - start)
-    assert rendered.body.count(b"<entry>") == 50, "the feed must carry 50 entries"
+    assert rendered.body.count(b"<entry") == 50, "the feed must carry 50 entries"
     return best
 
 

@@ -34,23 +34,30 @@ UID_NAMESPACE = uuid.UUID("4f1c7a52-9a3e-5d1b-8e0f-6b2d9c1e7a30")
 
 
 def entry_key(entry: ParsedEntry, tracking: TrackingFilter = DEFAULT_FILTER) -> str:
+    return _key(entry, None if entry.id else canonical_link(entry, tracking))
+
+
+def _key(entry: ParsedEntry, link: str | None) -> str:
     if entry.id:
         return entry.id
-    link = canonical_link(entry, tracking)
     if link:
         return link
     return "sha256:" + _sha256(entry.title or "", entry.content or entry.summary or "")
 
 
 def entry_keys(
-    entries: Sequence[ParsedEntry], tracking: TrackingFilter = DEFAULT_FILTER
+    entries: Sequence[ParsedEntry],
+    tracking: TrackingFilter = DEFAULT_FILTER,
+    links: Sequence[str | None] | None = None,
 ) -> list[str]:
-    """Keys for a whole document, unique within it (see the module docstring)."""
+    """Keys for a whole document, unique within it (see the module docstring). ``links``:
+    the entries' canonical links, when the caller has them already."""
+    if links is None:
+        links = [canonical_link(entry, tracking) for entry in entries]
     seen: set[str] = set()
     keys = []
-    for position, entry in enumerate(entries):
-        key = entry_key(entry, tracking)
-        link = canonical_link(entry, tracking)
+    for position, (entry, link) in enumerate(zip(entries, links, strict=True)):
+        key = _key(entry, link)
         if key in seen and link:
             key = f"{key} {link}"
         if key in seen:

@@ -46,14 +46,14 @@ async def upsert_entries(
     tracking: TrackingFilter = DEFAULT_FILTER,
 ) -> IngestCounts:
     """Store ``entries`` of ``source_id`` inside the caller's transaction."""
-    keys = entry_keys(entries, tracking)
+    links = [canonical_link(entry, tracking) for entry in entries]
+    keys = entry_keys(entries, tracking, links)
     known = await _known_entries(conn, source_id, keys)
     buried = await _tombstoned(conn, source_id, [k for k in keys if k not in known])
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    for key, entry in zip(keys, entries, strict=True):
+    for key, entry, link in zip(keys, entries, links, strict=True):
         digest = content_hash(entry)
-        link = canonical_link(entry, tracking)
         old = known.get(key)
         if old is None and key not in buried:
             inserts.append(_new_row(source_id, key, entry, digest, link, now))
