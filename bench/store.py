@@ -5,7 +5,7 @@
    state; one transaction per source). Baseline, same run, same database kind: a bare
    SQLAlchemy Core ``executemany`` of the same rows into the same table, one transaction per
    source. Target: ratio <= 2.
-2. Select + render a curated feed of 50 entries (10 of 100 sources, a keyword rule) from a
+2. Select + render a curated feed of 50 entries (20 of 100 sources, a keyword rule) from a
    store of 1,000 entries and from one of 1,000,000. Target: large / small <= 1.5. The query
    plans are printed (EXPLAIN).
 
@@ -135,7 +135,7 @@ async def fill(store: Store, total: int, sources: int = 100) -> None:
         e = ParsedEntry(
             id=f"e{n}",
             link=f"https://outlet{source}.example/{n}",
-            title=f"{'GPU' if n % 3 == 0 else 'Local'} story {n}",
+            title=f"{'GPU' if (n // sources) % 2 == 0 else 'Local'} story {n}",
             summary=SUMMARY,
         )
         row = _new_row(f"s{source}", f"e{n}", e, "0" * 64, e.link, T0)
@@ -155,7 +155,7 @@ async def fill(store: Store, total: int, sources: int = 100) -> None:
 FEED = FeedDefinition(
     id="gpu",
     title="GPU",
-    source_ids=tuple(f"s{i}" for i in range(0, 100, 10)),
+    source_ids=tuple(f"s{i}" for i in range(0, 100, 5)),
     include=("GPU",),
     limit=50,
 )
