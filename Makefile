@@ -38,6 +38,7 @@ pytest: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test  ## benchmarks; figures go to BENCHMARKS.md by hand
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/store.py
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/serve.py  # needs nginx and wrk: installs them with apt-get when root
 

@@ -53,6 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
         "An empty or older database is migrated first.",
     )
     commands.add_parser(
+        "worker",
+        help="only pull: the heartbeat, no HTTP server (several may share one PostgreSQL)",
+        description="Run the heartbeat only: lease due sources, pull them, record the outcome. "
+        "Any number of workers may share one PostgreSQL; see docs/scaling.md.",
+    )
+    commands.add_parser(
+        "serve",
+        help="only serve the curated feeds over HTTP, pulling nothing",
+        description="Run the HTTP server only, on server.host:server.port, reading the store "
+        "that workers fill. Any number may share one PostgreSQL.",
+    )
+    commands.add_parser(
+        "prune",
+        help="apply retention now: remove old entries, leaving tombstones",
+        description="Apply retention.max_age / max_entries (and each source's own) now and "
+        "print the entries removed per source. Workers also apply it after every pull.",
+    )
+    commands.add_parser(
         "fetch",
         help="pull every source once, print what changed, and exit",
         description="Pull every configured source once, due or not, and print per source: "
@@ -136,8 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "run":
-        return await _run(settings)
+    if args.command in ("run", "worker", "serve"):
+        return await _run(settings, pull=args.command != "serve", serve=args.command != "worker")
+    if args.command == "prune":
+        return await _prune(settings)
     if args.command == "fetch":
         return await _fetch(settings)
     if args.command == "build":
@@ -153,10 +173,22 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return await _db(settings, args.db_command)
 
 
-async def _run(settings: Settings) -> int:
-    service = Service(settings)
+async def _run(settings: Settings, *, pull: bool = True, serve: bool = True) -> int:
+    service = Service(settings, pull=pull, serve=serve)
     install_signal_handlers(service)
     await service.run()
+    return 0
+
+
+async def _prune(settings: Settings) -> int:
+    store = await open_store(settings, utc_now)
+    try:
+        removed = await store.prune_entries(utc_now())
+    finally:
+        await store.close()
+    for source_id, count in sorted(removed.items()):
+        print(f"{source_id}\t{count}")
+    print(f"removed {sum(removed.values())} entries")
     return 0
 
 
@@ -173,6 +205,7 @@ async def _fetch(settings: Settings) -> int:
                 concurrency=settings.fetch.concurrency,
                 polling=settings.poll_settings(),
                 hosts=settings.host_limits(),
+                lease=settings.scheduler.lease,
             )
             results = await puller.pull_many(await store.list_sources())
     finally:

@@ -37,9 +37,10 @@ from sources.fetch import FetchSettings, default_user_agent
 from sources.hosts import HostLimits
 from sources.netguard import AddressPolicy
 from sources.policy import PollSettings
+from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
 from store.database import resolve_database_url
 from store.errors import StoreError
-from store.model import SourceDefinition
+from store.model import Retention, SourceDefinition
 
 DEFAULT_CONFIG = "config.yaml"
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -150,6 +151,25 @@ class FetchConfig(_Section):
 
 class SchedulerSettings(_Section):
     heartbeat: Duration = timedelta(seconds=30)
+    lease: Duration = timedelta(minutes=10)
+
+
+class RetentionSettings(_Section):
+    """Issue 4: how long entries are kept; each source may override either key."""
+
+    max_age: Duration | None = None
+    max_entries: int | None = Field(None, ge=1)
+
+
+class LinksSettings(_Section):
+    """Issue 4: canonical links (store.canonical)."""
+
+    tracking_parameters: list[Annotated[str, Field(min_length=1)]] = list(
+        DEFAULT_TRACKING_PARAMETERS
+    )
+
+    def tracking_filter(self) -> TrackingFilter:
+        return TrackingFilter(self.tracking_parameters)
 
 
 class SourceSettings(_Section):
@@ -158,6 +178,8 @@ class SourceSettings(_Section):
     title: str | None = None
     tags: list[str] = []
     interval: Interval | None = None
+    max_age: Duration | None = None
+    max_entries: int | None = Field(None, ge=1)
 
 
 RuleField = Literal["title", "summary", "content", "author", "categories", "link", "source"]
@@ -254,6 +276,8 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     fetch: FetchConfig = FetchConfig()
     scheduler: SchedulerSettings = SchedulerSettings()
+    retention: RetentionSettings = RetentionSettings()
+    links: LinksSettings = LinksSettings()
     sources: list[SourceSettings] = []
     feeds: list[FeedSettings] = []
     http: HttpSettings = HttpSettings()
@@ -263,9 +287,18 @@ class Settings(_Section):
 
     def source_definitions(self) -> list[SourceDefinition]:
         return [
-            SourceDefinition(s.id, s.url, s.title, s.interval or self.fetch.interval)
+            SourceDefinition(
+                s.id, s.url, s.title, s.interval or self.fetch.interval, self._retention(s)
+            )
             for s in self.sources
         ]
+
+    def _retention(self, source: SourceSettings) -> Retention:
+        """A source's own retention keys win over the global ones, key by key."""
+        return Retention(
+            max_age=source.max_age or self.retention.max_age,
+            max_entries=source.max_entries or self.retention.max_entries,
+        )
 
     def feed_definitions(self) -> list[FeedDefinition]:
         return [
@@ -400,6 +433,11 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
 
 
 def _check_references(settings: Settings) -> Iterable[str]:
+    if settings.scheduler.lease <= settings.fetch.deadline:
+        yield (
+            f"scheduler.lease: must be longer than fetch.deadline "
+            f"({_show(settings.fetch.deadline)}), not {_show(settings.scheduler.lease)}"
+        )
     yield from _duplicates("sources", [s.id for s in settings.sources])
     yield from _duplicates("feeds", [f.id for f in settings.feeds])
     known_sources = {s.id for s in settings.sources}

@@ -1,6 +1,6 @@
 """Pulling sources: the upstream half of the pipeline.
 
-    for source in store.claim_due_sources(now):      # polling state lives in the database
+    for source in store.claim_due_sources(now, lease, owner):   # a lease per source, in the db
         if its host is held (shared Retry-After): store.postpone(source, until)
         with a per-host slot: result = fetch_feed(client, source.fetch_url, validators)
         redirect count / discovery -> the effective URL          (sources.policy)
@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -59,6 +62,11 @@ T = TypeVar("T")
 CLAIM_LEASE = timedelta(minutes=10)
 
 
+def default_owner() -> str:
+    """A lease owner name unique to this process: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 @dataclass(frozen=True, slots=True)
 class PullResult:
     """What one pull did. ``moved_to``: the source's new effective URL (a permanent redirect
@@ -96,8 +104,13 @@ class Puller:
         parse_executor: Executor | None = None,
         polling: PollSettings | None = None,
         hosts: HostLimits | None = None,
+        lease: timedelta = CLAIM_LEASE,
+        owner: str | None = None,
     ) -> None:
         self.store = store
+        self.lease = lease
+        self.owner = owner or default_owner()
+        self._batch = concurrency
         self.client = client
         self.settings = settings
         self.clock = clock
@@ -108,9 +121,14 @@ class Puller:
         self._writes: set[asyncio.Future[Any]] = set()
 
     async def pull_due(self) -> list[PullResult]:
-        """One heartbeat: claim the sources that are due and pull them."""
-        due = await self.store.claim_due_sources(self.clock(), CLAIM_LEASE)
-        return await self.pull_many(due)
+        """One heartbeat: lease due sources a batch at a time (``concurrency`` of them) and
+        pull them, until none is due. Small batches let several workers share the work."""
+        results: list[PullResult] = []
+        while due := await self.store.claim_due_sources(
+            self.clock(), self.lease, limit=self._batch, owner=self.owner
+        ):
+            results += await self.pull_many(due)
+        return results
 
     async def pull_many(self, sources: Iterable[StoredSource]) -> list[PullResult]:
         return list(await asyncio.gather(*(self._pull_limited(s) for s in sources)))

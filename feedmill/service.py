@@ -1,5 +1,8 @@
 """`feedmill run`: one asyncio loop with the APScheduler heartbeat and the uvicorn server.
 
+`feedmill worker` runs only the heartbeat (``serve=False``), `feedmill serve` only the server
+(``pull=False``); any number of each may share one PostgreSQL (docs/scaling.md).
+
 store = open database; migrate if empty or older; sync configured sources
 heartbeat every `scheduler.heartbeat`: Puller.pull_due()       (claims due sources)
 uvicorn serves feeds.create_app(Publisher(store, feeds, site)) in the same loop
@@ -63,10 +66,11 @@ class Heartbeats:
 
 async def open_store(settings: Settings, clock: Clock) -> Store:
     """Open the database, bring its schema to this version, and sync the sources."""
-    store = Store.open(settings.database)
+    store = Store.open(settings.database, tracking=settings.links.tracking_filter())
     try:
-        log.info("%s", await ensure_schema(store))
-        await store.sync_sources(settings.source_definitions(), clock())
+        async with store.setup_lock():
+            log.info("%s", await ensure_schema(store))
+            await store.sync_sources(settings.source_definitions(), clock())
     except BaseException:
         await store.close()
         raise
@@ -82,8 +86,12 @@ class Service:
         clock: Clock = utc_now,
         *,
         sockets: Sequence[socket.socket] | None = None,
+        pull: bool = True,
+        serve: bool = True,
     ) -> None:
         self.settings = settings
+        self.pull = pull
+        self.serve = serve
         self.clock = clock
         self.sockets = sockets
         self.heartbeats = Heartbeats()
@@ -109,6 +117,7 @@ class Service:
                     concurrency=self.settings.fetch.concurrency,
                     polling=self.settings.poll_settings(),
                     hosts=self.settings.host_limits(),
+                    lease=self.settings.scheduler.lease,
                 )
                 await self._run_with(store, puller)
         finally:
@@ -117,6 +126,34 @@ class Service:
 
     async def _run_with(self, store: Store, puller: Puller) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
+        if self.pull:
+            self._add_heartbeat(scheduler, puller)
+        publisher = make_publisher(self.settings, store, self.clock)
+        self.publisher = publisher
+        # The process that pulls is the one that sees feeds change: it pings the hub.
+        self.pinger = make_pinger(self.settings, puller.client) if self.pull else None
+        if self.pinger is not None:
+            await publisher.changed_feeds()  # what the hub's subscribers have already seen
+        server = self._server(publisher) if self.serve else None
+        sockets = (list(self.sockets) if self.sockets else [self._bind()]) if server else []
+        scheduler.start()
+        serving = asyncio.create_task(self._serve(server, sockets)) if server else None
+        try:
+            stopper = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait(
+                {t for t in (serving, stopper) if t}, return_when=asyncio.FIRST_COMPLETED
+            )
+            stopper.cancel()
+        finally:
+            scheduler.shutdown(wait=False)
+            await self._cancel_cycles(puller)
+            if self.pinger is not None:
+                await self.pinger.close()
+            if server is not None and serving is not None:
+                server.should_exit = True
+                await serving
+
+    def _add_heartbeat(self, scheduler: AsyncIOScheduler, puller: Puller) -> None:
         scheduler.add_job(
             self._heartbeat,
             "interval",
@@ -127,25 +164,6 @@ class Service:
             coalesce=True,
             id="heartbeat",
         )
-        publisher = make_publisher(self.settings, store, self.clock)
-        self.publisher, self.pinger = publisher, make_pinger(self.settings, puller.client)
-        if self.pinger is not None:
-            await publisher.changed_feeds()  # what the hub's subscribers have already seen
-        server = self._server(publisher)
-        sockets = list(self.sockets) if self.sockets else [self._bind()]
-        scheduler.start()
-        serving = asyncio.create_task(self._serve(server, sockets))
-        try:
-            stopper = asyncio.create_task(self.stopping.wait())
-            await asyncio.wait({serving, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-        finally:
-            scheduler.shutdown(wait=False)
-            await self._cancel_cycles(puller)
-            if self.pinger is not None:
-                await self.pinger.close()
-            server.should_exit = True
-            await serving
 
     def _server(self, publisher: Publisher) -> uvicorn.Server:
         config = uvicorn.Config(

@@ -71,6 +71,8 @@ class ParsedEntry:
     categories: tuple[str, ...] = ()
     enclosures: tuple[Enclosure, ...] = ()
     language: str | None = None  # BCP 47 tag, lower case: the entry's xml:lang or the feed's
+    # The publisher's own URL when ``link`` is a redirect wrapper (feedburner:origLink).
+    origin_link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

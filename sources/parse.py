@@ -103,6 +103,7 @@ def _entry(e: Any, site: str) -> ParsedEntry:
         authors=_authors(e),
         categories=_unique(t.get("term") for t in e.get("tags") or ()),
         enclosures=tuple(_enclosures(e.get("enclosures") or (), base)),
+        origin_link=_http_url(e.get("feedburner_origlink"), base),
     )
 
 

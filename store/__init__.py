@@ -3,6 +3,7 @@
 Only this package sees SQLAlchemy; it hands out frozen values (store.model).
 """
 
+from store.canonical import TrackingFilter, normalize_url
 from store.database import resolve_database_url
 from store.errors import SchemaError, StoreError, UnknownSourceError
 from store.identity import entry_key, entry_uid
@@ -10,6 +11,7 @@ from store.migrate import ensure_schema, upgrade
 from store.model import (
     IngestCounts,
     PollingUpdate,
+    Retention,
     SourceDefinition,
     StoredEntry,
     StoredSource,
@@ -19,16 +21,19 @@ from store.store import Store
 __all__ = [
     "IngestCounts",
     "PollingUpdate",
+    "Retention",
     "SchemaError",
     "SourceDefinition",
     "Store",
     "StoreError",
     "StoredEntry",
     "StoredSource",
+    "TrackingFilter",
     "UnknownSourceError",
     "ensure_schema",
     "entry_key",
     "entry_uid",
+    "normalize_url",
     "resolve_database_url",
     "upgrade",
 ]

@@ -2,12 +2,16 @@
 
 The key of an entry within its source:
 
-1. the upstream id (Atom ``id``, RSS ``guid``, JSON Feed ``id``);
-2. else its link;
+1. the upstream id (Atom ``id``, RSS ``guid``, JSON Feed ``id``), exactly as given;
+2. else its canonical link (store.canonical: FeedBurner/feedproxy wrappers unwrapped, scheme
+   and host lower-cased, default port, fragment and tracking parameters dropped, query
+   sorted), so ``https://x.example/a?utm_source=rss`` and ``HTTPS://X.example:443/a#top``
+   are one entry;
 3. else ``sha256:`` + a hash of its title and content.
 
 A document that repeats a key (it happens) keeps the first occurrence's key; a later one is
-told apart by its link, then by its position in the document, so no entry is dropped.
+told apart by its canonical link, then by its position in the document, so no entry is
+dropped.
 
 The public id (``uid``) is a UUID derived from (source id, key): the same entry always gets the
 same id, whatever database it lives in. A content hash over everything we store decides
@@ -23,27 +27,39 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sources.model import ParsedEntry
+from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 
 # Fixed forever: changing it would give every stored entry a new public id.
 UID_NAMESPACE = uuid.UUID("4f1c7a52-9a3e-5d1b-8e0f-6b2d9c1e7a30")
 
 
-def entry_key(entry: ParsedEntry) -> str:
+def entry_key(entry: ParsedEntry, tracking: TrackingFilter = DEFAULT_FILTER) -> str:
+    return _key(entry, None if entry.id else canonical_link(entry, tracking))
+
+
+def _key(entry: ParsedEntry, link: str | None) -> str:
     if entry.id:
         return entry.id
-    if entry.link:
-        return entry.link
+    if link:
+        return link
     return "sha256:" + _sha256(entry.title or "", entry.content or entry.summary or "")
 
 
-def entry_keys(entries: Sequence[ParsedEntry]) -> list[str]:
-    """Keys for a whole document, unique within it (see the module docstring)."""
+def entry_keys(
+    entries: Sequence[ParsedEntry],
+    tracking: TrackingFilter = DEFAULT_FILTER,
+    links: Sequence[str | None] | None = None,
+) -> list[str]:
+    """Keys for a whole document, unique within it (see the module docstring). ``links``:
+    the entries' canonical links, when the caller has them already."""
+    if links is None:
+        links = [canonical_link(entry, tracking) for entry in entries]
     seen: set[str] = set()
     keys = []
-    for position, entry in enumerate(entries):
-        key = entry_key(entry)
-        if key in seen and entry.link:
-            key = f"{key} {entry.link}"
+    for position, (entry, link) in enumerate(zip(entries, links, strict=True)):
+        key = _key(entry, link)
+        if key in seen and link:
+            key = f"{key} {link}"
         if key in seen:
             key = f"{key} #{position}"
         seen.add(key)

@@ -1,4 +1,14 @@
-"""Write one parsed document's entries for one source: insert new, update changed, skip the rest."""
+"""Write one parsed document's entries for one source: insert new, update changed, skip the rest.
+
+    keys   = entry_keys(document)                       # store.identity
+    known  = stored (key -> row id, content hash); buried = tombstoned keys (retention)
+    new    -> INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING RETURNING entry_key
+    changed content hash -> UPDATE in place (same uid, new `changed_at`)
+    tombstoned and not stored -> ignored
+
+ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
+second insert does nothing and counts the entry as unchanged instead of failing.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sources.model import ParsedEntry
+from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 from store.identity import content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
-from store.tables import Base, EntryRow
+from store.tables import Base, EntryRow, TombstoneRow
 
 _CHUNK = 500  # keys per IN (...) lookup: well under every database's parameter limit
 entries_table = Base.metadata.tables["entries"]
@@ -27,28 +39,64 @@ class _Known:
 
 
 async def upsert_entries(
-    conn: AsyncConnection, source_id: str, entries: Sequence[ParsedEntry], now: datetime
+    conn: AsyncConnection,
+    source_id: str,
+    entries: Sequence[ParsedEntry],
+    now: datetime,
+    tracking: TrackingFilter = DEFAULT_FILTER,
 ) -> IngestCounts:
     """Store ``entries`` of ``source_id`` inside the caller's transaction."""
-    keys = entry_keys(entries)
+    links = [canonical_link(entry, tracking) for entry in entries]
+    keys = entry_keys(entries, tracking, links)
     known = await _known_entries(conn, source_id, keys)
+    buried = await _tombstoned(conn, source_id, [k for k in keys if k not in known])
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    for key, entry in zip(keys, entries, strict=True):
+    for key, entry, link in zip(keys, entries, links, strict=True):
         digest = content_hash(entry)
         old = known.get(key)
-        if old is None:
-            inserts.append(_new_row(source_id, key, entry, digest, now))
-        elif old.content_hash != digest:
-            updates.append(_changed_row(old, entry, digest, now))
-    if inserts:
-        await conn.execute(insert(entries_table), inserts)
+        if old is None and key not in buried:
+            inserts.append(_new_row(source_id, key, entry, digest, link, now))
+        elif old is not None and old.content_hash != digest:
+            updates.append(_changed_row(old, entry, digest, link, now))
+    inserted = await _insert_new(conn, inserts)
     if updates:
         await conn.execute(
             update(entries_table).where(entries_table.c.id == bindparam("row_id")), updates
         )
-    unchanged = len(entries) - len(inserts) - len(updates)
-    return IngestCounts(new=len(inserts), updated=len(updates), unchanged=unchanged)
+    ignored = sum(1 for key in keys if key in buried)
+    unchanged = len(entries) - inserted - len(updates) - ignored
+    return IngestCounts(new=inserted, updated=len(updates), unchanged=unchanged, ignored=ignored)
+
+
+async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows``; a row another writer inserted meanwhile is skipped, not an error."""
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(entries_table)
+        .on_conflict_do_nothing(index_elements=["source_id", "entry_key"])
+        .returning(entries_table.c.entry_key)
+    )
+    inserted = 0
+    for start in range(0, len(rows), _CHUNK):
+        result = await conn.execute(statement, rows[start : start + _CHUNK])
+        inserted += len(result.all())
+    return inserted
+
+
+async def _tombstoned(conn: AsyncConnection, source_id: str, keys: Sequence[str]) -> set[str]:
+    buried: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        rows = await conn.execute(
+            select(TombstoneRow.entry_key).where(
+                TombstoneRow.source_id == source_id,
+                TombstoneRow.entry_key.in_(keys[start : start + _CHUNK]),
+            )
+        )
+        buried.update(rows.scalars())
+    return buried
 
 
 async def _known_entries(
@@ -73,9 +121,10 @@ def sort_time(entry: ParsedEntry, first_seen: datetime) -> datetime:
     return min(own, first_seen) if own else first_seen
 
 
-def _fields(entry: ParsedEntry, digest: str) -> dict[str, Any]:
+def _fields(entry: ParsedEntry, digest: str, link: str | None) -> dict[str, Any]:
     return {
         "link": entry.link,
+        "canonical_link": link,
         "title": entry.title,
         "summary": entry.summary,
         "content": entry.content,
@@ -92,7 +141,7 @@ def _fields(entry: ParsedEntry, digest: str) -> dict[str, Any]:
 
 
 def _new_row(
-    source_id: str, key: str, entry: ParsedEntry, digest: str, now: datetime
+    source_id: str, key: str, entry: ParsedEntry, digest: str, link: str | None, now: datetime
 ) -> dict[str, Any]:
     return {
         "source_id": source_id,
@@ -101,14 +150,16 @@ def _new_row(
         "sort_at": sort_time(entry, now),
         "first_seen_at": now,
         "changed_at": now,
-        **_fields(entry, digest),
+        **_fields(entry, digest, link),
     }
 
 
-def _changed_row(old: _Known, entry: ParsedEntry, digest: str, now: datetime) -> dict[str, Any]:
+def _changed_row(
+    old: _Known, entry: ParsedEntry, digest: str, link: str | None, now: datetime
+) -> dict[str, Any]:
     return {
         "row_id": old.row_id,
         "sort_at": sort_time(entry, old.first_seen_at),
         "changed_at": now,
-        **_fields(entry, digest),
+        **_fields(entry, digest, link),
     }

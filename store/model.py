@@ -9,6 +9,14 @@ from sources.model import Enclosure, Validators
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """How long a source's entries are kept: ``None`` is no limit on that side."""
+
+    max_age: timedelta | None = None
+    max_entries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SourceDefinition:
     """A source as configured: the store keeps its row in step with this."""
 
@@ -16,6 +24,7 @@ class SourceDefinition:
     url: str
     title: str | None
     interval: timedelta
+    retention: Retention = Retention()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,10 @@ class StoredSource:
     body_hash: str | None = None
     estimated_interval: timedelta | None = None
     feed_hint: timedelta | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_counts: IngestCounts | None = None
+    retention: Retention = Retention()
 
     @property
     def display_title(self) -> str:
@@ -85,6 +98,7 @@ class StoredEntry:
     first_seen_at: datetime
     changed_at: datetime
     language: str | None = None
+    canonical_link: str | None = None  # store.canonical; the same article shares it
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +108,5 @@ class IngestCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    ignored: int = 0  # listed upstream but removed by retention (a tombstone keeps them out)
+    pruned: int = 0  # removed by retention after this pull

@@ -7,34 +7,42 @@ sources.model); the tables never leave this package.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import aclosing, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, insert, or_, select, tuple_, update
+from sqlalchemy import Row, bindparam, case, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
+from store.canonical import DEFAULT_FILTER, TrackingFilter
 from store.database import create_engine, reading, writing
 from store.errors import UnknownSourceError
 from store.ingest import upsert_entries
 from store.model import (
     IngestCounts,
     PollingUpdate,
+    Retention,
     SourceDefinition,
     StoredEntry,
     StoredSource,
 )
+from store.retention import prune_source
 from store.tables import Base, EntryRow, SourceRow
+
+# pg_advisory_lock key held while a process migrates and syncs sources ("feedmill" in ASCII).
+_SETUP_LOCK = 0x666565646D696C6C
 
 
 class Store:
     """feedmill's database. ``Store.open(url)``, use, then ``await store.close()``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, tracking: TrackingFilter = DEFAULT_FILTER) -> None:
         self.engine = engine
+        self.tracking = tracking
         # SQLite has one writer at a time. Queue this process's writers here rather than
         # let them poll the database lock (busy_timeout), which wastes most of the wait.
         self._serial = engine.dialect.name == "sqlite"
@@ -49,8 +57,26 @@ class Store:
             yield conn
 
     @classmethod
-    def open(cls, url: str, **engine_options: Any) -> Store:
-        return cls(create_engine(url, **engine_options))
+    def open(
+        cls, url: str, *, tracking: TrackingFilter = DEFAULT_FILTER, **engine_options: Any
+    ) -> Store:
+        return cls(create_engine(url, **engine_options), tracking)
+
+    @asynccontextmanager
+    async def setup_lock(self) -> AsyncIterator[None]:
+        """Held while migrating and syncing sources, so processes starting together on one
+        PostgreSQL take turns (an advisory lock). SQLite's write lock does this already."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SETUP_LOCK})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SETUP_LOCK})
+                await conn.commit()
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -74,6 +100,7 @@ class Store:
                     "title": definition.title,
                     "interval_seconds": int(definition.interval.total_seconds()),
                     "active": True,
+                    **_retention_columns(definition.retention),
                 }
                 if definition.id not in stored:
                     await conn.execute(
@@ -112,30 +139,44 @@ class Store:
         return _source(row)
 
     async def claim_due_sources(
-        self, now: datetime, lease: timedelta, limit: int | None = None
+        self, now: datetime, lease: timedelta, limit: int | None = None, owner: str = ""
     ) -> list[StoredSource]:
-        """Sources due at ``now``, each pushed ``lease`` into the future so no other tick
-        takes it while it is being pulled; recording the outcome sets the real next time."""
+        """Lease the sources due at ``now`` to ``owner`` until ``now + lease``.
+
+        A source is due when its next poll time has come and nobody holds an unexpired lease
+        on it. The rows are locked with FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite's
+        BEGIN IMMEDIATE serialises instead), and the lease is written in the same
+        transaction, so two workers never claim the same source. Recording the outcome
+        (:meth:`ingest`, :meth:`record_not_modified`, :meth:`record_failure`) releases the
+        lease and sets the next poll time; a worker that dies leaves the lease to expire,
+        and the source is due again for the others.
+        """
         query = (
             select(SourceRow)
             .where(
                 SourceRow.active.is_(True),
                 SourceRow.gone.is_(False),
                 SourceRow.next_poll_at <= now,
+                or_(SourceRow.lease_expires_at.is_(None), SourceRow.lease_expires_at <= now),
             )
             .order_by(SourceRow.next_poll_at, SourceRow.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         async with self._writing() as conn:
-            claimed = [_source(row) for row in (await conn.execute(query)).all()]
-            if claimed:
+            rows = (await conn.execute(query)).all()
+            if rows:
                 await conn.execute(
                     update(SourceRow)
-                    .where(SourceRow.id.in_([s.id for s in claimed]))
-                    .values(next_poll_at=now + lease, last_polled_at=now)
+                    .where(SourceRow.id.in_([row.id for row in rows]))
+                    .values(lease_owner=owner, lease_expires_at=now + lease, last_polled_at=now)
                 )
-        return claimed
+        return [
+            dataclasses.replace(
+                _source(row), lease_owner=owner, lease_expires_at=now + lease, last_polled_at=now
+            )
+            for row in rows
+        ]
 
     async def record_not_modified(
         self,
@@ -215,6 +256,7 @@ class Store:
                     last_polled_at=now,
                     next_poll_at=next_poll_at,
                     **({"gone": True} if gone else {}),
+                    **_NO_LEASE,
                 )
             )
 
@@ -222,7 +264,9 @@ class Store:
         """Move a claimed source's next poll without polling it (its host is holding us off)."""
         async with self._writing() as conn:
             await conn.execute(
-                update(SourceRow).where(SourceRow.id == source_id).values(next_poll_at=next_poll_at)
+                update(SourceRow)
+                .where(SourceRow.id == source_id)
+                .values(next_poll_at=next_poll_at, **_NO_LEASE)
             )
 
     async def ingest(
@@ -234,9 +278,13 @@ class Store:
         next_poll_at: datetime,
         polling: PollingUpdate | None = None,
     ) -> IngestCounts:
-        """Store a freshly parsed document and the source's new state in one transaction."""
+        """Store a freshly parsed document and the source's new state in one transaction;
+        then apply the source's retention in the same transaction."""
         async with self._writing() as conn:
-            counts = await upsert_entries(conn, source_id, feed.entries, now)
+            counts = await upsert_entries(conn, source_id, feed.entries, now, self.tracking)
+            retention = await self._retention(conn, source_id)
+            pruned = await prune_source(conn, source_id, retention, now)
+            counts = dataclasses.replace(counts, pruned=pruned)
             await conn.execute(
                 update(SourceRow)
                 .where(SourceRow.id == source_id)
@@ -244,11 +292,43 @@ class Store:
                     feed_title=feed.title,
                     feed_link=feed.link,
                     content_version=_bumped_version(counts, feed),
+                    last_new=counts.new,
+                    last_updated=counts.updated,
+                    last_unchanged=counts.unchanged,
                     **_success(validators, now, next_poll_at),
                     **_polling(polling),
                 )
             )
         return counts
+
+    async def _retention(self, conn: AsyncConnection, source_id: str) -> Retention:
+        row = (
+            await conn.execute(
+                select(SourceRow.retain_max_age_seconds, SourceRow.retain_max_entries).where(
+                    SourceRow.id == source_id
+                )
+            )
+        ).first()
+        if row is None:
+            raise UnknownSourceError(source_id)
+        return _retention(row.retain_max_age_seconds, row.retain_max_entries)
+
+    async def prune_entries(self, now: datetime) -> dict[str, int]:
+        """Apply every source's retention now (also done after each ingest); entries removed
+        per source id, sources with nothing removed left out."""
+        removed: dict[str, int] = {}
+        for source in await self.list_sources(active_only=False):
+            async with self._writing() as conn:
+                count = await prune_source(conn, source.id, source.retention, now)
+                if count:  # cached renderings of this source's feeds are stale now
+                    await conn.execute(
+                        update(SourceRow)
+                        .where(SourceRow.id == source.id)
+                        .values(content_version=SourceRow.content_version + 1)
+                    )
+            if count:
+                removed[source.id] = count
+        return removed
 
     # -- entries ------------------------------------------------------------------------
 
@@ -363,9 +443,9 @@ def _timedelta(seconds: int | None) -> timedelta | None:
 
 
 def _bumped_version(counts: IngestCounts, feed: ParsedFeed) -> Any:
-    """``content_version`` + 1 when entries were added or changed or the title or link
-    changed, else unchanged (evaluated by the database, in the same UPDATE)."""
-    if counts.new or counts.updated:
+    """``content_version`` + 1 when entries were added, changed or pruned, or the title or
+    link changed, else unchanged (evaluated by the database, in the same UPDATE)."""
+    if counts.new or counts.updated or counts.pruned:
         return SourceRow.content_version + 1
     changed = or_(
         SourceRow.feed_title.is_distinct_from(feed.title),
@@ -374,8 +454,25 @@ def _bumped_version(counts: IngestCounts, feed: ParsedFeed) -> Any:
     return SourceRow.content_version + case((changed, 1), else_=0)
 
 
+_NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+
+
+def _retention_columns(retention: Retention) -> dict[str, Any]:
+    age = retention.max_age
+    return {
+        "retain_max_age_seconds": int(age.total_seconds()) if age is not None else None,
+        "retain_max_entries": retention.max_entries,
+    }
+
+
+def _retention(max_age_seconds: int | None, max_entries: int | None) -> Retention:
+    age = timedelta(seconds=max_age_seconds) if max_age_seconds is not None else None
+    return Retention(max_age=age, max_entries=max_entries)
+
+
 def _success(validators: Validators, now: datetime, next_poll_at: datetime) -> dict[str, Any]:
     return {
+        **_NO_LEASE,
         "etag": validators.etag,
         "last_modified": validators.last_modified,
         "last_polled_at": now,
@@ -410,6 +507,14 @@ def _source(s: Row[Any]) -> StoredSource:
         body_hash=s.body_hash,
         estimated_interval=_timedelta(s.estimated_interval_seconds),
         feed_hint=_timedelta(s.feed_hint_seconds),
+        lease_owner=s.lease_owner,
+        lease_expires_at=s.lease_expires_at,
+        last_counts=(
+            IngestCounts(s.last_new, s.last_updated or 0, s.last_unchanged or 0)
+            if s.last_new is not None
+            else None
+        ),
+        retention=_retention(s.retain_max_age_seconds, s.retain_max_entries),
     )
 
 
@@ -433,4 +538,5 @@ def _entry(e: Row[Any]) -> StoredEntry:
         first_seen_at=e.first_seen_at,
         changed_at=e.changed_at,
         language=e.language,
+        canonical_link=e.canonical_link,
     )

@@ -74,6 +74,17 @@ class SourceRow(Base):
     # the publisher's rendered-feed cache compares it instead of re-reading entries.
     content_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
+    # Issue 4: the lease of the worker pulling the source (both NULL when nobody is).
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the last pull that stored a document did.
+    last_new: Mapped[int | None] = mapped_column(Integer)
+    last_updated: Mapped[int | None] = mapped_column(Integer)
+    last_unchanged: Mapped[int | None] = mapped_column(Integer)
+    # Retention, resolved from the config (NULL: keep).
+    retain_max_age_seconds: Mapped[int | None] = mapped_column(Integer)
+    retain_max_entries: Mapped[int | None] = mapped_column(Integer)
+
     __table_args__ = (Index("ix_sources_due", "active", "next_poll_at"),)
 
 
@@ -102,9 +113,23 @@ class EntryRow(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(35))
+    canonical_link: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("source_id", "entry_key", name="uq_entries_source_key"),
         Index("ix_entries_source_sort", "source_id", "sort_at", "id"),
         Index("ix_entries_sort", "sort_at", "id"),
+        Index("ix_entries_canonical_link", "canonical_link"),
     )
+
+
+class TombstoneRow(Base):
+    """An entry removed by retention: an upstream that still lists it does not bring it back."""
+
+    __tablename__ = "tombstones"
+
+    source_id: Mapped[str] = mapped_column(
+        String(100), ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    entry_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime)

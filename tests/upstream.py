@@ -29,6 +29,8 @@ class Route:
     last_modified: str | None = None
     drip: float | None = None  # send the body one byte at a time, this many seconds apart
 
+    hold: threading.Event | None = None  # when set: answer only once the event is set
+
 
 class Headers(dict[str, str]):
     """Request headers, looked up case-insensitively as HTTP means them."""
@@ -95,6 +97,14 @@ class Upstream:
         self.routes[path] = Route(body=data, **options)  # type: ignore[arg-type]
         return self.url(path)
 
+    def counts(self) -> dict[str, int]:
+        """Requests per path so far."""
+        with self._seen:
+            counted: dict[str, int] = {}
+            for request in self.requests:
+                counted[request.path] = counted.get(request.path, 0) + 1
+            return counted
+
     def requests_for(self, path: str) -> list[RecordedRequest]:
         with self._seen:
             return [r for r in self.requests if r.path == path]
@@ -143,6 +153,8 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             path = self.path
             upstream._record(RecordedRequest("GET", path, Headers(list(self.headers.items()))))
             route = upstream.routes.get(path)
+            if route is not None and route.hold is not None:
+                route.hold.wait()
             if route is None:
                 self._send(404, {"Content-Type": "text/plain"}, b"not found")
                 return

@@ -10,6 +10,7 @@ import yaml
 from tests.conftest import fixture_bytes
 from tests.upstream import Upstream
 
+LOOPBACK = ["127.0.0.0/8"]  # the test upstreams live here; feedmill refuses it by default
 LAST_MODIFIED = "Tue, 24 Nov 2026 06:00:00 GMT"
 
 
@@ -45,7 +46,7 @@ def outlets_config(
         "server": {"host": "127.0.0.1", "port": port, "base_url": f"http://127.0.0.1:{port}/"},
         "scheduler": {"heartbeat": "1s"},
         # the loopback upstream is on 127.0.0.1, a non-public address
-        "fetch": {"allow_addresses": ["127.0.0.0/8"]},
+        "fetch": {"allow_addresses": LOOPBACK},
         "sources": [
             {"id": source_id, "url": url, "tags": ["news"]} for source_id, url in sources.items()
         ],

@@ -13,7 +13,9 @@ from feedmill.config import (
     FeedSettings,
     FetchConfig,
     HttpSettings,
+    LinksSettings,
     PerHostSettings,
+    RetentionSettings,
     RuleSettings,
     SchedulerSettings,
     ServerSettings,
@@ -203,12 +205,38 @@ SECTIONS = [
     ("fetch", FetchConfig),
     ("fetch.per_host", PerHostSettings),
     ("scheduler", SchedulerSettings),
+    ("retention", RetentionSettings),
+    ("links", LinksSettings),
     ("sources", SourceSettings),
     ("feeds", FeedSettings),
     ("feeds.include", RuleSettings),
     ("http", HttpSettings),
     ("websub", WebSubSettings),
 ]
+
+
+def test_retention_links_and_lease_keys(tmp_path: Path) -> None:
+    config = with_changes(
+        retention={"max_age": "30d", "max_entries": 500},
+        links={"tracking_parameters": ["ref", "pk_*"]},
+        scheduler={"lease": "5m"},
+        sources=[
+            {"id": "a", "url": "https://a.example/feed", "tags": ["news"], "max_entries": 20},
+            {"id": "b", "url": "https://b.example/feed", "max_age": "1d"},
+        ],
+    )
+    settings = load(tmp_path, config)
+    a, b = settings.source_definitions()
+    assert (a.retention.max_age, a.retention.max_entries) == (timedelta(days=30), 20)
+    assert (b.retention.max_age, b.retention.max_entries) == (timedelta(days=1), 500)
+    assert settings.scheduler.lease == timedelta(minutes=5)
+    assert settings.links.tracking_filter().is_tracking("pk_source")
+    assert not settings.links.tracking_filter().is_tracking("utm_source")
+    too_short = problems(tmp_path, with_changes(scheduler={"lease": "30s"}))
+    assert any(
+        p.endswith("scheduler.lease: must be longer than fetch.deadline (60s), not 30s")
+        for p in too_short
+    )
 
 
 @pytest.mark.parametrize(("section", "model"), SECTIONS)

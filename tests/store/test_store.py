@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 
 from sources import ParsedEntry, ParsedFeed, Validators, parse_document
 from store import PollingUpdate, SourceDefinition, Store, StoredEntry, UnknownSourceError
@@ -170,8 +171,9 @@ async def test_a_crash_mid_ingest_leaves_nothing_half_written(
         )
     assert await all_entries(store, ["outlet-a"]) == []
     assert (await store.get_source("outlet-a")).validators == Validators()
-    async with store.engine.connect() as conn:
-        assert (await conn.execute(text("PRAGMA integrity_check"))).scalar() == "ok"
+    if store.engine.dialect.name == "sqlite":
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA integrity_check"))).scalar() == "ok"
 
 
 async def test_concurrent_304s_share_transactions_and_each_keeps_its_own_values(
@@ -203,7 +205,8 @@ async def test_concurrent_304s_share_transactions_and_each_keeps_its_own_values(
         )
     finally:
         event.remove(store.engine.sync_engine, "begin", count)
-    assert len(begins) < 10  # group commit: not one transaction per source
+    if store.engine.dialect.name == "sqlite":  # PostgreSQL writes concurrently instead
+        assert len(begins) < 10  # group commit: not one transaction per source
     for i, source in enumerate(await store.list_sources()):
         assert source.validators == Validators(f'"e{i}"', None)
         assert source.next_poll_at == clock() + i * timedelta(minutes=1)
@@ -224,7 +227,7 @@ async def test_a_failed_group_commit_fails_every_caller_in_it_and_keeps_nothing(
         ),
         return_exceptions=True,
     )
-    assert [type(o).__name__ for o in outcomes] == ["OperationalError", "OperationalError"]
+    assert all(isinstance(o, DBAPIError) for o in outcomes), outcomes
     monkeypatch.undo()
     for source in await store.list_sources():
         assert source.validators == Validators()

@@ -1,7 +1,7 @@
 """source content versions and entry language (issue 6)
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 """
 
 from collections.abc import Sequence

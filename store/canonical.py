@@ -1,0 +1,118 @@
+"""Canonical links: one spelling per article URL, so the same article is recognised. Pure.
+
+canonical_link(entry)  = normalise(unwrap(entry))
+unwrap:     a FeedBurner/feedproxy redirect link is replaced by the publisher's URL when
+            the document carries it (feedburner:origLink, or a guid that is a URL)
+normalise:  w3lib's canonicalize_url (query sorted, fragment dropped, percent-encoding
+            normalised, host lower-cased) plus: scheme lower-cased, default port
+            dropped, tracking parameters removed (``utm_*``, ``fbclid``... see
+            DEFAULT_TRACKING_PARAMETERS; a trailing ``*`` matches a prefix)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+from sources.model import ParsedEntry
+
+DEFAULT_TRACKING_PARAMETERS: tuple[str, ...] = (
+    "utm_*",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "igshid",
+    "yclid",
+    "twclid",
+    "ref_src",
+    "oly_anon_id",
+    "oly_enc_id",
+    "vero_id",
+    "wickedid",
+    "__s",
+)
+REDIRECT_HOSTS = frozenset(
+    {"feedproxy.google.com", "feeds.feedburner.com", "feedburner.google.com"}
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class TrackingFilter:
+    """Which query parameters are tracking noise: exact names, or prefixes written ``utm_*``."""
+
+    def __init__(self, patterns: Iterable[str] = DEFAULT_TRACKING_PARAMETERS) -> None:
+        names = [p.lower() for p in patterns]
+        self.exact = frozenset(n for n in names if not n.endswith("*"))
+        self.prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
+
+    def is_tracking(self, name: str) -> bool:
+        lowered = name.lower()
+        return lowered in self.exact or lowered.startswith(self.prefixes)
+
+
+DEFAULT_FILTER = TrackingFilter()
+
+
+def normalize_url(url: str, tracking: TrackingFilter = DEFAULT_FILTER) -> str:
+    """The canonical spelling of an http(s) URL; anything else is returned unchanged."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return url
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if parts.username or parts.password:
+        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+    query = urlencode(
+        [
+            (name, value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+            if not tracking.is_tracking(name)
+        ]
+    )
+    path = parts.path or "/"
+    return canonicalize_url(urlunsplit((scheme, netloc, path, query, "")))
+
+
+def unwrap_link(entry: ParsedEntry) -> str | None:
+    """The publisher's URL of an entry whose link is a FeedBurner/feedproxy redirect."""
+    link = entry.link
+    if not link or not _is_redirect(link):
+        return link
+    for candidate in (entry.origin_link, entry.id):
+        if candidate and _is_http(candidate) and not _is_redirect(candidate):
+            return candidate
+    return link
+
+
+def canonical_link(entry: ParsedEntry, tracking: TrackingFilter = DEFAULT_FILTER) -> str | None:
+    link = unwrap_link(entry)
+    return normalize_url(link, tracking) if link else None
+
+
+def _is_http(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in _DEFAULT_PORTS
+
+
+def _is_redirect(url: str) -> bool:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in REDIRECT_HOSTS

@@ -1,0 +1,67 @@
+"""Retention: remove a source's old entries and leave a tombstone for each.
+
+    victims = entries older than now - max_age (by sort time)
+            + entries past the newest max_entries (by sort time, then row id)
+    for each victim: tombstone (source, entry key), then delete the entry
+
+An upstream that still lists a pruned entry does not bring it back as new: store.ingest skips
+keys that have a tombstone. Tombstones are a source id and a key each; they go when their
+source is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from store.model import Retention
+from store.tables import EntryRow, TombstoneRow
+
+_CHUNK = 500
+
+
+async def prune_source(
+    conn: AsyncConnection, source_id: str, retention: Retention, now: datetime
+) -> int:
+    """Apply ``retention`` to ``source_id`` inside the caller's transaction; return how many."""
+    victims = await _victims(conn, source_id, retention, now)
+    if not victims:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    rows = [{"source_id": source_id, "entry_key": key, "pruned_at": now} for _, key in victims]
+    bury = dialect.insert(TombstoneRow).on_conflict_do_nothing(
+        index_elements=["source_id", "entry_key"]
+    )
+    for start in range(0, len(rows), _CHUNK):
+        await conn.execute(bury, rows[start : start + _CHUNK])
+    ids = [row_id for row_id, _ in victims]
+    for start in range(0, len(ids), _CHUNK):
+        await conn.execute(delete(EntryRow).where(EntryRow.id.in_(ids[start : start + _CHUNK])))
+    return len(victims)
+
+
+async def _victims(
+    conn: AsyncConnection, source_id: str, retention: Retention, now: datetime
+) -> Sequence[tuple[int, str]]:
+    conditions: list[Any] = []
+    if retention.max_age is not None:
+        conditions.append(EntryRow.sort_at < now - retention.max_age)
+    if retention.max_entries is not None:
+        keep = (
+            select(EntryRow.id)
+            .where(EntryRow.source_id == source_id)
+            .order_by(EntryRow.sort_at.desc(), EntryRow.id.desc())
+            .limit(retention.max_entries)
+        )
+        conditions.append(EntryRow.id.not_in(keep))
+    if not conditions:
+        return []
+    query = select(EntryRow.id, EntryRow.entry_key).where(
+        EntryRow.source_id == source_id, or_(*conditions)
+    )
+    return [(row_id, key) for row_id, key in (await conn.execute(query)).all()]
