@@ -33,8 +33,11 @@ class StoryIndex(Protocol):
         most shared keys first, at most ``limit``."""
         ...
 
-    def load_stories(self, story_ids: Sequence[str], max_members: int) -> Sequence[StoryState]:
-        """The stories, each with its ``max_members`` most recent members."""
+    def load_stories(
+        self, story_ids: Sequence[str], max_members: int, max_terms: int
+    ) -> Sequence[StoryState]:
+        """The stories, each with its ``max_members`` most recent members and its
+        ``max_terms`` most frequent terms."""
         ...
 
     def term_frequencies(self, terms: Sequence[str]) -> tuple[int, Mapping[str, int]]:
@@ -52,7 +55,9 @@ def assign_story(entry: StoryEntry, index: StoryIndex, settings: StorySettings) 
     total, frequencies = index.term_frequencies(sorted(features.terms))
     idf = make_idf(total, frequencies)
     by_link = index.load_stories(
-        index.stories_by_link(features.link) if features.link else (), settings.max_members_compared
+        index.stories_by_link(features.link) if features.link else (),
+        settings.max_members_compared,
+        settings.max_story_terms,
     )
     candidates: Sequence[StoryState] = ()
     if not by_link and settings.mode != StoryMode.LINK:
@@ -62,7 +67,9 @@ def assign_story(entry: StoryEntry, index: StoryIndex, settings: StorySettings) 
             keys += [term_key(t) for t in rarest[:EVENT_LOOKUP_TERMS]]
         since = features.published - settings.window
         story_ids = index.stories_by_keys(keys, since, settings.max_candidates)
-        candidates = index.load_stories(story_ids, settings.max_members_compared)
+        candidates = index.load_stories(
+            story_ids, settings.max_members_compared, settings.max_story_terms
+        )
     decision = decide_story(features, by_link, candidates, idf, settings)
     index.add_member(decision.story_id, features)
     return decision
@@ -91,7 +98,9 @@ class MemoryStoryIndex:
                     shared[story_id] += 1
         return [s for s, _ in sorted(shared.items(), key=lambda i: (-i[1], i[0]))[:limit]]
 
-    def load_stories(self, story_ids: Sequence[str], max_members: int) -> Sequence[StoryState]:
+    def load_stories(
+        self, story_ids: Sequence[str], max_members: int, max_terms: int
+    ) -> Sequence[StoryState]:
         stories = []
         for story_id in story_ids:
             members = self.members[story_id]
@@ -100,7 +109,7 @@ class MemoryStoryIndex:
                 StoryState(
                     story_id,
                     tuple(recent),
-                    self._terms[story_id],
+                    dict(self._terms[story_id].most_common(max_terms)),
                     frozenset(m.source_id for m in members),
                 )
             )

@@ -36,13 +36,21 @@ class StorySettings:
     rows: int = 4
     max_candidates: int = 64
     max_members_compared: int = 32
+    max_story_terms: int = 64
 
     def __post_init__(self) -> None:
         for name in ("near_copy_threshold", "event_threshold"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
-        for name in ("shingle_size", "bands", "rows", "max_candidates", "max_members_compared"):
+        for name in (
+            "shingle_size",
+            "bands",
+            "rows",
+            "max_candidates",
+            "max_members_compared",
+            "max_story_terms",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.window <= timedelta(0):
