@@ -137,8 +137,13 @@ def event_similarity(terms: frozenset[str], story_terms: Mapping[str, int], idf:
 def make_idf(total: int, frequencies: Mapping[str, int]) -> Idf:
     """Smoothed IDF from the index's document frequencies: log((N + 1) / (df + 1)) + 1."""
 
+    known: dict[str, float] = {}
+
     def idf(term: str) -> float:
-        return math.log((total + 1) / (frequencies.get(term, 0) + 1)) + 1.0
+        value = known.get(term)
+        if value is None:
+            value = known[term] = math.log((total + 1) / (frequencies.get(term, 0) + 1)) + 1.0
+        return value
 
     return idf
 

@@ -28,7 +28,7 @@ class EntryFeatures:
     source_id: str
     published: datetime
     link: str | None
-    signature: tuple[int, ...]  # MinHash of title + text shingles; empty if no words
+    signature: bytes  # MinHash of title + text shingles (uint32 LE); empty if no words
     band_keys: tuple[int, ...]
     terms: frozenset[str]
     term_keys: tuple[int, ...]

@@ -28,11 +28,14 @@ def _permutations(num_perm: int) -> Any:
     return MinHash(num_perm=num_perm, seed=_SEED, scheme=_SCHEME).permutations
 
 
-def sign_shingles(shingles: Iterable[str], num_perm: int) -> tuple[int, ...]:
-    """The MinHash signature of a set of shingles; empty for an empty set."""
+def sign_shingles(shingles: Iterable[str], num_perm: int) -> bytes:
+    """The MinHash signature of a set of shingles (little-endian uint32s); empty if no shingles.
+
+    Bytes, so that a database keeps it in one column and comparing two costs no conversion.
+    """
     encoded = [s.encode("utf-8", "surrogatepass") for s in shingles]
     if not encoded:
-        return ()
+        return b""
     sketch = MinHash(
         num_perm=num_perm,
         seed=_SEED,
@@ -41,22 +44,23 @@ def sign_shingles(shingles: Iterable[str], num_perm: int) -> tuple[int, ...]:
         scheme=_SCHEME,
     )
     sketch.update_batch(encoded)
-    return tuple(int(v) for v in sketch.hashvalues)
+    return bytes(sketch.hashvalues.astype("<u4").tobytes())
 
 
-def estimate_jaccard(left: tuple[int, ...], right: tuple[int, ...]) -> float:
+def estimate_jaccard(left: bytes, right: bytes) -> float:
     """Fraction of agreeing minimums: an unbiased estimate of the shingles' Jaccard index."""
     if not left or len(left) != len(right):
         return 0.0
-    agree = np.count_nonzero(np.asarray(left, dtype=np.uint32) == np.asarray(right, np.uint32))
-    return float(agree) / len(left)
+    agree = np.count_nonzero(np.frombuffer(left, "<u4") == np.frombuffer(right, "<u4"))
+    return float(agree) / (len(left) // 4)
 
 
-def band_keys(signature: tuple[int, ...], bands: int, rows: int) -> tuple[int, ...]:
+def band_keys(signature: bytes, bands: int, rows: int) -> tuple[int, ...]:
     if not signature:
         return ()
+    width = 4 * rows
     return tuple(
-        _key(b"b" + struct.pack(f"<H{rows}I", band, *signature[band * rows : (band + 1) * rows]))
+        _key(b"b" + struct.pack("<H", band) + signature[band * width : (band + 1) * width])
         for band in range(bands)
     )
 
