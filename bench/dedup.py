@@ -121,7 +121,7 @@ def evaluate(label: str, entries: list[StoryEntry], gold: list[str], sweep: bool
         for t in (0.3, 0.4, 0.5):
             labels, seconds = cluster(entries, StorySettings(near_copy_threshold=t))
             report(f"near-copy t={t}", labels, gold, seconds)
-        for t in (0.3, 0.35, 0.4, 0.5):
+        for t in (0.3, 0.4, 0.45, 0.5):
             s = StorySettings(mode=StoryMode.EVENT, event_threshold=t)
             labels, seconds = cluster(entries, s)
             report(f"event t={t}", labels, gold, seconds)

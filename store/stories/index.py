@@ -70,6 +70,10 @@ def assign_story(entry: StoryEntry, index: StoryIndex, settings: StorySettings) 
         candidates = index.load_stories(
             story_ids, settings.max_members_compared, settings.max_story_terms
         )
+    if settings.mode == StoryMode.EVENT and candidates:
+        story_terms = {t for story in candidates for t in story.term_counts}
+        total, more = index.term_frequencies(sorted(story_terms - features.terms))
+        idf = make_idf(total, {**frequencies, **more})
     decision = decide_story(features, by_link, candidates, idf, settings)
     index.add_member(decision.story_id, features)
     return decision

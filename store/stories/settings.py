@@ -29,7 +29,7 @@ class StorySettings:
 
     mode: StoryMode = StoryMode.NEAR_COPY
     near_copy_threshold: float = 0.4
-    event_threshold: float = 0.4
+    event_threshold: float = 0.45
     window: timedelta = timedelta(hours=72)
     shingle_size: int = 2
     bands: int = 32
