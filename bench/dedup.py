@@ -15,20 +15,25 @@ issue's target (<= 1.3), and the time per entry is shown at 10k and 100k stored.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import math
 import os
+import random
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sources.model import ParsedEntry, ParsedFeed, Validators  # noqa: E402
+from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from store.stories import (  # noqa: E402
     MemoryStoryIndex,
     StoryEntry,
@@ -38,6 +43,10 @@ from store.stories import (  # noqa: E402
     score_bcubed,
 )
 from store.stories.text import content_terms, tokenize  # noqa: E402
+
+COST_ENTRIES = 100_000
+COST_SOURCES = 100
+COST_BATCH = 50  # entries per upstream document
 
 SYNDICATED = ROOT / "tests" / "data" / "syndicated" / "items.json"
 
@@ -131,6 +140,97 @@ def evaluate(label: str, entries: list[StoryEntry], gold: list[str], sweep: bool
         report(f"baseline idf-jaccard t={t}", labels, gold, time.perf_counter() - started)
 
 
+def synthetic_entries(headlines: Sequence[str], count: int) -> list[tuple[str, ParsedEntry]]:
+    """``count`` (source, entry) pairs over 100 days: headline-like titles, 40-word summaries
+    from a shared vocabulary, and every fifth entry a light copy of a recent one elsewhere."""
+    rng = random.Random(5)
+    vocabulary = sorted({t for h in headlines for t in tokenize(h)})
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    spacing = timedelta(days=100) / count
+    made: list[tuple[str, ParsedEntry]] = []
+    for i in range(count):
+        source = f"s{rng.randrange(COST_SOURCES):03d}"
+        if i % 5 == 4 and i > 100:
+            _, original = made[i - rng.randrange(1, 100)]
+            title, summary = f"{original.title} (update)", original.summary
+        else:
+            title = f"{headlines[i % len(headlines)]} {i}"
+            summary = " ".join(rng.choices(vocabulary, k=40))
+        published = start + spacing * i
+        made.append(
+            (
+                source,
+                ParsedEntry(
+                    id=f"e{i}",
+                    link=f"https://{source}.example/e{i}",
+                    title=title,
+                    summary=summary,
+                    published=published,
+                ),
+            )
+        )
+    return made
+
+
+async def ingest_all(
+    entries: Sequence[tuple[str, ParsedEntry]], settings: StorySettings | None
+) -> tuple[float, float, list[float]]:
+    """(total seconds, of which clustering, clustering seconds per entry for each 10k block)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{tmp}/bench.db")
+        await ensure_schema(store)
+        now = datetime(2026, 4, 11, tzinfo=UTC)
+        await store.sync_sources(
+            [
+                SourceDefinition(
+                    f"s{i:03d}", f"https://s{i:03d}.example/feed", None, timedelta(hours=1)
+                )
+                for i in range(COST_SOURCES)
+            ],
+            now,
+        )
+        index = MemoryStoryIndex()
+        clustering, blocks, block = 0.0, [], 0.0
+        started = time.perf_counter()
+        for offset in range(0, len(entries), COST_BATCH):
+            batch = entries[offset : offset + COST_BATCH]
+            source = batch[0][0]
+            feed = ParsedFeed(url="u", version="atom10", entries=tuple(e for _, e in batch))
+            await store.ingest(source, feed, Validators(), now, now)
+            if settings is not None:
+                t = time.perf_counter()
+                for source_id, e in batch:
+                    assert e.id and e.published
+                    story_entry = StoryEntry(
+                        e.id, source_id, e.published, e.title or "", e.summary or "", e.link
+                    )
+                    assign_story(story_entry, index, settings)
+                spent = time.perf_counter() - t
+                clustering += spent
+                block += spent
+                if (offset + COST_BATCH) % 10_000 == 0:
+                    blocks.append(block / 10_000)
+                    block = 0.0
+        total = time.perf_counter() - started
+        await store.close()
+        return total, clustering, blocks
+
+
+async def measure_cost(headlines: Sequence[str]) -> None:
+    entries = synthetic_entries(headlines, COST_ENTRIES)
+    print(f"cost: {len(entries)} entries in documents of {COST_BATCH}, SQLite")
+    plain, _, _ = await ingest_all(entries, None)
+    print(f"  ingest without clustering     {plain:7.1f} s  {len(entries) / plain:7.0f} entries/s")
+    for mode in (StoryMode.NEAR_COPY, StoryMode.EVENT):
+        total, clustering, blocks = await ingest_all(entries, StorySettings(mode=mode))
+        print(
+            f"  ingest + clustering {mode:<9} {total:7.1f} s  ratio {total / plain:.2f}  "
+            f"(clustering {clustering:.1f} s)"
+        )
+        per = "  ".join(f"{(b + 1) * 10}k: {us * 1e6:.0f}" for b, us in enumerate(blocks))
+        print(f"    clustering µs/entry by stored count: {per}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cost", action="store_true", help="also run the 100k ingest cost")
@@ -143,9 +243,8 @@ def main() -> None:
     else:
         print(f"news-dedup: skipped, no corpus at {corpus}")
     if args.cost:
-        from bench_dedup_cost import measure_cost  # type: ignore[import-not-found]
-
-        measure_cost()
+        headlines = [e.title for e in load_news_dedup(corpus)[0]] if corpus.is_dir() else []
+        asyncio.run(measure_cost(headlines or [e.title for e in load_syndicated()[0]]))
 
 
 if __name__ == "__main__":
