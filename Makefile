@@ -38,6 +38,7 @@ pytest: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test  ## benchmarks; figures go to BENCHMARKS.md by hand
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/dedup.py --cost
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
