@@ -41,6 +41,7 @@ bench: $(VENV)/.installed-test  ## benchmarks; figures go to BENCHMARKS.md by ha
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/serve.py  # needs nginx and wrk: installs them with apt-get when root
+	$(BIN)/python bench/dedup.py --cost
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

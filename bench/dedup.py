@@ -1,0 +1,251 @@
+"""Story clustering: quality per mode (B-cubed) and cost, each against a baseline in the same run.
+
+    python bench/dedup.py            # quality on the syndicated set and news-dedup
+    python bench/dedup.py --cost     # also: ingest 100,000 entries with and without clustering
+
+Quality: tests/data/syndicated/items.json (our own copies, with hard negatives) and
+../shared/corpus/news-dedup/ (6,366 headlines, 87 stories; each publisher is a source).
+Baseline: plain IDF-weighted Jaccard of headline words, joining the story of the most similar
+earlier entry of another source (an exhaustive scan), at thresholds around 0.96 precision.
+Cost: a fresh SQLite store ingests 100,000 synthetic entries through Store.ingest, with
+and without store.stories.assign_story on each entry (in-memory index); the ratio is the
+issue's target (<= 1.3), and the time per entry is shown at 10k and 100k stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sources.model import ParsedEntry, ParsedFeed, Validators  # noqa: E402
+from store import SourceDefinition, Store, ensure_schema  # noqa: E402
+from store.stories import (  # noqa: E402
+    MemoryStoryIndex,
+    StoryEntry,
+    StoryMode,
+    StorySettings,
+    assign_story,
+    score_bcubed,
+)
+from store.stories.text import content_terms, tokenize  # noqa: E402
+
+COST_ENTRIES = 100_000
+COST_SOURCES = 100
+COST_BATCH = 50  # entries per upstream document
+
+SYNDICATED = ROOT / "tests" / "data" / "syndicated" / "items.json"
+
+
+def load_syndicated() -> tuple[list[StoryEntry], list[str]]:
+    items = json.loads(SYNDICATED.read_text())["items"]
+    items.sort(key=lambda i: (i["published"], i["id"]))
+    entries = [
+        StoryEntry(
+            uid=i["id"],
+            source_id=i["source"],
+            published=datetime.fromisoformat(i["published"]),
+            title=i["title"],
+            text=i["summary"],
+            link=i["link"],
+        )
+        for i in items
+    ]
+    return entries, [i["story"] for i in items]
+
+
+def load_news_dedup(corpus: Path) -> tuple[list[StoryEntry], list[str]]:
+    with (corpus / "news-dedup" / "uci_news_aggregator_first6366.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    rows.sort(key=lambda r: (int(r["TIMESTAMP"]), int(r["ID"])))
+    entries = [
+        StoryEntry(
+            uid=r["ID"],
+            source_id=r["PUBLISHER"],
+            published=datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, UTC),
+            title=r["TITLE"],
+            link=r["URL"],
+        )
+        for r in rows
+    ]
+    return entries, [r["STORY"] for r in rows]
+
+
+def cluster(entries: Sequence[StoryEntry], settings: StorySettings) -> tuple[list[str], float]:
+    index = MemoryStoryIndex()
+    started = time.perf_counter()
+    labels = [assign_story(e, index, settings).story_id for e in entries]
+    return labels, time.perf_counter() - started
+
+
+def baseline(entries: Sequence[StoryEntry], threshold: float) -> list[str]:
+    """IDF-weighted Jaccard of headline terms against every earlier entry (single best link)."""
+    terms = [content_terms(tokenize(e.title)) for e in entries]
+    df = Counter(t for ts in terms for t in ts)
+    idf = {t: math.log(len(entries) / c) for t, c in df.items()}
+    labels: list[str] = []
+    for i, ts in enumerate(terms):
+        best, best_score = None, threshold
+        for j in range(i):
+            if entries[j].source_id == entries[i].source_id:
+                continue
+            union = sum(idf[t] for t in ts | terms[j])
+            score = sum(idf[t] for t in ts & terms[j]) / union if union else 0.0
+            if score >= best_score:
+                best, best_score = j, score
+        labels.append(labels[best] if best is not None else entries[i].uid)
+    return labels
+
+
+def report(name: str, labels: Sequence[str], gold: Sequence[str], seconds: float | None) -> None:
+    s = score_bcubed(labels, gold)
+    rate = f"{len(gold) / seconds:9.0f}/s" if seconds else "        -  "
+    print(
+        f"  {name:<28} P {s.precision:.3f}  R {s.recall:.3f}  F1 {s.f1:.3f}  "
+        f"stories {len(set(labels)):5d}  {rate}",
+        flush=True,
+    )
+
+
+def evaluate(label: str, entries: list[StoryEntry], gold: list[str], sweep: bool) -> None:
+    print(f"{label}: {len(entries)} entries, {len(set(gold))} gold stories")
+    for mode in StoryMode:
+        labels, seconds = cluster(entries, StorySettings(mode=mode))
+        report(f"{mode} (defaults)", labels, gold, seconds)
+    if sweep:
+        for t in (0.3, 0.4, 0.5):
+            labels, seconds = cluster(entries, StorySettings(near_copy_threshold=t))
+            report(f"near-copy t={t}", labels, gold, seconds)
+        for t in (0.3, 0.4, 0.45, 0.5):
+            s = StorySettings(mode=StoryMode.EVENT, event_threshold=t)
+            labels, seconds = cluster(entries, s)
+            report(f"event t={t}", labels, gold, seconds)
+    for t in (0.3, 0.35, 0.4):
+        started = time.perf_counter()
+        labels = baseline(entries, t)
+        report(f"baseline idf-jaccard t={t}", labels, gold, time.perf_counter() - started)
+
+
+def synthetic_entries(headlines: Sequence[str], count: int) -> list[tuple[str, ParsedEntry]]:
+    """``count`` (source, entry) pairs over 100 days: headline-like titles, 40-word summaries
+    from a shared vocabulary, and every fifth entry a light copy of a recent one elsewhere."""
+    rng = random.Random(5)
+    vocabulary = sorted({t for h in headlines for t in tokenize(h)})
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    spacing = timedelta(days=100) / count
+    made: list[tuple[str, ParsedEntry]] = []
+    for i in range(count):
+        source = f"s{rng.randrange(COST_SOURCES):03d}"
+        if i % 5 == 4 and i > 100:
+            _, original = made[i - rng.randrange(1, 100)]
+            title, summary = f"{original.title} (update)", original.summary
+        else:
+            title = f"{headlines[i % len(headlines)]} {i}"
+            summary = " ".join(rng.choices(vocabulary, k=40))
+        published = start + spacing * i
+        made.append(
+            (
+                source,
+                ParsedEntry(
+                    id=f"e{i}",
+                    link=f"https://{source}.example/e{i}",
+                    title=title,
+                    summary=summary,
+                    published=published,
+                ),
+            )
+        )
+    return made
+
+
+async def ingest_all(
+    entries: Sequence[tuple[str, ParsedEntry]], settings: StorySettings | None
+) -> tuple[float, float, list[float]]:
+    """(total seconds, of which clustering, clustering seconds per entry for each 10k block)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{tmp}/bench.db")
+        await ensure_schema(store)
+        now = datetime(2026, 4, 11, tzinfo=UTC)
+        await store.sync_sources(
+            [
+                SourceDefinition(
+                    f"s{i:03d}", f"https://s{i:03d}.example/feed", None, timedelta(hours=1)
+                )
+                for i in range(COST_SOURCES)
+            ],
+            now,
+        )
+        index = MemoryStoryIndex()
+        clustering, blocks, block = 0.0, [], 0.0
+        started = time.perf_counter()
+        for offset in range(0, len(entries), COST_BATCH):
+            batch = entries[offset : offset + COST_BATCH]
+            source = batch[0][0]
+            feed = ParsedFeed(url="u", version="atom10", entries=tuple(e for _, e in batch))
+            await store.ingest(source, feed, Validators(), now, now)
+            if settings is not None:
+                t = time.perf_counter()
+                for source_id, e in batch:
+                    assert e.id and e.published
+                    story_entry = StoryEntry(
+                        e.id, source_id, e.published, e.title or "", e.summary or "", e.link
+                    )
+                    assign_story(story_entry, index, settings)
+                spent = time.perf_counter() - t
+                clustering += spent
+                block += spent
+                if (offset + COST_BATCH) % 10_000 == 0:
+                    blocks.append(block / 10_000)
+                    block = 0.0
+        total = time.perf_counter() - started
+        await store.close()
+        return total, clustering, blocks
+
+
+async def measure_cost(headlines: Sequence[str]) -> None:
+    entries = synthetic_entries(headlines, COST_ENTRIES)
+    print(f"cost: {len(entries)} entries in documents of {COST_BATCH}, SQLite")
+    plain, _, _ = await ingest_all(entries, None)
+    print(f"  ingest without clustering     {plain:7.1f} s  {len(entries) / plain:7.0f} entries/s")
+    for mode in (StoryMode.NEAR_COPY, StoryMode.EVENT):
+        total, clustering, blocks = await ingest_all(entries, StorySettings(mode=mode))
+        print(
+            f"  ingest + clustering {mode:<9} {total:7.1f} s  ratio {total / plain:.2f}  "
+            f"(clustering {clustering:.1f} s)"
+        )
+        per = "  ".join(f"{(b + 1) * 10}k: {us * 1e6:.0f}" for b, us in enumerate(blocks))
+        print(f"    clustering µs/entry by stored count: {per}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cost", action="store_true", help="also run the 100k ingest cost")
+    parser.add_argument("--sweep", action="store_true", help="also sweep the thresholds")
+    args = parser.parse_args()
+    evaluate("syndicated", *load_syndicated(), sweep=args.sweep)
+    corpus = Path(os.environ.get("FEEDMILL_CORPUS") or ROOT.parent / "shared" / "corpus")
+    if (corpus / "news-dedup").is_dir():
+        evaluate("news-dedup", *load_news_dedup(corpus), sweep=args.sweep)
+    else:
+        print(f"news-dedup: skipped, no corpus at {corpus}")
+    if args.cost:
+        headlines = [e.title for e in load_news_dedup(corpus)[0]] if corpus.is_dir() else []
+        asyncio.run(measure_cost(headlines or [e.title for e in load_syndicated()[0]]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The incremental clustering decision: which story a new entry belongs to. Pure.
+
+    features = featurize_entry(entry, settings)
+    candidates = index: stories with the entry's canonical link, or sharing an LSH band key
+                 (or, in event mode, a content term) with activity within the window
+    decision = decide_story(features, candidates, idf, settings)
+    index.add_member(decision.story_id, features)
+
+Rules, in order: the same canonical link joins that story; else the best-scoring candidate
+above the near-copy threshold (estimated Jaccard of title + text shingles against the story's
+closest member); else, in event mode, the best above the event threshold (IDF-weighted cosine
+against the story's terms). A story that already has a member from the entry's source, or
+none within the window, is never joined by similarity. Otherwise the entry founds a story
+whose id is its own uid, and that id never changes as members join.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from store.stories.model import (
+    EntryFeatures,
+    MatchKind,
+    StoryDecision,
+    StoryEntry,
+    StoryScore,
+    StoryState,
+)
+from store.stories.settings import StoryMode, StorySettings
+from store.stories.sketch import band_keys, estimate_jaccard, sign_shingles, term_key
+from store.stories.text import content_terms, shingles, tokenize
+
+Idf = Callable[[str], float]
+
+
+def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures:
+    tokens = tokenize(f"{entry.title}\n{entry.text}")
+    signature = sign_shingles(shingles(tokens, settings.shingle_size), settings.num_perm)
+    terms = content_terms(tokens)
+    return EntryFeatures(
+        uid=entry.uid,
+        source_id=entry.source_id,
+        published=entry.published,
+        link=entry.link,
+        signature=signature,
+        band_keys=band_keys(signature, settings.bands, settings.rows),
+        terms=terms,
+        term_keys=tuple(sorted(term_key(t) for t in terms)),
+    )
+
+
+def decide_story(
+    entry: EntryFeatures,
+    by_link: Sequence[StoryState],
+    candidates: Sequence[StoryState],
+    idf: Idf,
+    settings: StorySettings,
+) -> StoryDecision:
+    """Join a story found by link, else the best similar candidate, else found a new one."""
+    if by_link:
+        story = min(by_link, key=lambda s: s.story_id)
+        score = StoryScore(story.story_id, MatchKind.LINK, 1.0, 1.0)
+        return StoryDecision(story.story_id, True, MatchKind.LINK, (score,))
+    scores = [s for story in candidates for s in score_story(entry, story, idf, settings)]
+    scores.sort(key=lambda s: (not s.matches, -s.score, s.kind != MatchKind.NEAR_COPY))
+    best = scores[0] if scores and scores[0].matches else None
+    if best is None:
+        return StoryDecision(entry.uid, False, None, tuple(scores))
+    return StoryDecision(best.story_id, True, best.kind, tuple(scores))
+
+
+def score_story(
+    entry: EntryFeatures, story: StoryState, idf: Idf, settings: StorySettings
+) -> list[StoryScore]:
+    """The entry's near-copy (and event) scores against one story, with any exclusion."""
+    excluded = exclusion(entry, story, settings)
+    scores = []
+    if settings.mode != StoryMode.LINK:
+        similarity, closest = closest_member(entry, story)
+        scores.append(
+            StoryScore(
+                story.story_id,
+                MatchKind.NEAR_COPY,
+                similarity,
+                settings.near_copy_threshold,
+                closest,
+                excluded,
+            )
+        )
+    if settings.mode == StoryMode.EVENT:
+        similarity = event_similarity(entry.terms, story.term_counts, idf)
+        scores.append(
+            StoryScore(
+                story.story_id,
+                MatchKind.EVENT,
+                similarity,
+                settings.event_threshold,
+                None,
+                excluded,
+            )
+        )
+    return scores
+
+
+def exclusion(entry: EntryFeatures, story: StoryState, settings: StorySettings) -> str | None:
+    sources = story.sources or frozenset(m.source_id for m in story.members)
+    if entry.source_id in sources:
+        return "same source"
+    if not any(abs(entry.published - m.published) <= settings.window for m in story.members):
+        return "outside window"
+    return None
+
+
+def closest_member(entry: EntryFeatures, story: StoryState) -> tuple[float, str | None]:
+    best, uid = 0.0, None
+    for member in story.members:
+        similarity = estimate_jaccard(entry.signature, member.signature)
+        if similarity > best or uid is None:
+            best, uid = similarity, member.uid
+    return best, uid
+
+
+def event_similarity(terms: frozenset[str], story_terms: Mapping[str, int], idf: Idf) -> float:
+    """Cosine between the entry's IDF-weighted terms and the story's (term count x IDF)."""
+    if not terms or not story_terms:
+        return 0.0
+    weights = {t: idf(t) for t in terms}
+    dot = sum(w * story_terms.get(t, 0) * weights[t] for t, w in weights.items())
+    entry_norm = math.sqrt(sum(w * w for w in weights.values()))
+    story_norm = math.sqrt(sum((c * idf(t)) ** 2 for t, c in story_terms.items()))
+    if not entry_norm or not story_norm:
+        return 0.0
+    return dot / (entry_norm * story_norm)
+
+
+def make_idf(total: int, frequencies: Mapping[str, int]) -> Idf:
+    """Smoothed IDF from the index's document frequencies: log((N + 1) / (df + 1)) + 1."""
+
+    known: dict[str, float] = {}
+
+    def idf(term: str) -> float:
+        value = known.get(term)
+        if value is None:
+            value = known[term] = math.log((total + 1) / (frequencies.get(term, 0) + 1)) + 1.0
+        return value
+
+    return idf
+
+
+def choose_representative(
+    members: Sequence[EntryFeatures], prefer: Sequence[str] = ()
+) -> EntryFeatures:
+    """The earliest member, or the one from the first source in ``prefer`` (earliest of it).
+
+    Depends only on the set of members, never on the order they arrived in.
+    """
+    if not members:
+        raise ValueError("a story has at least one member")
+    rank = {source: position for position, source in enumerate(prefer)}
+    return min(members, key=lambda m: (rank.get(m.source_id, len(rank)), m.published, m.uid))

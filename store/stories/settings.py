@@ -1,0 +1,61 @@
+"""How stories are formed: the clustering settings, a frozen value with measured defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+
+class StoryMode(StrEnum):
+    """How far clustering goes; each level includes the ones before it."""
+
+    LINK = "link"  # same canonical link only
+    NEAR_COPY = "near-copy"  # + near-copies of title and summary (wire copy, rewritten headline)
+    EVENT = "event"  # + the same event in other words (lexical, off by default)
+
+
+@dataclass(frozen=True)
+class StorySettings:
+    """Clustering settings. Defaults are the ones measured in bench/dedup.py (docs/dedup.md).
+
+    ``near_copy_threshold`` is on the estimated Jaccard similarity of word shingles of title
+    plus summary; ``event_threshold`` on the IDF-weighted cosine between an entry and a story's
+    terms. Similarity merges only happen between entries published within ``window`` of each
+    other, and never between entries of the same source. ``bands`` x ``rows`` MinHash
+    permutations make the LSH index; a pair at the near-copy threshold is found with a
+    probability of about 1 - (1 - t^rows)^bands.
+    """
+
+    mode: StoryMode = StoryMode.NEAR_COPY
+    near_copy_threshold: float = 0.4
+    event_threshold: float = 0.45
+    window: timedelta = timedelta(hours=72)
+    shingle_size: int = 2
+    bands: int = 32
+    rows: int = 4
+    max_candidates: int = 64
+    max_members_compared: int = 32
+    max_story_terms: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("near_copy_threshold", "event_threshold"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {value}")
+        for name in (
+            "shingle_size",
+            "bands",
+            "rows",
+            "max_candidates",
+            "max_members_compared",
+            "max_story_terms",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.window <= timedelta(0):
+            raise ValueError("window must be positive")
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows
