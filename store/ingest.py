@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import CursorResult, bindparam, null, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,8 +48,7 @@ async def upsert_entries(
     """Store ``entries`` of ``source_id`` inside the caller's transaction."""
     links = [canonical_link(entry, tracking) for entry in entries]
     keys = entry_keys(entries, tracking, links)
-    known = await _known_entries(conn, source_id, keys)
-    buried = await _tombstoned(conn, source_id, [k for k in keys if k not in known])
+    known, buried = await _known_and_buried(conn, source_id, keys)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for key, entry, link in zip(keys, entries, links, strict=True):
@@ -86,33 +85,31 @@ async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
     return inserted
 
 
-async def _tombstoned(conn: AsyncConnection, source_id: str, keys: Sequence[str]) -> set[str]:
+async def _known_and_buried(
+    conn: AsyncConnection, source_id: str, keys: Sequence[str]
+) -> tuple[dict[str, _Known], set[str]]:
+    """The stored entries among ``keys``, and the tombstoned ones: one query a chunk."""
+    known: dict[str, _Known] = {}
     buried: set[str] = set()
     for start in range(0, len(keys), _CHUNK):
-        rows = await conn.execute(
-            select(TombstoneRow.entry_key).where(
-                TombstoneRow.source_id == source_id,
-                TombstoneRow.entry_key.in_(keys[start : start + _CHUNK]),
-            )
-        )
-        buried.update(rows.scalars())
-    return buried
-
-
-async def _known_entries(
-    conn: AsyncConnection, source_id: str, keys: Sequence[str]
-) -> dict[str, _Known]:
-    known: dict[str, _Known] = {}
-    for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        rows = await conn.execute(
-            select(
-                EntryRow.entry_key, EntryRow.id, EntryRow.content_hash, EntryRow.first_seen_at
-            ).where(EntryRow.source_id == source_id, EntryRow.entry_key.in_(chunk))
-        )
-        for key, row_id, digest, first_seen in rows:
-            known[key] = _Known(row_id, digest, first_seen)
-    return known
+        stored = select(
+            EntryRow.entry_key, EntryRow.id, EntryRow.content_hash, EntryRow.first_seen_at
+        ).where(EntryRow.source_id == source_id, EntryRow.entry_key.in_(chunk))
+        pruned = select(
+            TombstoneRow.entry_key,
+            null().label("id"),
+            null().label("content_hash"),
+            null().label("first_seen_at"),
+        ).where(TombstoneRow.source_id == source_id, TombstoneRow.entry_key.in_(chunk))
+        result: CursorResult[Any] = await conn.execute(union_all(stored, pruned))
+        for row in result:
+            key: str = row.entry_key
+            if row.id is None:
+                buried.add(key)
+            else:
+                known[key] = _Known(row.id, row.content_hash, row.first_seen_at)
+    return known, buried - known.keys()
 
 
 def sort_time(entry: ParsedEntry, first_seen: datetime) -> datetime:

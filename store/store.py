@@ -49,6 +49,9 @@ class Store:
         self._write_turn = asyncio.Lock()
         # Source updates waiting for the write turn; whoever gets it writes them all.
         self._queued: list[_QueuedUpdate] = []
+        # Each source's retention as this process configured it (sync_sources), so ingest
+        # need not read it back; a process that did not sync reads the row.
+        self._retention_of: dict[str, Retention] = {}
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -91,6 +94,7 @@ class Store:
         entries) but deactivated.
         """
         wanted = {d.id: d for d in definitions}
+        self._retention_of = {d.id: d.retention for d in wanted.values()}
         async with self._writing() as conn:
             rows = (await conn.execute(select(SourceRow.id, SourceRow.url))).all()
             stored = {source_id: url for source_id, url in rows}
@@ -302,6 +306,9 @@ class Store:
         return counts
 
     async def _retention(self, conn: AsyncConnection, source_id: str) -> Retention:
+        """A source's retention: from :meth:`sync_sources` in this process, else the row."""
+        if source_id in self._retention_of:
+            return self._retention_of[source_id]
         row = (
             await conn.execute(
                 select(SourceRow.retain_max_age_seconds, SourceRow.retain_max_entries).where(
