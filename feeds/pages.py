@@ -10,6 +10,13 @@ from html import escape
 from feeds.model import FeedDefinition, Site
 from store.model import StoredSource
 
+# Formats offered for subscription, Atom first: extension -> (label, media type).
+_SUBSCRIBE = {
+    "atom": ("Atom", "application/atom+xml"),
+    "rss": ("RSS", "application/rss+xml"),
+    "json": ("JSON Feed", "application/feed+json"),
+}
+
 _STYLE = """
 body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 h1{font-size:1.6rem} table{border-collapse:collapse;width:100%;font-size:.9rem}
@@ -25,9 +32,10 @@ def render_index(
     entry_counts: Mapping[str, int],
 ) -> str:
     discovery = "\n".join(
-        f'<link rel="alternate" type="application/atom+xml" title="{escape(f.title)}" '
-        f'href="{escape(site.feed_url(f.id))}">'
+        f'<link rel="alternate" type="{media}" title="{escape(_title(f, extension))}" '
+        f'href="{escape(site.feed_url(f.id, extension))}">'
         for f in feeds
+        for extension, (_, media) in _SUBSCRIBE.items()
     )
     return f"""<!doctype html>
 <html lang="en">
@@ -42,11 +50,18 @@ def render_index(
 <h1>{escape(site.title)}</h1>
 <h2>Curated feeds</h2>
 {_feed_list(site, feeds)}
+<p class="muted">All of them at once: <a href="{escape(site.base_url)}feeds.opml">feeds.opml</a>;
+the upstream sources: <a href="{escape(site.base_url)}sources.opml">sources.opml</a>.</p>
 <h2>Sources</h2>
 {_source_table(sources, entry_counts)}
 </body>
 </html>
 """
+
+
+def _title(feed: FeedDefinition, extension: str) -> str:
+    """The feed's title; the formats after Atom say which they are."""
+    return feed.title if extension == "atom" else f"{feed.title} ({_SUBSCRIBE[extension][0]})"
 
 
 def _feed_list(site: Site, feeds: Sequence[FeedDefinition]) -> str:
@@ -55,10 +70,14 @@ def _feed_list(site: Site, feeds: Sequence[FeedDefinition]) -> str:
     items = []
     for feed in feeds:
         url = escape(site.feed_url(feed.id))
+        formats = " · ".join(
+            f'<a href="{escape(site.feed_url(feed.id, extension))}">{label}</a>'
+            for extension, (label, _) in _SUBSCRIBE.items()
+        )
         subtitle = f"<br><span class=muted>{escape(feed.subtitle)}</span>" if feed.subtitle else ""
         items.append(
-            f'<li><a href="{url}">{escape(feed.title)}</a> '
-            f"(Atom: <code>{url}</code>){subtitle}</li>"
+            f'<li><a href="{url}">{escape(feed.title)}</a> ({formats}: '
+            f"<code>{url}</code>){subtitle}</li>"
         )
     return "<ul>\n" + "\n".join(items) + "\n</ul>"
 

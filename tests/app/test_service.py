@@ -77,7 +77,16 @@ async def test_the_index_page_lists_feeds_with_autodiscovery(
         '<link rel="alternate" type="application/atom+xml" title="AI infrastructure" '
         f'href="{base}feeds/ai-infrastructure.atom">'
     ) in response.text
+    assert (
+        '<link rel="alternate" type="application/feed+json" title="AI infrastructure (JSON Feed)" '
+        f'href="{base}feeds/ai-infrastructure.json">'
+    ) in response.text
     assert f'<a href="{base}feeds/everything.atom">Everything</a>' in response.text
+    assert f'<a href="{base}feeds/everything.rss">RSS</a>' in response.text
+    assert f'<a href="{base}feeds.opml">feeds.opml</a>' in response.text
+    # a feed reader given the page finds every feed in every format
+    found = re.findall(r'<link rel="alternate" type="([^"]+)"[^>]*href="([^"]+)"', response.text)
+    assert len(found) == 2 * 3
 
 
 async def test_unknown_feeds_are_404(service: Service, settings: Settings) -> None:
