@@ -1,6 +1,7 @@
 """Benchmark: the ingest pipeline against bare feedparser, on ../shared/corpus/real/.
 
-Pipeline: the 127 documents served from a loopback HTTP server, pulled by feedmill's Puller
+Pipeline: the 127 documents served by a loopback HTTP server in another process (Python's
+http.server, so the upstream's work is not counted), pulled by feedmill's Puller
 (fetch with httpx, parse + sanitise off the loop, store in a fresh SQLite file, one transaction
 per source). Baseline, in the same run: ``feedparser.parse`` (default options) over the same
 bytes. Each is run ROUNDS times; the best round of each is compared.
@@ -16,9 +17,13 @@ import argparse
 import asyncio
 import os
 import platform
+import re
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 from feedmill.pull import Puller  # noqa: E402
 from sources import AddressPolicy, FetchSettings, make_client  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
-from tests.upstream import Upstream  # noqa: E402
 
 
 def documents(corpus: Path) -> dict[str, bytes]:
@@ -44,13 +48,32 @@ def bare_parse(docs: dict[str, bytes]) -> tuple[float, int]:
     return time.perf_counter() - start, entries
 
 
-async def pipeline(docs: dict[str, bytes], upstream: Upstream, folder: Path) -> tuple[float, int]:
+@contextmanager
+def file_server(folder: Path) -> Iterator[str]:
+    """``python -m http.server`` on an ephemeral loopback port, serving ``folder``."""
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        found = re.search(r"port (\d+)", server.stdout.readline())
+        assert found, "http.server did not say its port"
+        yield f"http://127.0.0.1:{found.group(1)}"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def pipeline(docs: dict[str, bytes], base: str, folder: Path) -> tuple[float, int]:
     store = Store.open(f"sqlite:///{folder / 'bench.db'}")
     await ensure_schema(store)
     now = datetime(2026, 11, 24, tzinfo=UTC)
     await store.sync_sources(
         [
-            SourceDefinition(f"s{i}", upstream.url(f"/real/{name}"), None, timedelta(hours=1))
+            SourceDefinition(f"s{i}", f"{base}/{name}", None, timedelta(hours=1))
             for i, name in enumerate(docs)
         ],
         now,
@@ -83,13 +106,11 @@ def main() -> None:
     )
     print(f"corpus: {len(docs)} documents, {size / 1e6:.1f} MB")
     bare_times, pipe_times = [], []
-    with Upstream() as upstream:
-        for name, body in docs.items():
-            upstream.add(f"/real/{name}", body, content_type=None)
+    with file_server(args.corpus / "real") as base:
         for round_number in range(args.rounds):
             bare, bare_entries = bare_parse(docs)
             with tempfile.TemporaryDirectory() as folder:
-                piped, pipe_entries = asyncio.run(pipeline(docs, upstream, Path(folder)))
+                piped, pipe_entries = asyncio.run(pipeline(docs, base, Path(folder)))
             assert pipe_entries == bare_entries, (pipe_entries, bare_entries)
             bare_times.append(bare)
             pipe_times.append(piped)
