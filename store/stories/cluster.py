@@ -28,7 +28,7 @@ from store.stories.model import (
     StoryState,
 )
 from store.stories.settings import StoryMode, StorySettings
-from store.stories.sketch import band_keys, estimate_jaccard, sign_shingles, term_key
+from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_keys
 from store.stories.text import content_terms, shingles, tokenize
 
 Idf = Callable[[str], float]
@@ -46,7 +46,8 @@ def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures
         signature=signature,
         band_keys=band_keys(signature, settings.bands, settings.rows),
         terms=terms,
-        term_keys=tuple(sorted(term_key(t) for t in terms)),
+        # Only event mode looks stories up by term; the other modes keep no term rows.
+        term_keys=tuple(sorted(term_keys(terms))) if settings.mode == StoryMode.EVENT else (),
     )
 
 
@@ -113,9 +114,9 @@ def exclusion(entry: EntryFeatures, story: StoryState, settings: StorySettings) 
 
 
 def closest_member(entry: EntryFeatures, story: StoryState) -> tuple[float, str | None]:
+    similarities = estimate_jaccards(entry.signature, [m.signature for m in story.members])
     best, uid = 0.0, None
-    for member in story.members:
-        similarity = estimate_jaccard(entry.signature, member.signature)
+    for member, similarity in zip(story.members, similarities, strict=True):
         if similarity > best or uid is None:
             best, uid = similarity, member.uid
     return best, uid

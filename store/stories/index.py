@@ -52,7 +52,9 @@ class StoryIndex(Protocol):
 def assign_story(entry: StoryEntry, index: StoryIndex, settings: StorySettings) -> StoryDecision:
     """Finds the entry's story through the index, records it there and says why."""
     features = featurize_entry(entry, settings)
-    total, frequencies = index.term_frequencies(sorted(features.terms))
+    total, frequencies = 0, {}  # type: tuple[int, Mapping[str, int]]
+    if settings.mode == StoryMode.EVENT:  # only event scores weigh terms by rarity
+        total, frequencies = index.term_frequencies(sorted(features.terms))
     idf = make_idf(total, frequencies)
     by_link = index.load_stories(
         index.stories_by_link(features.link) if features.link else (),
@@ -125,10 +127,12 @@ class MemoryStoryIndex:
     def add_member(self, story_id: str, features: EntryFeatures) -> None:
         self.members.setdefault(story_id, []).append(features)
         self.story_of[features.uid] = story_id
+        published = features.published
         for key in (*features.band_keys, *features.term_keys):
-            latest = self._by_key[key].get(story_id)
-            if latest is None or features.published > latest:
-                self._by_key[key][story_id] = features.published
+            stories = self._by_key[key]
+            latest = stories.get(story_id)
+            if latest is None or published > latest:
+                stories[story_id] = published
         if features.link:
             self._by_link[features.link].add(story_id)
         self._terms[story_id].update(features.terms)
