@@ -64,8 +64,13 @@ def embed_entry(entry: StoryEntry, settings: StorySettings) -> bytes:
     """The entry's sentence vector, when event mode uses an embedder; else empty."""
     if settings.mode != StoryMode.EVENT or not settings.embedder:
         return b""
+    return load_embedder(settings.embedder)([embed_text(entry)])[0]
+
+
+def embed_text(entry: StoryEntry) -> str:
+    """What an embedder reads: the title and the start of the summary, as plain text."""
     words = normalise_spaces(f"{entry.title}. {strip_tags(entry.text)}").split(" ")
-    return load_embedder(settings.embedder)([" ".join(words[:EMBED_WORDS])])[0]
+    return " ".join(words[:EMBED_WORDS])
 
 
 def decide_story(
