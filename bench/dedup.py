@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from datasketch import MinHash  # noqa: E402
 
+import store.stories.cluster  # noqa: E402
 from sources.model import ParsedEntry, ParsedFeed, Validators  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from store.stories import (  # noqa: E402
@@ -50,7 +51,6 @@ from store.stories import (  # noqa: E402
     featurize_entry,
     score_bcubed,
 )
-import store.stories.cluster  # noqa: E402
 from store.stories.embed import embedder_installed  # noqa: E402
 from store.stories.text import content_terms, shingles, tokenize  # noqa: E402
 
