@@ -55,6 +55,8 @@ from store.stories.embed import embedder_installed  # noqa: E402
 from store.stories.text import content_terms, shingles, tokenize  # noqa: E402
 
 EMBEDDER = "all-minilm-l6-v2"
+LOAD_EMBEDDER = store.stories.cluster.load_embedder
+VECTORS: dict[str, bytes] = {}
 
 COST_ENTRIES = 100_000
 COST_SOURCES = 100
@@ -183,20 +185,20 @@ def evaluate_split(entries: list[StoryEntry], gold: list[str]) -> None:
 def prepare_embeddings(entries: Sequence[StoryEntry]) -> None:
     """Embeds every entry once, in batches, and serves featurize_entry from that cache, so
     each mode and half does not embed again; prints the model's cost per entry both ways."""
-    embed = store.stories.cluster.load_embedder(EMBEDDER)
+    embed = LOAD_EMBEDDER(EMBEDDER)
     texts = [store.stories.cluster.embed_text(e) for e in entries]
     started = time.perf_counter()
     for text in texts[:100]:
         embed([text])
     single = (time.perf_counter() - started) / min(100, len(texts))
     started = time.perf_counter()
-    vectors = dict(zip(texts, embed(texts), strict=True))
+    VECTORS.update(zip(texts, embed(texts), strict=True))
     batched = (time.perf_counter() - started) / len(texts)
     print(
         f"  embedder {EMBEDDER}: {single * 1e3:.1f} ms/entry one at a time, "
         f"{batched * 1e3:.1f} ms/entry in batches of 32 (not in the rates below)"
     )
-    store.stories.cluster.load_embedder = lambda name: lambda xs: [vectors[x] for x in xs]
+    store.stories.cluster.load_embedder = lambda name: lambda xs: [VECTORS[x] for x in xs]
 
 
 def evaluate(
@@ -359,7 +361,13 @@ def main() -> None:
     parser.add_argument("--cost", action="store_true", help="also run the 100k ingest cost")
     parser.add_argument("--sweep", action="store_true", help="also sweep the thresholds")
     parser.add_argument("--split", action="store_true", help="news-dedup halves A/B")
+    parser.add_argument("--cost-only", action="store_true", help="only the ingest cost")
     args = parser.parse_args()
+    corpus = Path(os.environ.get("FEEDMILL_CORPUS") or ROOT.parent / "shared" / "corpus")
+    if args.cost_only:
+        headlines = [e.title for e in load_news_dedup(corpus)[0]] if corpus.is_dir() else []
+        asyncio.run(measure_cost(headlines or [e.title for e in load_syndicated()[0]]))
+        return
     measure_featurize([e.title for e in load_syndicated()[0]])
     evaluate("syndicated", *load_syndicated(), sweep=args.sweep)
     corpus = Path(os.environ.get("FEEDMILL_CORPUS") or ROOT.parent / "shared" / "corpus")
