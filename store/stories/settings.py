@@ -42,7 +42,7 @@ class StorySettings:
     # Event mode by sentence embeddings instead of words: an embedder from
     # store.stories.embed.EMBEDDER_PACKAGES (the ``embeddings`` extra); "" is lexical.
     embedder: str = ""
-    embedding_threshold: float = 0.45
+    embedding_threshold: float = 0.6
 
     def __post_init__(self) -> None:
         for name in ("near_copy_threshold", "event_threshold", "embedding_threshold"):
