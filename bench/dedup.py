@@ -172,7 +172,7 @@ def evaluate_split(entries: list[StoryEntry], gold: list[str]) -> None:
             labels, seconds = cluster(part, StorySettings(mode=StoryMode.EVENT, event_threshold=t))
             report(f"  {half} event t={t}", labels, part_gold, seconds)
         if embedder_installed(EMBEDDER):
-            for t in (0.45, 0.5):
+            for t in (0.45, 0.6):
                 settings = StorySettings(
                     mode=StoryMode.EVENT, embedder=EMBEDDER, embedding_threshold=t
                 )
