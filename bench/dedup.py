@@ -2,6 +2,10 @@
 
     python bench/dedup.py            # quality on the syndicated set and news-dedup
     python bench/dedup.py --cost     # also: ingest 100,000 entries with and without clustering
+    python bench/dedup.py --split    # news-dedup: tune half A, held-out half B, and the ceiling
+
+Event mode with an embedder (all-minilm-l6-v2) is evaluated when the ``embeddings`` extra is
+installed, with its cost per entry (one model call per entry, as ingest makes them).
 
 Quality: tests/data/syndicated/items.json (our own copies, with hard negatives) and
 ../shared/corpus/news-dedup/ (6,366 headlines, 87 stories; each publisher is a source).
@@ -24,6 +28,7 @@ import random
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -32,6 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from datasketch import MinHash  # noqa: E402
+
+import store.stories.cluster  # noqa: E402
 from sources.model import ParsedEntry, ParsedFeed, Validators  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from store.stories import (  # noqa: E402
@@ -40,9 +48,15 @@ from store.stories import (  # noqa: E402
     StoryMode,
     StorySettings,
     assign_story,
+    featurize_entry,
     score_bcubed,
 )
-from store.stories.text import content_terms, tokenize  # noqa: E402
+from store.stories.embed import embedder_installed  # noqa: E402
+from store.stories.text import content_terms, shingles, tokenize  # noqa: E402
+
+EMBEDDER = "all-minilm-l6-v2"
+LOAD_EMBEDDER = store.stories.cluster.load_embedder
+VECTORS: dict[str, bytes] = {}
 
 COST_ENTRIES = 100_000
 COST_SOURCES = 100
@@ -121,11 +135,87 @@ def report(name: str, labels: Sequence[str], gold: Sequence[str], seconds: float
     )
 
 
-def evaluate(label: str, entries: list[StoryEntry], gold: list[str], sweep: bool) -> None:
+def ceiling_recall(entries: Sequence[StoryEntry], gold: Sequence[str]) -> float:
+    """The best B-cubed recall at precision 1 when a story takes one entry per source: each
+    gold story split into layers (every source's 1st entry, every source's 2nd, ...)."""
+    counts: dict[str, Counter[str]] = {}
+    for e, g in zip(entries, gold, strict=True):
+        counts.setdefault(g, Counter())[e.source_id] += 1
+    total = 0.0
+    for per_source in counts.values():
+        size, layer = sum(per_source.values()), 1
+        while width := sum(1 for c in per_source.values() if c >= layer):
+            total += width * width / size
+            layer += 1
+    return total / len(entries)
+
+
+def split_halves(
+    entries: Sequence[StoryEntry], gold: Sequence[str]
+) -> dict[str, tuple[list[StoryEntry], list[str]]]:
+    """Two halves by gold story (CRC-32 parity): A to tune thresholds on, B held out."""
+    halves: dict[str, tuple[list[StoryEntry], list[str]]] = {"A": ([], []), "B": ([], [])}
+    for e, g in zip(entries, gold, strict=True):
+        half = halves["A" if zlib.crc32(g.encode()) % 2 == 0 else "B"]
+        half[0].append(e)
+        half[1].append(g)
+    return halves
+
+
+def evaluate_split(entries: list[StoryEntry], gold: list[str]) -> None:
+    """The thresholds were chosen on half A; half B shows whether they carry over."""
+    for half, (part, part_gold) in split_halves(entries, gold).items():
+        print(
+            f"  half {half}: {len(part)} entries, ceiling R {ceiling_recall(part, part_gold):.3f}"
+        )
+        for t in (0.35, 0.45):
+            labels, seconds = cluster(part, StorySettings(mode=StoryMode.EVENT, event_threshold=t))
+            report(f"  {half} event t={t}", labels, part_gold, seconds)
+        if embedder_installed(EMBEDDER):
+            for t in (0.45, 0.6):
+                settings = StorySettings(
+                    mode=StoryMode.EVENT, embedder=EMBEDDER, embedding_threshold=t
+                )
+                labels, seconds = cluster(part, settings)
+                report(f"  {half} event+{EMBEDDER[:6]} t={t}", labels, part_gold, seconds)
+        labels = baseline(part, 0.35)
+        report(f"  {half} baseline t=0.35", labels, part_gold, None)
+
+
+def prepare_embeddings(entries: Sequence[StoryEntry]) -> None:
+    """Embeds every entry once, in batches, and serves featurize_entry from that cache, so
+    each mode and half does not embed again; prints the model's cost per entry both ways."""
+    embed = LOAD_EMBEDDER(EMBEDDER)
+    texts = [store.stories.cluster.embed_text(e) for e in entries]
+    started = time.perf_counter()
+    for text in texts[:100]:
+        embed([text])
+    single = (time.perf_counter() - started) / min(100, len(texts))
+    started = time.perf_counter()
+    VECTORS.update(zip(texts, embed(texts), strict=True))
+    batched = (time.perf_counter() - started) / len(texts)
+    print(
+        f"  embedder {EMBEDDER}: {single * 1e3:.1f} ms/entry one at a time, "
+        f"{batched * 1e3:.1f} ms/entry in batches of 32 (not in the rates below)"
+    )
+    store.stories.cluster.load_embedder = lambda name: lambda xs: [VECTORS[x] for x in xs]
+
+
+def evaluate(
+    label: str, entries: list[StoryEntry], gold: list[str], sweep: bool, split: bool = False
+) -> None:
     print(f"{label}: {len(entries)} entries, {len(set(gold))} gold stories")
+    print(f"  ceiling (one entry per source per story): R {ceiling_recall(entries, gold):.3f}")
     for mode in StoryMode:
         labels, seconds = cluster(entries, StorySettings(mode=mode))
         report(f"{mode} (defaults)", labels, gold, seconds)
+    if embedder_installed(EMBEDDER):
+        prepare_embeddings(entries)
+        settings = StorySettings(mode=StoryMode.EVENT, embedder=EMBEDDER)
+        labels, seconds = cluster(entries, settings)
+        report(f"event+{EMBEDDER[:6]} (defaults)", labels, gold, seconds)
+    if split:
+        evaluate_split(entries, gold)
     if sweep:
         for t in (0.3, 0.4, 0.5):
             labels, seconds = cluster(entries, StorySettings(near_copy_threshold=t))
@@ -231,15 +321,58 @@ async def measure_cost(headlines: Sequence[str]) -> None:
         print(f"    clustering µs/entry by stored count: {per}", flush=True)
 
 
+def measure_featurize(headlines: Sequence[str]) -> None:
+    """featurize_entry against the same features built through datasketch MinHash objects."""
+    rng = random.Random(7)
+    vocabulary = sorted({t for h in headlines for t in tokenize(h)})
+    entries = [
+        StoryEntry(
+            f"e{i}",
+            "s",
+            datetime(2026, 1, 1, tzinfo=UTC),
+            h,
+            " ".join(rng.choices(vocabulary, k=40)),
+        )
+        for i, h in enumerate(headlines * 20)
+    ]
+    settings = StorySettings()
+
+    def reference(entry: StoryEntry) -> bytes:
+        sketch = MinHash(num_perm=settings.num_perm, seed=1, hashfunc=zlib.crc32, scheme="affine32")
+        grams = shingles(tokenize(f"{entry.title}\n{entry.text}"), settings.shingle_size)
+        sketch.update_batch([g.encode("utf-8", "surrogatepass") for g in grams])
+        return bytes(sketch.hashvalues.astype("<u4").tobytes())
+
+    started = time.perf_counter()
+    expected = [reference(e) for e in entries]
+    slow = (time.perf_counter() - started) / len(entries)
+    started = time.perf_counter()
+    got = [featurize_entry(e, settings).signature for e in entries]
+    fast = (time.perf_counter() - started) / len(entries)
+    assert got == expected, "vectorised signatures differ from datasketch's"
+    print(
+        f"featurize (near-copy): {fast * 1e6:.0f} µs/entry with band keys; datasketch "
+        f"MinHash object, signature only: {slow * 1e6:.0f} µs/entry; ratio {fast / slow:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cost", action="store_true", help="also run the 100k ingest cost")
     parser.add_argument("--sweep", action="store_true", help="also sweep the thresholds")
+    parser.add_argument("--split", action="store_true", help="news-dedup halves A/B")
+    parser.add_argument("--cost-only", action="store_true", help="only the ingest cost")
     args = parser.parse_args()
+    corpus = Path(os.environ.get("FEEDMILL_CORPUS") or ROOT.parent / "shared" / "corpus")
+    if args.cost_only:
+        headlines = [e.title for e in load_news_dedup(corpus)[0]] if corpus.is_dir() else []
+        asyncio.run(measure_cost(headlines or [e.title for e in load_syndicated()[0]]))
+        return
+    measure_featurize([e.title for e in load_syndicated()[0]])
     evaluate("syndicated", *load_syndicated(), sweep=args.sweep)
     corpus = Path(os.environ.get("FEEDMILL_CORPUS") or ROOT.parent / "shared" / "corpus")
     if (corpus / "news-dedup").is_dir():
-        evaluate("news-dedup", *load_news_dedup(corpus), sweep=args.sweep)
+        evaluate("news-dedup", *load_news_dedup(corpus), sweep=args.sweep, split=args.split)
     else:
         print(f"news-dedup: skipped, no corpus at {corpus}")
     if args.cost:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from store.stories.embed import centroid_similarity, load_embedder
 from store.stories.model import (
     EntryFeatures,
     MatchKind,
@@ -28,10 +29,17 @@ from store.stories.model import (
     StoryState,
 )
 from store.stories.settings import StoryMode, StorySettings
-from store.stories.sketch import band_keys, estimate_jaccard, sign_shingles, term_key
-from store.stories.text import content_terms, shingles, tokenize
+from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_keys
+from store.stories.text import content_terms, normalise_spaces, shingles, strip_tags, tokenize
 
 Idf = Callable[[str], float]
+
+# An embedder reads the title and the start of the summary: about a paragraph.
+EMBED_WORDS = 96
+# With an embedder, the event score is 0.7 x cosine to the story's mean vector + 0.3 x the
+# lexical score: measured on one half of news-dedup (bench/dedup.py --split), it buys a few
+# points of recall over either alone at the same precision.
+LEXICAL_SHARE = 0.3
 
 
 def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures:
@@ -46,8 +54,23 @@ def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures
         signature=signature,
         band_keys=band_keys(signature, settings.bands, settings.rows),
         terms=terms,
-        term_keys=tuple(sorted(term_key(t) for t in terms)),
+        # Only event mode looks stories up by term; the other modes keep no term rows.
+        term_keys=tuple(sorted(term_keys(terms))) if settings.mode == StoryMode.EVENT else (),
+        embedding=embed_entry(entry, settings),
     )
+
+
+def embed_entry(entry: StoryEntry, settings: StorySettings) -> bytes:
+    """The entry's sentence vector, when event mode uses an embedder; else empty."""
+    if settings.mode != StoryMode.EVENT or not settings.embedder:
+        return b""
+    return load_embedder(settings.embedder)([embed_text(entry)])[0]
+
+
+def embed_text(entry: StoryEntry) -> str:
+    """What an embedder reads: the title and the start of the summary, as plain text."""
+    words = normalise_spaces(f"{entry.title}. {strip_tags(entry.text)}").split(" ")
+    return " ".join(words[:EMBED_WORDS])
 
 
 def decide_story(
@@ -90,15 +113,14 @@ def score_story(
         )
     if settings.mode == StoryMode.EVENT:
         similarity = event_similarity(entry.terms, story.term_counts, idf)
+        threshold = settings.event_threshold
+        if settings.embedder:
+            members = [m.embedding for m in story.members]
+            meaning = centroid_similarity(entry.embedding, members)
+            similarity = (1 - LEXICAL_SHARE) * meaning + LEXICAL_SHARE * similarity
+            threshold = settings.embedding_threshold
         scores.append(
-            StoryScore(
-                story.story_id,
-                MatchKind.EVENT,
-                similarity,
-                settings.event_threshold,
-                None,
-                excluded,
-            )
+            StoryScore(story.story_id, MatchKind.EVENT, similarity, threshold, None, excluded)
         )
     return scores
 
@@ -113,9 +135,9 @@ def exclusion(entry: EntryFeatures, story: StoryState, settings: StorySettings) 
 
 
 def closest_member(entry: EntryFeatures, story: StoryState) -> tuple[float, str | None]:
+    similarities = estimate_jaccards(entry.signature, [m.signature for m in story.members])
     best, uid = 0.0, None
-    for member in story.members:
-        similarity = estimate_jaccard(entry.signature, member.signature)
+    for member, similarity in zip(story.members, similarities, strict=True):
         if similarity > best or uid is None:
             best, uid = similarity, member.uid
     return best, uid

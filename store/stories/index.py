@@ -8,6 +8,7 @@ incremental step around the pure decision in store.stories.cluster.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,9 @@ class StoryIndex(Protocol):
 def assign_story(entry: StoryEntry, index: StoryIndex, settings: StorySettings) -> StoryDecision:
     """Finds the entry's story through the index, records it there and says why."""
     features = featurize_entry(entry, settings)
-    total, frequencies = index.term_frequencies(sorted(features.terms))
+    total, frequencies = 0, {}  # type: tuple[int, Mapping[str, int]]
+    if settings.mode == StoryMode.EVENT:  # only event scores weigh terms by rarity
+        total, frequencies = index.term_frequencies(sorted(features.terms))
     idf = make_idf(total, frequencies)
     by_link = index.load_stories(
         index.stories_by_link(features.link) if features.link else (),
@@ -90,6 +93,7 @@ class MemoryStoryIndex:
     _terms: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     _df: Counter[str] = field(default_factory=Counter)
     _total: int = 0
+    _loaded: dict[str, tuple[tuple[int, int], StoryState]] = field(default_factory=dict)
 
     def stories_by_link(self, link: str) -> Sequence[str]:
         return sorted(self._by_link.get(link, ()))
@@ -107,28 +111,32 @@ class MemoryStoryIndex:
     ) -> Sequence[StoryState]:
         stories = []
         for story_id in story_ids:
-            members = self.members[story_id]
-            recent = sorted(members, key=lambda m: (m.published, m.uid))[-max_members:]
-            stories.append(
-                StoryState(
+            cached = self._loaded.get(story_id)
+            if cached is None or cached[0] != (max_members, max_terms):
+                members = self.members[story_id]  # kept in (published, uid) order
+                state = StoryState(
                     story_id,
-                    tuple(recent),
+                    tuple(members[-max_members:]),
                     dict(self._terms[story_id].most_common(max_terms)),
                     frozenset(m.source_id for m in members),
                 )
-            )
+                cached = self._loaded[story_id] = ((max_members, max_terms), state)
+            stories.append(cached[1])
         return stories
 
     def term_frequencies(self, terms: Sequence[str]) -> tuple[int, Mapping[str, int]]:
         return self._total, {t: self._df[t] for t in terms if t in self._df}
 
     def add_member(self, story_id: str, features: EntryFeatures) -> None:
-        self.members.setdefault(story_id, []).append(features)
+        insort(self.members.setdefault(story_id, []), features, key=_arrival)
+        self._loaded.pop(story_id, None)
         self.story_of[features.uid] = story_id
+        published = features.published
         for key in (*features.band_keys, *features.term_keys):
-            latest = self._by_key[key].get(story_id)
-            if latest is None or features.published > latest:
-                self._by_key[key][story_id] = features.published
+            stories = self._by_key[key]
+            latest = stories.get(story_id)
+            if latest is None or published > latest:
+                stories[story_id] = published
         if features.link:
             self._by_link[features.link].add(story_id)
         self._terms[story_id].update(features.terms)
@@ -137,3 +145,7 @@ class MemoryStoryIndex:
 
     def representative(self, story_id: str, prefer: Sequence[str] = ()) -> EntryFeatures:
         return choose_representative(self.members[story_id], prefer)
+
+
+def _arrival(member: EntryFeatures) -> tuple[datetime, str]:
+    return member.published, member.uid

@@ -32,6 +32,7 @@ class EntryFeatures:
     band_keys: tuple[int, ...]
     terms: frozenset[str]
     term_keys: tuple[int, ...]
+    embedding: bytes = b""  # unit sentence vector (float16 LE) when an embedder is set
 
 
 @dataclass(frozen=True)

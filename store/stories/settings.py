@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+EMBEDDER_NAMES = frozenset({"all-minilm-l6-v2"})  # store.stories.embed.EMBEDDER_PACKAGES
+
 
 class StoryMode(StrEnum):
     """How far clustering goes; each level includes the ones before it."""
@@ -37,9 +39,13 @@ class StorySettings:
     max_candidates: int = 64
     max_members_compared: int = 32
     max_story_terms: int = 64
+    # Event mode by sentence embeddings instead of words: an embedder from
+    # store.stories.embed.EMBEDDER_PACKAGES (the ``embeddings`` extra); "" is lexical.
+    embedder: str = ""
+    embedding_threshold: float = 0.6
 
     def __post_init__(self) -> None:
-        for name in ("near_copy_threshold", "event_threshold"):
+        for name in ("near_copy_threshold", "event_threshold", "embedding_threshold"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
@@ -53,6 +59,9 @@ class StorySettings:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.embedder and self.embedder not in EMBEDDER_NAMES:
+            known = ", ".join(sorted(EMBEDDER_NAMES))
+            raise ValueError(f"embedder must be one of {known} or empty, got {self.embedder!r}")
         if self.window <= timedelta(0):
             raise ValueError("window must be positive")
 

