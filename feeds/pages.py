@@ -8,7 +8,7 @@ from datetime import datetime
 from html import escape
 
 from feeds.model import FeedDefinition, Site
-from store.model import StoredSource
+from store.model import StoredSource, StorySummary
 
 _STYLE = """
 body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -23,6 +23,7 @@ def render_index(
     feeds: Sequence[FeedDefinition],
     sources: Sequence[StoredSource],
     entry_counts: Mapping[str, int],
+    stories: Sequence[StorySummary] = (),
 ) -> str:
     discovery = "\n".join(
         f'<link rel="alternate" type="application/atom+xml" title="{escape(f.title)}" '
@@ -44,6 +45,7 @@ def render_index(
 {_feed_list(site, feeds)}
 <h2>Sources</h2>
 {_source_table(sources, entry_counts)}
+{_story_table(stories)}
 </body>
 </html>
 """
@@ -85,6 +87,22 @@ def _source_row(source: StoredSource, count: int) -> str:
         f"<br><span class=muted>{escape(source.id)}</span></td><td>{count}</td>"
         f"<td>{_when(source.last_success_at)}</td><td>{_when(source.next_poll_at)}</td>"
         f"<td>{error}</td></tr>"
+    )
+
+
+def _story_table(stories: Sequence[StorySummary]) -> str:
+    """Issue 5: the latest stories carried by several sources."""
+    if not stories:
+        return ""
+    rows = "\n".join(
+        f"<tr><td>{escape(s.title or s.representative_uid)}"
+        f"<br><span class=muted>{escape(s.id)}</span></td>"
+        f"<td>{s.source_count}</td><td>{s.member_count}</td><td>{_when(s.updated_at)}</td></tr>"
+        for s in stories
+    )
+    return (
+        "<h2>Stories in several sources</h2>\n<table>\n<tr><th>Story</th><th>Sources</th>"
+        "<th>Entries</th><th>Last change</th></tr>\n" + rows + "\n</table>"
     )
 
 
