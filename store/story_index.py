@@ -153,7 +153,7 @@ class SqlStoryIndex:
         query = select(TermFrequencyRow.term, TermFrequencyRow.count).where(
             TermFrequencyRow.term.in_([_TOTAL, *wanted])
         )
-        found = dict(self.conn.execute(query).tuples().all())
+        found = {term: count for term, count in self.conn.execute(query)}
         return found.pop(_TOTAL, 0), found
 
     def add_member(self, story_id: str, features: EntryFeatures) -> None:

@@ -29,7 +29,7 @@ async def story_groups(
         query = select(StoryMemberRow.entry_uid, StoryMemberRow.story_id).where(
             StoryMemberRow.entry_uid.in_(uids[start : start + _CHUNK])
         )
-        story_of.update(dict((await conn.execute(query)).tuples().all()))
+        story_of.update({uid: story for uid, story in await conn.execute(query)})
     story_ids = sorted(set(story_of.values()))
     members: dict[str, list[StoredEntry]] = defaultdict(list)
     for start in range(0, len(story_ids), _CHUNK):
