@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, case, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
@@ -38,6 +39,9 @@ from store.stories import StorySettings
 from store.tables import Base, EntryRow, SourceRow
 
 DEFAULT_STORIES = StorySettings()
+# PostgreSQL's deadlock_detected and serialization_failure: the ingest is tried again.
+_RETRYABLE = frozenset({"40P01", "40001"})
+_DEADLOCK_RETRIES = 3
 
 # pg_advisory_lock key held while a process migrates and syncs sources ("feedmill" in ASCII).
 _SETUP_LOCK = 0x666565646D696C6C
@@ -296,7 +300,28 @@ class Store:
         polling: PollingUpdate | None = None,
     ) -> IngestCounts:
         """Store a freshly parsed document and the source's new state in one transaction;
-        then apply the source's retention in the same transaction."""
+        then apply the source's retention in the same transaction. A transaction PostgreSQL
+        aborts for a deadlock (two workers clustering into the same stories) is run again."""
+        for attempt in range(_DEADLOCK_RETRIES):
+            try:
+                return await self._ingest_once(
+                    source_id, feed, validators, now, next_poll_at, polling
+                )
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                if code not in _RETRYABLE or attempt == _DEADLOCK_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _ingest_once(
+        self,
+        source_id: str,
+        feed: ParsedFeed,
+        validators: Validators,
+        now: datetime,
+        next_poll_at: datetime,
+        polling: PollingUpdate | None,
+    ) -> IngestCounts:
         async with self._writing() as conn:
             counts = await upsert_entries(
                 conn, source_id, feed.entries, now, self.tracking, stories=self.stories

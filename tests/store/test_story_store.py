@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from sources import ParsedEntry, ParsedFeed, Validators
 from store import Retention, SourceDefinition, Store, ensure_schema, entry_uid
+from store import ingest as ingest_module
 from store.stories import StoryMode, StorySettings, score_bcubed
 from store.tables import StoryKeyRow, StoryMemberRow, StoryRow
 
@@ -276,3 +278,27 @@ async def test_candidate_lookups_use_indexes_not_scans(
                 str(row[0]) for row in await conn.execute(text(f"EXPLAIN {statement}"))
             )
             assert "Seq Scan" not in plan, plan
+
+
+async def test_an_ingest_aborted_for_a_deadlock_is_run_again(
+    stories_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real = ingest_module.upsert_entries
+    calls = []
+
+    async def deadlock_once(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        result = await real(*args, **kwargs)  # type: ignore[arg-type]
+        if len(calls) == 1:  # written, then aborted: the transaction is rolled back
+            raise DBAPIError("UPDATE stories ...", {}, Deadlock())
+        return result
+
+    monkeypatch.setattr("store.store.upsert_entries", deadlock_once)
+    await ingest(stories_store, "wire", item("w1", "Lenovo Tianjin", WIRE, "https://w/1", T0))
+    assert len(calls) == 2
+    assert (await stories_store.count_entries()) == {"wire": 1}
+    story = await stories_store.story_of(entry_uid("wire", "w1"))
+    assert story is not None and story.member_count == 1
