@@ -152,3 +152,9 @@ def test_explain_shows_the_story_the_scores_and_each_feeds_verdict(
     assert "in: " in lines["wire-first"] and "represents its story" in lines["wire-first"]
     assert "in: no include rules" in lines["everything"]
     assert main(["--config", str(config), "explain", "nope"]) == 1
+    capsys.readouterr()
+    assert main(["--config", str(config), "preview", "stories", "--why"]) == 0
+    why = capsys.readouterr().out
+    flat = " ".join(why.split())
+    assert "represents its story" in flat and "but outlet-a's entry" in flat, why
+    assert "8 entries in stories" in why  # 9 entries pass the rules; the copy is left out
