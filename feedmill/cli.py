@@ -18,6 +18,7 @@ from rich.table import Table
 from feedmill.clock import utc_now
 from feedmill.config import Settings, config_path, load_config
 from feedmill.errors import ConfigError
+from feedmill.explain import explain_entry
 from feedmill.opml_import import add_sources_to_text, plan_sources, write_config_checked
 from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
@@ -120,6 +121,14 @@ def _add_feed_commands(commands: Any) -> None:
         metavar="N",
         help="with --why, most candidates to judge (default 200)",
     )
+    explain = commands.add_parser(
+        "explain",
+        help="why an entry is in or out of each curated feed, and which story it belongs to",
+        description="Print ENTRY's story (every member, and the kind and similarity scores "
+        "that put each there), the candidate stories it was compared with, and for each "
+        "curated feed whether it carries the entry and why (rules, then dedupe).",
+    )
+    explain.add_argument("entry", metavar="ENTRY", help="an entry uid, or the entry's link")
     commands.add_parser(
         "check-config",
         help="check the config file and exit",
@@ -166,6 +175,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _sources(settings)
     if args.command == "preview":
         return await _preview(settings, args.feed, args.why, args.candidates)
+    if args.command == "explain":
+        return await _explain(settings, args.entry)
     if args.command == "check-config":
         return _check_config(settings, config_path(args.config))
     if args.command == "import-opml":
@@ -298,6 +309,16 @@ async def _preview(settings: Settings, feed_id: str, why: bool, candidates: int)
     Console(highlight=False, width=200).print(table)
     kept = sum(1 for _, v in judged if v is None or v.included)
     print(f"{kept} entries in {feed_id}")
+    return 0
+
+
+async def _explain(settings: Settings, target: str) -> int:
+    store = await open_store(settings, utc_now)
+    try:
+        lines = await explain_entry(make_publisher(settings, store, utc_now), target)
+    finally:
+        await store.close()
+    print("\n".join(lines))
     return 0
 
 

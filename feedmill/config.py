@@ -41,6 +41,7 @@ from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
 from store.database import resolve_database_url
 from store.errors import StoreError
 from store.model import Retention, SourceDefinition
+from store.stories import StoryMode, StorySettings
 
 DEFAULT_CONFIG = "config.yaml"
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -172,6 +173,23 @@ class LinksSettings(_Section):
         return TrackingFilter(self.tracking_parameters)
 
 
+class StoriesSettings(_Section):
+    """Issue 5: how entries of different sources are grouped into stories (docs/dedup.md)."""
+
+    mode: Literal["link", "near-copy", "event"] = "near-copy"
+    near_copy_threshold: float = Field(0.4, gt=0, le=1)
+    event_threshold: float = Field(0.45, gt=0, le=1)
+    window: Duration = timedelta(hours=72)
+
+    def story_settings(self) -> StorySettings:
+        return StorySettings(
+            mode=StoryMode(self.mode),
+            near_copy_threshold=self.near_copy_threshold,
+            event_threshold=self.event_threshold,
+            window=self.window,
+        )
+
+
 class SourceSettings(_Section):
     id: Slug
     url: HttpUrl
@@ -253,6 +271,8 @@ class FeedSettings(_Section):
     max_age: Duration | None = None
     min_words: int = Field(0, ge=0)
     languages: list[Annotated[str, Field(pattern=r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]] = []
+    dedupe: Literal["none", "link", "story"] = "none"  # issue 5
+    prefer: list[str] = []
 
 
 class HttpSettings(_Section):
@@ -282,6 +302,7 @@ class Settings(_Section):
     feeds: list[FeedSettings] = []
     http: HttpSettings = HttpSettings()
     websub: WebSubSettings = WebSubSettings()
+    stories: StoriesSettings = StoriesSettings()
 
     # -- what the packages get ------------------------------------------------------------
 
@@ -313,6 +334,8 @@ class Settings(_Section):
                 max_age=f.max_age,
                 min_words=f.min_words,
                 languages=tuple(lang.lower() for lang in f.languages),
+                dedupe=f.dedupe,
+                prefer=tuple(f.prefer),
             )
             for f in self.feeds
         ]
@@ -450,6 +473,9 @@ def _check_references(settings: Settings) -> Iterable[str]:
         for tag in feed.tags:
             if tag not in known_tags:
                 yield f"{where}.tags: no source has tag {tag!r}"
+        for source_id in feed.prefer:
+            if source_id not in known_sources:
+                yield f"{where}.prefer: no source has id {source_id!r}"
 
 
 def _duplicates(section: str, ids: list[str]) -> Iterable[str]:

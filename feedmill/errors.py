@@ -11,3 +11,7 @@ class ConfigError(FeedmillError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class UnknownEntryError(FeedmillError):
+    """`feedmill explain`: no stored entry has this uid or link."""

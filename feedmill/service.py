@@ -66,7 +66,11 @@ class Heartbeats:
 
 async def open_store(settings: Settings, clock: Clock) -> Store:
     """Open the database, bring its schema to this version, and sync the sources."""
-    store = Store.open(settings.database, tracking=settings.links.tracking_filter())
+    store = Store.open(
+        settings.database,
+        tracking=settings.links.tracking_filter(),
+        stories=settings.stories.story_settings(),
+    )
     try:
         async with store.setup_lock():
             log.info("%s", await ensure_schema(store))

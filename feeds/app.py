@@ -142,7 +142,10 @@ def create_app(publisher: Publisher, *, max_age: int = 300, gzip: bool = True) -
     async def index(request: Request) -> Response:
         sources = await publisher.store.list_sources()
         counts = await publisher.store.count_entries()
-        page = render_index(publisher.site, list(publisher.definitions.values()), sources, counts)
+        stories = await publisher.store.recent_stories(10)
+        page = render_index(
+            publisher.site, list(publisher.definitions.values()), sources, counts, stories
+        )
         return HTMLResponse(page)
 
     async def health(request: Request) -> Response:

@@ -15,14 +15,17 @@ from lxml import etree
 
 from feeds.model import FORMATS, FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from feeds.render import (
+    Credit,
     _fallback_title,
     _version,
     entry_id,
     entry_updated,
     feed_updated,
     first_page_links,
+    present_entries,
 )
 from feeds.rules import html_text
+from feeds.stories import ShownStory
 from store.model import StoredEntry
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -37,8 +40,10 @@ def render_rss(
     sources: Mapping[str, SourceInfo],
     site: Site,
     links: PageLinks | None = None,
+    stories: Mapping[str, ShownStory] | None = None,
 ) -> RenderedFeed:
     links = links or first_page_links(site, definition.id, "rss")
+    presented = [e for e, _ in present_entries(entries, stories, sources)]
     nsmap = {"atom": ATOM_NS, "content": CONTENT_NS, "dc": DC_NS}
     rss = etree.Element("rss", version="2.0", nsmap=nsmap)
     channel = etree.SubElement(rss, "channel")
@@ -51,11 +56,11 @@ def render_rss(
             attributes["type"] = "application/rss+xml"
         etree.SubElement(channel, f"{{{ATOM_NS}}}link", attributes)
     _text(channel, "generator", f"feedmill {_version()}")
-    _text(channel, "lastBuildDate", format_datetime(feed_updated(entries), usegmt=True))
-    for entry in entries:
+    _text(channel, "lastBuildDate", format_datetime(feed_updated(presented), usegmt=True))
+    for entry in presented:
         _rss_item(etree.SubElement(channel, "item"), entry, sources.get(entry.source_id))
     body = etree.tostring(rss, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    return RenderedFeed(body=body, media_type=FORMATS["rss"], updated=feed_updated(entries))
+    return RenderedFeed(body=body, media_type=FORMATS["rss"], updated=feed_updated(presented))
 
 
 def _channel_links(links: PageLinks) -> list[tuple[str, str]]:
@@ -110,8 +115,10 @@ def render_json_feed(
     sources: Mapping[str, SourceInfo],
     site: Site,
     links: PageLinks | None = None,
+    stories: Mapping[str, ShownStory] | None = None,
 ) -> RenderedFeed:
     links = links or first_page_links(site, definition.id, "json")
+    presented = present_entries(entries, stories, sources)
     document: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
         "title": definition.title,
@@ -125,12 +132,17 @@ def render_json_feed(
         document["next_url"] = links.next_url
     if links.hub:
         document["hubs"] = [{"type": "WebSub", "url": links.hub}]
-    document["items"] = [_json_item(e, sources.get(e.source_id)) for e in entries]
+    document["items"] = [
+        _json_item(e, sources.get(e.source_id), credits) for e, credits in presented
+    ]
     body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    return RenderedFeed(body=body, media_type=FORMATS["json"], updated=feed_updated(entries))
+    updated = feed_updated([e for e, _ in presented])
+    return RenderedFeed(body=body, media_type=FORMATS["json"], updated=updated)
 
 
-def _json_item(entry: StoredEntry, source: SourceInfo | None) -> dict[str, Any]:
+def _json_item(
+    entry: StoredEntry, source: SourceInfo | None, credits: Sequence[Credit] = ()
+) -> dict[str, Any]:
     item: dict[str, Any] = {"id": entry_id(entry)}
     if entry.link:
         item["url"] = entry.link
@@ -155,6 +167,10 @@ def _json_item(entry: StoredEntry, source: SourceInfo | None) -> dict[str, Any]:
         item["attachments"] = [_attachment(e.url, e.type, e.length) for e in entry.enclosures]
     if source is not None:
         item["_source"] = {"title": source.title, "url": source.link or source.url}
+    if credits:  # issue 5: the other outlets' copies of the story (dedupe)
+        item["_feedmill"] = {
+            "related": [{"title": c.title, "url": c.link} for c in credits if c.link]
+        }
     return item
 
 

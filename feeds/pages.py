@@ -8,7 +8,7 @@ from datetime import datetime
 from html import escape
 
 from feeds.model import FeedDefinition, Site
-from store.model import StoredSource
+from store.model import StoredSource, StorySummary
 
 # Formats offered for subscription, Atom first: extension -> (label, media type).
 _SUBSCRIBE = {
@@ -30,6 +30,7 @@ def render_index(
     feeds: Sequence[FeedDefinition],
     sources: Sequence[StoredSource],
     entry_counts: Mapping[str, int],
+    stories: Sequence[StorySummary] = (),
 ) -> str:
     discovery = "\n".join(
         f'<link rel="alternate" type="{media}" title="{escape(_title(f, extension))}" '
@@ -54,6 +55,7 @@ def render_index(
 the upstream sources: <a href="{escape(site.base_url)}sources.opml">sources.opml</a>.</p>
 <h2>Sources</h2>
 {_source_table(sources, entry_counts)}
+{_story_table(stories)}
 </body>
 </html>
 """
@@ -104,6 +106,22 @@ def _source_row(source: StoredSource, count: int) -> str:
         f"<br><span class=muted>{escape(source.id)}</span></td><td>{count}</td>"
         f"<td>{_when(source.last_success_at)}</td><td>{_when(source.next_poll_at)}</td>"
         f"<td>{error}</td></tr>"
+    )
+
+
+def _story_table(stories: Sequence[StorySummary]) -> str:
+    """Issue 5: the latest stories carried by several sources."""
+    if not stories:
+        return ""
+    rows = "\n".join(
+        f"<tr><td>{escape(s.title or s.representative_uid)}"
+        f"<br><span class=muted>{escape(s.id)}</span></td>"
+        f"<td>{s.source_count}</td><td>{s.member_count}</td><td>{_when(s.updated_at)}</td></tr>"
+        for s in stories
+    )
+    return (
+        "<h2>Stories in several sources</h2>\n<table>\n<tr><th>Story</th><th>Sources</th>"
+        "<th>Entries</th><th>Last change</th></tr>\n" + rows + "\n</table>"
     )
 
 

@@ -15,9 +15,9 @@ import gzip
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from feeds.errors import UnknownFeedError
@@ -26,6 +26,13 @@ from feeds.model import FeedDefinition, PageLinks, RenderedFeed, Site, SourceInf
 from feeds.opml import OPML_MEDIA_TYPE, render_feeds_opml, render_sources_opml
 from feeds.render import EPOCH, render_atom
 from feeds.select import Selector, Verdict
+from feeds.stories import (
+    Group,
+    ShownStory,
+    collapse_entry,
+    link_group_id,
+    pick_representative,
+)
 from store.model import StoredEntry, StoredSource
 from store.store import Store
 
@@ -41,6 +48,8 @@ class Page:
     entries: list[StoredEntry]
     before: str | None
     next_before: str | None
+    # Issue 5, feeds with `dedupe`: how each entry (by uid) is shown, and whom it credits.
+    stories: Mapping[str, ShownStory] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +123,56 @@ class Publisher:
             pages = self.store.newest_entries(definition.source_ids)
         else:
             pages = self.store.entries_before(definition.source_ids, before)
+        shown: dict[str, ShownStory] = {}
         async with aclosing(pages):
             async for batch in pages:
-                chosen += selector.select(batch, room=room - len(chosen), now=now)
+                if definition.dedupe == "none":
+                    chosen += selector.select(batch, room=room - len(chosen), now=now)
+                else:
+                    chosen += await self._collapse(selector, batch, room - len(chosen), shown)
                 if len(chosen) >= room:
                     break
         entries = chosen[: definition.limit]
         next_before = entries[-1].uid if len(chosen) > definition.limit else None
-        return Page(definition, entries, before, next_before)
+        return Page(definition, entries, before, next_before, shown)
+
+    async def _collapse(
+        self, selector: Selector, batch: list[StoredEntry], room: int, shown: dict[str, ShownStory]
+    ) -> list[StoredEntry]:
+        """The entries of ``batch`` the feed carries that represent their story (or canonical
+        link), at most ``room``; ``shown`` gets how each is shown."""
+        now = self.clock()
+        passing = [e for e in batch if selector.judge(e, now).included]
+        groups = await self.groups(selector.definition, passing)
+        prefer = selector.definition.prefer
+        chosen = []
+        for entry in passing:
+            story = collapse_entry(
+                entry, groups.get(entry.uid), lambda m: selector.judge(m, now).included, prefer
+            )
+            if story is not None:
+                shown[entry.uid] = story
+                chosen.append(entry)
+                if len(chosen) >= room:
+                    break
+        return chosen
+
+    async def groups(
+        self, definition: FeedDefinition, entries: Sequence[StoredEntry]
+    ) -> dict[str, Group]:
+        """Each entry's story (``dedupe: story``) or canonical-link group (``link``)."""
+        if definition.dedupe == "story":
+            return await self.store.story_groups([e.uid for e in entries])
+        links = [e.canonical_link for e in entries if e.canonical_link]
+        if definition.dedupe != "link" or not links:
+            return {}
+        by_link = await self.store.link_groups(links)
+        found: dict[str, Group] = {}
+        for entry in entries:
+            members = by_link.get(entry.canonical_link or "")
+            if members:
+                found[entry.uid] = (link_group_id(members), members)
+        return found
 
     async def explain(
         self, feed_id: str, candidates: int = 200
@@ -140,9 +191,42 @@ class Publisher:
                     if kept >= definition.limit or len(judged) >= candidates:
                         return judged
                     verdict = selector.judge(entry, now)
+                    if verdict.included and definition.dedupe != "none":
+                        verdict = await self.verdict(feed_id, entry)
                     kept += verdict.included
                     judged.append((entry, verdict))
         return judged
+
+    async def verdict(self, feed_id: str, entry: StoredEntry) -> Verdict:
+        """Whether the feed carries ``entry`` and why, its ``dedupe`` included (explain)."""
+        definition, selector = self.definition(feed_id), self._selectors[feed_id]
+        selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
+        now = self.clock()
+        verdict = selector.judge(entry, now)
+        if not verdict.included or definition.dedupe == "none":
+            return verdict
+        group = (await self.groups(definition, [entry])).get(entry.uid)
+        if group is None:
+            return verdict
+
+        def carries(m: StoredEntry) -> bool:
+            return selector.judge(m, now).included
+
+        what = "story" if definition.dedupe == "story" else "link group"
+        shown = collapse_entry(entry, group, carries, definition.prefer)
+        if shown is None:
+            eligible = [m for m in group[1] if m.uid == entry.uid or carries(m)]
+            chosen = pick_representative(eligible, definition.prefer)
+            return Verdict(
+                False,
+                f"{verdict.reason}, but {chosen.source_id}'s entry {chosen.uid} represents "
+                f"its {what} {group[0]} (dedupe: {definition.dedupe})",
+            )
+        return Verdict(
+            True,
+            f"{verdict.reason}; represents its {what} {group[0]}, crediting "
+            f"{len(shown.others)} other entries",
+        )
 
     async def render(self, feed_id: str, extension: str, before: str | None = None) -> Document:
         """The document for ``feeds/ID.EXT`` (or an archive page), from the cache when none
@@ -178,7 +262,7 @@ class Publisher:
             hub=self.hub,
         )
         rendered: RenderedFeed = RENDERERS[extension](
-            definition, page.entries, await self.source_infos(), self.site, links
+            definition, page.entries, await self.source_infos(), self.site, links, page.stories
         )
         self.renders += 1
         return make_document(rendered.body, rendered.media_type, rendered.updated)

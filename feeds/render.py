@@ -7,9 +7,11 @@ entry ids are the stored ``uid`` as a URN, so a reader never sees one entry twic
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 
@@ -19,6 +21,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feeds.model import FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
+from feeds.stories import ShownStory
 from store.model import StoredEntry
 
 ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
@@ -45,21 +48,86 @@ def feed_updated(entries: Sequence[StoredEntry]) -> datetime:
     return max((entry_updated(e) for e in entries), default=EPOCH)
 
 
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """Another outlet's entry of the same story, credited by the one shown."""
+
+    title: str
+    link: str | None
+    uid: str
+
+
+def present_entry(
+    entry: StoredEntry, shown: ShownStory | None, sources: Mapping[str, SourceInfo]
+) -> tuple[StoredEntry, tuple[Credit, ...]]:
+    """The entry as a feed with ``dedupe`` shows it: under the story's id, updated when a copy
+    last joined, with "Also reported by: ..." appended to its text. Unchanged without one."""
+    if shown is None:
+        return entry, ()
+    credits = tuple(
+        Credit(_source_title(m.source_id, sources), m.link, m.uid) for m in shown.others
+    )
+    updated = entry_updated(entry)
+    if shown.latest is not None and shown.latest > updated:
+        updated = shown.latest
+    changes: dict[str, object] = {"uid": shown.id, "updated": updated}
+    note = credits_html(credits)
+    if note and entry.content:
+        changes["content"] = entry.content + note
+        if entry.summary == entry.content:
+            changes["summary"] = changes["content"]
+    elif note and entry.summary:
+        changes["summary"] = entry.summary + note
+    elif note:
+        changes["content"] = note
+    return dataclasses.replace(entry, **changes), credits  # type: ignore[arg-type]
+
+
+def present_entries(
+    entries: Sequence[StoredEntry],
+    stories: Mapping[str, ShownStory] | None,
+    sources: Mapping[str, SourceInfo],
+) -> list[tuple[StoredEntry, tuple[Credit, ...]]]:
+    return [present_entry(e, (stories or {}).get(e.uid), sources) for e in entries]
+
+
+def credits_html(credits: Sequence[Credit]) -> str:
+    if not credits:
+        return ""
+    names = [
+        f'<a href="{html.escape(c.link)}">{html.escape(c.title)}</a>'
+        if c.link
+        else html.escape(c.title)
+        for c in credits
+    ]
+    return f'<p class="feedmill-credits">Also reported by: {", ".join(names)}</p>'
+
+
+def _source_title(source_id: str, sources: Mapping[str, SourceInfo]) -> str:
+    info = sources.get(source_id)
+    return info.title if info is not None else source_id
+
+
 def render_atom(
     definition: FeedDefinition,
     entries: Sequence[StoredEntry],
     sources: Mapping[str, SourceInfo],
     site: Site,
     links: PageLinks | None = None,
+    stories: Mapping[str, ShownStory] | None = None,
 ) -> RenderedFeed:
     """``links`` places the document among its pages (RFC 5005) and names the WebSub hub;
-    without it the document is the feed's first page with no next page and no hub."""
-    generator = _feed_generator(definition, site, feed_updated(entries))
+    without it the document is the feed's first page with no next page and no hub.
+    ``stories`` (feeds with ``dedupe``): how each entry is shown, by uid."""
+    presented = present_entries(entries, stories, sources)
+    updated = feed_updated([e for e, _ in presented])
+    generator = _feed_generator(definition, site, updated)
     _add_page_links(generator, links or first_page_links(site, definition.id, "atom"))
-    for entry in entries:
-        _add_entry(generator.add_entry(order="append"), entry, sources.get(entry.source_id))
+    for entry, credits in presented:
+        item = generator.add_entry(order="append")
+        _add_entry(item, entry, sources.get(entry.source_id), credits)
     body: bytes = generator.atom_str(pretty=True)
-    return RenderedFeed(body=body, media_type=ATOM_MEDIA_TYPE, updated=feed_updated(entries))
+    return RenderedFeed(body=body, media_type=ATOM_MEDIA_TYPE, updated=updated)
 
 
 def first_page_links(site: Site, feed_id: str, extension: str) -> PageLinks:
@@ -125,13 +193,18 @@ def _links(entry: StoredEntry) -> list[dict[str, str]]:
     return links
 
 
-def _add_entry(item: FeedEntry, entry: StoredEntry, source: SourceInfo | None) -> None:
+def _add_entry(
+    item: FeedEntry,
+    entry: StoredEntry,
+    source: SourceInfo | None,
+    credits: Sequence[Credit] = (),
+) -> None:
     item.id(entry_id(entry))
     item.title(entry.title or _fallback_title(entry))
     item.updated(entry_updated(entry))
     if entry.published:
         item.published(entry.published)
-    links = _links(entry)
+    links = _links(entry) + _related(entry, credits)
     if links:
         item.link(links)  # feedgen checks them; _EntryLinks writes them
     item.register_extension("feedmill_links", _EntryLinks, atom=True, rss=False)
@@ -143,6 +216,19 @@ def _add_entry(item: FeedEntry, entry: StoredEntry, source: SourceInfo | None) -
     _add_text(item, entry)
     if source is not None:
         item.source(url=source.link or source.url, title=source.title)
+
+
+def _related(entry: StoredEntry, credits: Sequence[Credit]) -> list[dict[str, str]]:
+    """``<link rel="related">`` to each credited copy (not repeating the entry's own link)."""
+    seen = {entry.link}
+    related = []
+    for credit in credits:
+        if credit.link and credit.link not in seen:
+            seen.add(credit.link)
+            related.append(
+                {"href": credit.link, "rel": "related", "type": "text/html", "title": credit.title}
+            )
+    return related
 
 
 def _add_text(item: FeedEntry, entry: StoredEntry) -> None:

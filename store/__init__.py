@@ -15,6 +15,9 @@ from store.model import (
     SourceDefinition,
     StoredEntry,
     StoredSource,
+    StoredStory,
+    StoryMember,
+    StorySummary,
 )
 from store.store import Store
 
@@ -28,6 +31,9 @@ __all__ = [
     "StoreError",
     "StoredEntry",
     "StoredSource",
+    "StoredStory",
+    "StoryMember",
+    "StorySummary",
     "TrackingFilter",
     "UnknownSourceError",
     "ensure_schema",

@@ -5,6 +5,7 @@
     new    -> INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING RETURNING entry_key
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
+    new (really inserted) -> each assigned a story (store.story_index), same transaction
 
 ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
 second insert does nothing and counts the entry as unchanged instead of failing.
@@ -25,8 +26,11 @@ from sources.model import ParsedEntry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 from store.identity import content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
+from store.stories import StoryEntry, StorySettings
+from store.story_index import cluster_entries
 from store.tables import Base, EntryRow, TombstoneRow
 
+STORY_TEXT_LIMIT = 4000  # characters of summary/content clustering looks at
 _CHUNK = 500  # keys per IN (...) lookup: well under every database's parameter limit
 entries_table = Base.metadata.tables["entries"]
 
@@ -44,8 +48,10 @@ async def upsert_entries(
     entries: Sequence[ParsedEntry],
     now: datetime,
     tracking: TrackingFilter = DEFAULT_FILTER,
+    stories: StorySettings | None = None,
 ) -> IngestCounts:
-    """Store ``entries`` of ``source_id`` inside the caller's transaction."""
+    """Store ``entries`` of ``source_id`` inside the caller's transaction; with ``stories``,
+    cluster the new ones (changed entries keep their story)."""
     links = [canonical_link(entry, tracking) for entry in entries]
     keys = entry_keys(entries, tracking, links)
     known, buried = await _known_and_buried(conn, source_id, keys)
@@ -58,7 +64,11 @@ async def upsert_entries(
             inserts.append(_new_row(source_id, key, entry, digest, link, now))
         elif old is not None and old.content_hash != digest:
             updates.append(_changed_row(old, entry, digest, link, now))
-    inserted = await _insert_new(conn, inserts)
+    inserted_keys = await _insert_new(conn, inserts)
+    inserted = len(inserted_keys)
+    if stories is not None and inserted_keys:
+        new = [_story_entry(row) for row in inserts if row["entry_key"] in inserted_keys]
+        await conn.run_sync(cluster_entries, new, stories, now)
     if updates:
         await conn.execute(
             update(entries_table).where(entries_table.c.id == bindparam("row_id")), updates
@@ -68,21 +78,36 @@ async def upsert_entries(
     return IngestCounts(new=inserted, updated=len(updates), unchanged=unchanged, ignored=ignored)
 
 
-async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
-    """Insert ``rows``; a row another writer inserted meanwhile is skipped, not an error."""
+async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert ``rows``; a row another writer inserted meanwhile is skipped, not an error.
+    Returns the keys really inserted."""
     if not rows:
-        return 0
+        return set()
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(entries_table)
         .on_conflict_do_nothing(index_elements=["source_id", "entry_key"])
         .returning(entries_table.c.entry_key)
     )
-    inserted = 0
+    inserted: set[str] = set()
     for start in range(0, len(rows), _CHUNK):
         result = await conn.execute(statement, rows[start : start + _CHUNK])
-        inserted += len(result.all())
+        inserted.update(result.scalars().all())
     return inserted
+
+
+def _story_entry(row: dict[str, Any]) -> StoryEntry:
+    """What clustering sees of a new entry: title and summary (else content), its date
+    (else when first seen) and canonical link."""
+    text = row["summary"] or row["content"] or ""
+    return StoryEntry(
+        uid=row["uid"],
+        source_id=row["source_id"],
+        published=row["published"] or row["sort_at"],
+        title=row["title"] or "",
+        text=text[:STORY_TEXT_LIMIT],
+        link=row["canonical_link"],
+    )
 
 
 async def _known_and_buried(

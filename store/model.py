@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sources.model import Enclosure, Validators
+from store.stories import StoryScore
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +111,43 @@ class IngestCounts:
     unchanged: int = 0
     ignored: int = 0  # listed upstream but removed by retention (a tombstone keeps them out)
     pruned: int = 0  # removed by retention after this pull
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """An entry's membership of a story: what put it there (``kind`` None: it founded the
+    story) and the candidate scores considered, best first."""
+
+    entry_uid: str
+    source_id: str
+    published: datetime
+    kind: str | None
+    scores: tuple[StoryScore, ...]
+    joined_at: datetime
+    title: str | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStory:
+    """A story: its id is the founding entry's uid; members oldest first."""
+
+    id: str
+    representative_uid: str
+    member_count: int
+    source_count: int
+    created_at: datetime
+    updated_at: datetime
+    members: tuple[StoryMember, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorySummary:
+    """A line of the status page's story list."""
+
+    id: str
+    title: str | None
+    representative_uid: str
+    member_count: int
+    source_count: int
+    updated_at: datetime

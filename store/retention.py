@@ -2,7 +2,7 @@
 
     victims = entries older than now - max_age (by sort time)
             + entries past the newest max_entries (by sort time, then row id)
-    for each victim: tombstone (source, entry key), then delete the entry
+    for each victim: tombstone (source, entry key), leave its story, then delete the entry
 
 An upstream that still lists a pruned entry does not bring it back as new: store.ingest skips
 keys that have a tombstone. Tombstones are a source id and a key each; they go when their
@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.model import Retention
+from store.story_index import forget_pruned
 from store.tables import EntryRow, TombstoneRow
 
 _CHUNK = 500
@@ -40,6 +41,7 @@ async def prune_source(
     for start in range(0, len(rows), _CHUNK):
         await conn.execute(bury, rows[start : start + _CHUNK])
     ids = [row_id for row_id, _ in victims]
+    await forget_pruned(conn, ids, now)  # issue 5: out of their stories first
     for start in range(0, len(ids), _CHUNK):
         await conn.execute(delete(EntryRow).where(EntryRow.id.in_(ids[start : start + _CHUNK])))
     return len(victims)

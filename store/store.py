@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, case, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
-from store.canonical import DEFAULT_FILTER, TrackingFilter
+from store import story_queries
+from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
 from store.database import create_engine, reading, writing
 from store.errors import UnknownSourceError
 from store.ingest import upsert_entries
@@ -29,9 +31,17 @@ from store.model import (
     SourceDefinition,
     StoredEntry,
     StoredSource,
+    StoredStory,
+    StorySummary,
 )
 from store.retention import prune_source
+from store.stories import StorySettings
 from store.tables import Base, EntryRow, SourceRow
+
+DEFAULT_STORIES = StorySettings()
+# PostgreSQL's deadlock_detected and serialization_failure: the ingest is tried again.
+_RETRYABLE = frozenset({"40P01", "40001"})
+_DEADLOCK_RETRIES = 3
 
 # pg_advisory_lock key held while a process migrates and syncs sources ("feedmill" in ASCII).
 _SETUP_LOCK = 0x666565646D696C6C
@@ -40,9 +50,15 @@ _SETUP_LOCK = 0x666565646D696C6C
 class Store:
     """feedmill's database. ``Store.open(url)``, use, then ``await store.close()``."""
 
-    def __init__(self, engine: AsyncEngine, tracking: TrackingFilter = DEFAULT_FILTER) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tracking: TrackingFilter = DEFAULT_FILTER,
+        stories: StorySettings | None = DEFAULT_STORIES,
+    ) -> None:
         self.engine = engine
         self.tracking = tracking
+        self.stories = stories  # issue 5: how new entries are clustered; None: not at all
         # SQLite has one writer at a time. Queue this process's writers here rather than
         # let them poll the database lock (busy_timeout), which wastes most of the wait.
         self._serial = engine.dialect.name == "sqlite"
@@ -61,9 +77,14 @@ class Store:
 
     @classmethod
     def open(
-        cls, url: str, *, tracking: TrackingFilter = DEFAULT_FILTER, **engine_options: Any
+        cls,
+        url: str,
+        *,
+        tracking: TrackingFilter = DEFAULT_FILTER,
+        stories: StorySettings | None = DEFAULT_STORIES,
+        **engine_options: Any,
     ) -> Store:
-        return cls(create_engine(url, **engine_options), tracking)
+        return cls(create_engine(url, **engine_options), tracking, stories)
 
     @asynccontextmanager
     async def setup_lock(self) -> AsyncIterator[None]:
@@ -283,9 +304,32 @@ class Store:
         polling: PollingUpdate | None = None,
     ) -> IngestCounts:
         """Store a freshly parsed document and the source's new state in one transaction;
-        then apply the source's retention in the same transaction."""
+        then apply the source's retention in the same transaction. A transaction PostgreSQL
+        aborts for a deadlock (two workers clustering into the same stories) is run again."""
+        for attempt in range(_DEADLOCK_RETRIES):
+            try:
+                return await self._ingest_once(
+                    source_id, feed, validators, now, next_poll_at, polling
+                )
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None)
+                if code not in _RETRYABLE or attempt == _DEADLOCK_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _ingest_once(
+        self,
+        source_id: str,
+        feed: ParsedFeed,
+        validators: Validators,
+        now: datetime,
+        next_poll_at: datetime,
+        polling: PollingUpdate | None,
+    ) -> IngestCounts:
         async with self._writing() as conn:
-            counts = await upsert_entries(conn, source_id, feed.entries, now, self.tracking)
+            counts = await upsert_entries(
+                conn, source_id, feed.entries, now, self.tracking, stories=self.stories
+            )
             retention = await self._retention(conn, source_id)
             pruned = await prune_source(conn, source_id, retention, now)
             counts = dataclasses.replace(counts, pruned=pruned)
@@ -395,6 +439,46 @@ class Store:
         query = select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)
         async with reading(self.engine) as conn:
             return {source_id: count for source_id, count in (await conn.execute(query)).all()}
+
+    # -- stories (issue 5) ----------------------------------------------------------------
+
+    async def story_groups(
+        self, uids: Sequence[str]
+    ) -> dict[str, tuple[str, tuple[StoredEntry, ...]]]:
+        """For each of ``uids`` in a story: (story id, all its stored members)."""
+        async with reading(self.engine) as conn:
+            return await story_queries.story_groups(conn, uids, _entry)
+
+    async def link_groups(self, links: Sequence[str]) -> dict[str, tuple[StoredEntry, ...]]:
+        """The stored entries with each canonical link."""
+        async with reading(self.engine) as conn:
+            return await story_queries.link_groups(conn, links, _entry)
+
+    async def story_of(self, uid: str) -> StoredStory | None:
+        """The entry's story, its members and the decisions that put them there."""
+        async with reading(self.engine) as conn:
+            return await story_queries.load_story(conn, uid)
+
+    async def recent_stories(self, limit: int = 10) -> list[StorySummary]:
+        """The latest stories carried by two or more sources (the status page's list)."""
+        async with reading(self.engine) as conn:
+            return await story_queries.recent_stories(conn, limit)
+
+    async def find_entry(self, uid_or_link: str) -> StoredEntry | None:
+        """An entry by uid, else by link (compared as a canonical link)."""
+        by_uid = select(EntryRow).where(EntryRow.uid == uid_or_link)
+        link = normalize_url(uid_or_link, self.tracking) if "/" in uid_or_link else None
+        async with reading(self.engine) as conn:
+            row = (await conn.execute(by_uid)).first()
+            if row is None and link is not None:
+                by_link = (
+                    select(EntryRow)
+                    .where(EntryRow.canonical_link == link)
+                    .order_by(EntryRow.first_seen_at, EntryRow.id)
+                    .limit(1)
+                )
+                row = (await conn.execute(by_link)).first()
+        return None if row is None else _entry(row)
 
 
 _RESET_FOR_NEW_URL: dict[str, Any] = {

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -133,3 +134,76 @@ class TombstoneRow(Base):
     )
     entry_key: Mapped[str] = mapped_column(Text, primary_key=True)
     pruned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- stories (issue 5): which entries carry the same story (store.story_index) ----------------
+
+
+class StoryRow(Base):
+    """One story; its id is the uid of the entry that founded it and never changes."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The earliest member (what the status page and explain show; a feed with `prefer`
+    # chooses its own among the members it carries).
+    representative_uid: Mapped[str] = mapped_column(String(64))
+    member_count: Mapped[int] = mapped_column(Integer, default=1)
+    source_count: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_stories_updated", "updated_at"),)
+
+
+class StoryMemberRow(Base):
+    """An entry's membership of a story, with what put it there (for explain).
+
+    The primary key on the entry makes membership unique: a second writer's insert of the
+    same entry does nothing (ON CONFLICT), so no entry is ever in two stories.
+    """
+
+    __tablename__ = "story_members"
+
+    entry_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    story_id: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(100))
+    published: Mapped[datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    kind: Mapped[str | None] = mapped_column(String(16))  # None: it founded the story
+    scores: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_story_members_story", "story_id", "published"),)
+
+
+class StoryKeyRow(Base):
+    """LSH band keys (and event-mode term keys) of a story's members: candidate lookup."""
+
+    __tablename__ = "story_keys"
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    story_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_published: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_story_keys_story", "story_id"),)
+
+
+class StoryTermRow(Base):
+    """How many of a story's members contain a term (event mode)."""
+
+    __tablename__ = "story_terms"
+
+    story_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    term: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class TermFrequencyRow(Base):
+    """Document frequency of a term over the entries clustered in event mode; the row with
+    the empty term counts those entries (the IDF's N)."""
+
+    __tablename__ = "term_frequencies"
+
+    term: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -21,6 +21,7 @@ from feedmill.config import (
     ServerSettings,
     Settings,
     SourceSettings,
+    StoriesSettings,
     WebSubSettings,
     config_path,
     load_config,
@@ -212,6 +213,7 @@ SECTIONS = [
     ("feeds.include", RuleSettings),
     ("http", HttpSettings),
     ("websub", WebSubSettings),
+    ("stories", StoriesSettings),
 ]
 
 
@@ -245,3 +247,41 @@ def test_docs_describe_every_config_key(section: str, model: type[BaseModel]) ->
     for name in model.model_fields:
         key = f"{section}.{name}" if section else name
         assert f"`{key}`" in documented, f"docs/config.md does not describe `{key}`"
+
+
+def test_stories_keys_and_feed_dedupe(tmp_path: Path) -> None:
+    config = with_changes(
+        stories={"mode": "event", "near_copy_threshold": 0.5, "window": "2d"},
+        sources=[
+            {"id": "a", "url": "https://a.example/feed"},
+            {"id": "b", "url": "https://b.example/feed"},
+        ],
+        feeds=[{"id": "top", "title": "Top", "dedupe": "story", "prefer": ["b", "a"]}],
+    )
+    settings = load(tmp_path, config)
+    story = settings.stories.story_settings()
+    assert (story.mode, story.near_copy_threshold, story.window) == (
+        "event",
+        0.5,
+        timedelta(days=2),
+    )
+    assert story.event_threshold == 0.45
+    (feed,) = settings.feed_definitions()
+    assert (feed.dedupe, feed.prefer) == ("story", ("b", "a"))
+    bad = with_changes(
+        stories={"mode": "fuzzy", "near_copy_threshold": 0},
+        sources=[{"id": "a", "url": "https://a.example/feed"}],
+        feeds=[{"id": "top", "title": "Top", "dedupe": "yes", "prefer": ["zzz"]}],
+    )
+    found = problems(tmp_path, bad)
+    assert any("stories.mode" in p for p in found), found
+    assert any("stories.near_copy_threshold" in p for p in found), found
+    assert any("feeds[0] (id 'top').dedupe" in p for p in found), found
+    unknown = with_changes(
+        sources=[{"id": "a", "url": "https://a.example/feed"}],
+        feeds=[{"id": "top", "title": "Top", "prefer": ["zzz"]}],
+    )
+    assert any(
+        p.endswith("feeds[0] (id 'top').prefer: no source has id 'zzz'")
+        for p in problems(tmp_path, unknown)
+    )

@@ -1,0 +1,160 @@
+"""Issue 5 end to end: a curated feed with `dedupe: story` through the real HTTP server, the
+story's stable id as a copy arrives, the credits in every format, `feedmill explain`."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+
+from feedmill.cli import main
+from feedmill.config import Settings, load_config
+from feedmill.service import Service
+from store import entry_uid
+from tests.app.configs import outlets_config, serve_outlets, write_config
+from tests.app.conftest import pull_again
+from tests.conftest import FakeClock, fixture_bytes
+from tests.upstream import Upstream
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+A_LENOVO = entry_uid("outlet-a", "serverdesk-20261124-001")
+WIRE_LENOVO = entry_uid("outlet-wire", "meridian-20261124-lenovo")
+B_LENOVO = entry_uid("outlet-b", "tag:computeweekly.example,2026:lenovo-tianjin")
+# Only the wire's other item: its copy of the Lenovo story arrives on the second pull.
+WIRE_BEFORE = (
+    fixture_bytes("outlet-wire.rss")
+    .split(b"<item>")[0]
+    .replace(b"</channel>", b"")
+    .replace(b"</rss>", b"")
+    + b"<item>"
+    + fixture_bytes("outlet-wire.rss").split(b"<item>")[2]
+)
+
+
+def urn(uid: str) -> str:
+    return f"urn:uuid:{uid[:8]}-{uid[8:12]}-{uid[12:16]}-{uid[16:20]}-{uid[20:]}"
+
+
+def serve_wire(upstream: Upstream, body: bytes, etag: str) -> str:
+    return upstream.add("/wire.rss", body, content_type="application/rss+xml", etag=etag)
+
+
+def stories_config(upstream: Upstream, tmp_path: Path, port: int = 0) -> dict[str, Any]:
+    sources = serve_outlets(upstream)
+    sources["outlet-wire"] = serve_wire(upstream, WIRE_BEFORE, '"w-1"')
+    config = outlets_config(sources, tmp_path, port=port)
+    config["feeds"] += [
+        {"id": "stories", "title": "One entry per story", "tags": ["news"], "dedupe": "story"},
+        {
+            "id": "wire-first",
+            "title": "Wire first",
+            "tags": ["news"],
+            "dedupe": "story",
+            "prefer": ["outlet-wire"],
+        },
+    ]
+    return config
+
+
+@pytest.fixture
+def settings(tmp_path: Path, upstream: Upstream, listener: socket.socket) -> Settings:
+    config = stories_config(upstream, tmp_path, port=listener.getsockname()[1])
+    return load_config(write_config(tmp_path / "config.yaml", config))
+
+
+def atom_entries(body: bytes) -> dict[str, etree._Element]:
+    root = etree.fromstring(body)
+    return {e.findtext(f"{ATOM}id"): e for e in root.iter(f"{ATOM}entry")}
+
+
+async def test_a_story_feed_shows_one_entry_per_story_with_a_stable_id_and_credits(
+    settings: Settings,
+    service: Service,
+    clock: FakeClock,
+    upstream: Upstream,
+    validate_atom: Callable[[bytes], None],
+) -> None:
+    base = settings.site().base_url.rstrip("/")
+    async with httpx.AsyncClient(base_url=base) as http:
+        first = await http.get("/feeds/stories.atom")
+        validate_atom(first.content)
+        before = atom_entries(first.content)
+        story = before[urn(A_LENOVO)]  # the Lenovo story, founded by outlet-a
+        assert "Also reported by" not in etree.tostring(story).decode()
+        assert urn(B_LENOVO) in before  # a rewrite, not a near-copy: its own story
+
+        serve_wire(upstream, fixture_bytes("outlet-wire.rss"), '"w-2"')
+        await pull_again(service, clock)
+
+        second = await http.get("/feeds/stories.atom")
+        validate_atom(second.content)
+        after = atom_entries(second.content)
+        assert urn(WIRE_LENOVO) not in after  # the copy joined the story: not a second entry
+        shown = after[urn(A_LENOVO)]  # same id, updated in place
+        assert shown.findtext(f"{ATOM}title") == story.findtext(f"{ATOM}title")
+        assert shown.findtext(f"{ATOM}updated") > story.findtext(f"{ATOM}updated")
+        related = [
+            link.get("href") for link in shown.iter(f"{ATOM}link") if link.get("rel") == "related"
+        ]
+        assert related == ["https://meridianwire.example/2026/11/24/lenovo-tianjin"]
+        text = shown.findtext(f"{ATOM}content") or shown.findtext(f"{ATOM}summary")
+        assert "Also reported by: " in text and ">Meridian Wire</a>" in text
+        assert shown.find(f"{ATOM}source").findtext(f"{ATOM}title") == "Server Desk"
+        # The same story in a feed that prefers the wire: the wire's text, the same id.
+        preferred = atom_entries((await http.get("/feeds/wire-first.atom")).content)
+        wire_shown = preferred[urn(A_LENOVO)]
+        assert wire_shown.findtext(f"{ATOM}title").startswith("Lenovo expands Tianjin")
+        assert wire_shown.find(f"{ATOM}source").findtext(f"{ATOM}title") == "Meridian Wire"
+        assert urn(WIRE_LENOVO) not in preferred
+        # The feed without dedupe still carries both copies.
+        everything = atom_entries((await http.get("/feeds/everything.atom")).content)
+        assert {urn(A_LENOVO), urn(WIRE_LENOVO)} <= set(everything)
+        # RSS and JSON Feed carry the credits too.
+        rss = (await http.get("/feeds/stories.rss")).text
+        assert rss.count("Lenovo expands its Tianjin") == 1 and "Meridian Wire" in rss
+        items = json.loads((await http.get("/feeds/stories.json")).content)["items"]
+        (lenovo,) = [i for i in items if i["id"] == urn(A_LENOVO)]
+        assert "Also reported by" in lenovo["content_html"]
+        assert lenovo["_feedmill"]["related"] == [
+            {
+                "title": "Meridian Wire",
+                "url": "https://meridianwire.example/2026/11/24/lenovo-tianjin",
+            }
+        ]
+        index = (await http.get("/")).text
+        assert "Stories in several sources" in index and A_LENOVO in index
+
+
+def test_explain_shows_the_story_the_scores_and_each_feeds_verdict(
+    tmp_path: Path, upstream: Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path / "config.yaml", stories_config(upstream, tmp_path))
+    serve_wire(upstream, fixture_bytes("outlet-wire.rss"), '"w-2"')
+    assert main(["--config", str(config), "fetch"]) == 0
+    capsys.readouterr()
+    link = "https://meridianwire.example/2026/11/24/lenovo-tianjin?utm_source=x"
+    assert main(["--config", str(config), "explain", link]) == 0
+    out = capsys.readouterr().out
+    assert f"entry {WIRE_LENOVO}  outlet-wire" in out
+    assert f"story {A_LENOVO}: 2 entries from 2 sources, representative {A_LENOVO}" in out
+    assert f"{A_LENOVO}  outlet-a  2026-11-24 00:15  founded the story" in out
+    assert "joined: near-copy 0." in out and ">= 0.40" in out
+    assert f"story {A_LENOVO}: near-copy 0." in out  # the candidate it was compared with
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if ": " in line}
+    assert lines["ai-infrastructure"].endswith("in: include keyword 'AI server' matched")
+    assert f"but outlet-a's entry {A_LENOVO} represents its story" in lines["stories"]
+    assert "in: " in lines["wire-first"] and "represents its story" in lines["wire-first"]
+    assert "in: no include rules" in lines["everything"]
+    assert main(["--config", str(config), "explain", "nope"]) == 1
+    capsys.readouterr()
+    assert main(["--config", str(config), "preview", "stories", "--why"]) == 0
+    why = capsys.readouterr().out
+    flat = " ".join(why.split())
+    assert "represents its story" in flat and "but outlet-a's entry" in flat, why
+    assert "8 entries in stories" in why  # 9 entries pass the rules; the copy is left out

@@ -1,0 +1,304 @@
+"""Story clustering through Store.ingest, on SQLite and PostgreSQL (db_url is parametrised):
+the table-backed index, stored decisions, retention, concurrent writers, indexed lookups."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from sources import ParsedEntry, ParsedFeed, Validators
+from store import Retention, SourceDefinition, Store, ensure_schema, entry_uid
+from store import ingest as ingest_module
+from store.stories import StoryMode, StorySettings, score_bcubed
+from store.tables import StoryKeyRow, StoryMemberRow, StoryRow
+
+SYNDICATED = Path(__file__).resolve().parent.parent / "data" / "syndicated" / "items.json"
+HOUR = timedelta(hours=1)
+T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+WIRE = (
+    "Lenovo will expand its server manufacturing campus in Tianjin into a hub for artificial "
+    "intelligence servers, the company said on Thursday, with mass production of liquid-cooled "
+    "GPU racks planned by 2027. The expansion adds two production lines and about 1,200 jobs."
+)
+OTHER = (
+    "Nvidia reported record data center revenue for the quarter, driven by demand for its "
+    "accelerators from cloud providers, and guided above analyst expectations for the next one."
+)
+
+
+def source(source_id: str, **kw: object) -> SourceDefinition:
+    return SourceDefinition(source_id, f"https://{source_id}.example/feed", None, HOUR, **kw)  # type: ignore[arg-type]
+
+
+def item(key: str, title: str, summary: str, link: str, published: datetime) -> ParsedEntry:
+    return ParsedEntry(id=key, link=link, title=title, summary=summary, published=published)
+
+
+async def ingest(store: Store, source_id: str, *entries: ParsedEntry, now: datetime = T0) -> None:
+    feed = ParsedFeed(url=f"https://{source_id}.example/feed", version="rss20", entries=entries)
+    await store.ingest(source_id, feed, Validators(), now, now + HOUR)
+
+
+async def uid_of(store: Store, source_id: str, key: str) -> str:
+    uid = entry_uid(source_id, key)
+    assert await store.find_entry(uid) is not None
+    return uid
+
+
+@pytest.fixture
+async def stories_store(db_url: str) -> AsyncIterator[Store]:
+    opened = Store.open(db_url)
+    await ensure_schema(opened)
+    await opened.sync_sources([source(s) for s in ("wire", "post", "ledger", "gazette")], T0)
+    yield opened
+    await opened.close()
+
+
+async def test_the_same_canonical_link_joins_across_sources_whatever_the_text(
+    stories_store: Store,
+) -> None:
+    link = "https://wire.example/lenovo-tianjin"
+    await ingest(stories_store, "wire", item("w1", "Lenovo expands Tianjin hub", WIRE, link, T0))
+    tracked = f"{link}?utm_source=digest&utm_medium=rss"
+    await ingest(stories_store, "post", item("p1", "Morning digest", OTHER, tracked, T0 + HOUR))
+    founder = await uid_of(stories_store, "wire", "w1")
+    story = await stories_store.story_of(await uid_of(stories_store, "post", "p1"))
+    assert story is not None and story.id == founder
+    assert [m.kind for m in story.members] == [None, "link"]
+    assert story.representative_uid == founder and story.source_count == 2
+
+
+async def test_a_near_copy_joins_with_its_score_kept_for_explain(stories_store: Store) -> None:
+    await ingest(
+        stories_store,
+        "wire",
+        item("w1", "Lenovo expands its Tianjin AI server hub", WIRE, "https://wire.example/1", T0),
+    )
+    copy = item(
+        "p1", "Lenovo bets on Tianjin: AI servers by 2027", WIRE, "https://post.example/9", T0
+    )
+    await ingest(stories_store, "post", copy)
+    story = await stories_store.story_of(await uid_of(stories_store, "post", "p1"))
+    assert story is not None and story.member_count == 2
+    joined = story.members[1]
+    assert joined.kind == "near-copy" and joined.source_id == "post"
+    best = joined.scores[0]
+    assert best.story_id == story.id and best.matches
+    assert best.score >= best.threshold == StorySettings().near_copy_threshold
+    assert best.member_uid == story.members[0].entry_uid
+
+
+async def test_same_source_copies_and_other_news_stay_apart(stories_store: Store) -> None:
+    lenovo = item("w1", "Lenovo expands its Tianjin AI server hub", WIRE, "https://w/1", T0)
+    follow = item("w2", "Lenovo expands its Tianjin AI server hub", WIRE, "https://w/2", T0)
+    nvidia = item("p1", "Nvidia posts record data center revenue", OTHER, "https://p/1", T0)
+    await ingest(stories_store, "wire", lenovo, follow)
+    await ingest(stories_store, "post", nvidia)
+    w1, w2 = await uid_of(stories_store, "wire", "w1"), await uid_of(stories_store, "wire", "w2")
+    first, second = await stories_store.story_of(w1), await stories_store.story_of(w2)
+    assert first is not None and second is not None and first.id != second.id
+    assert second.members[0].scores[0].excluded == "same source"
+    other = await stories_store.story_of(await uid_of(stories_store, "post", "p1"))
+    assert other is not None and other.id not in (first.id, second.id)
+
+
+async def test_the_syndicated_set_clusters_as_in_memory_through_the_store(db_url: str) -> None:
+    items = json.loads(SYNDICATED.read_text())["items"]
+    items.sort(key=lambda i: (i["published"], i["id"]))
+    store = Store.open(db_url)
+    try:
+        await ensure_schema(store)
+        await store.sync_sources([source(s) for s in sorted({i["source"] for i in items})], T0)
+        for i in items:  # one document per copy, in the order they were published
+            published = datetime.fromisoformat(i["published"])
+            entry = item(i["id"], i["title"], i["summary"], i["link"], published)
+            await ingest(store, i["source"], entry, now=published)
+        async with store.engine.connect() as conn:
+            members = (
+                await conn.execute(select(StoryMemberRow.entry_uid, StoryMemberRow.story_id))
+            ).all()
+        story_of = dict(members)
+        labels = [story_of[entry_uid(i["source"], i["id"])] for i in items]
+        result = score_bcubed(labels, [i["story"] for i in items])
+        assert result.precision >= 0.99 and result.recall >= 0.95, result
+        for i in items:  # every hard negative is alone in its story
+            if i["story"].startswith("neg-"):
+                assert labels.count(story_of[entry_uid(i["source"], i["id"])]) == 1, i["story"]
+    finally:
+        await store.close()
+
+
+async def test_pruning_a_member_keeps_the_story_consistent(db_url: str) -> None:
+    store = Store.open(db_url)
+    try:
+        await ensure_schema(store)
+        keep_one = Retention(max_entries=1)
+        await store.sync_sources([source("wire", retention=keep_one), source("post")], T0)
+        first = item("w1", "Lenovo expands its Tianjin AI server hub", WIRE, "https://w/1", T0)
+        await ingest(store, "wire", first)
+        copy = item("p1", "Lenovo bets on Tianjin", WIRE, "https://p/1", T0 + HOUR)
+        await ingest(store, "post", copy)
+        founder, joined = await uid_of(store, "wire", "w1"), await uid_of(store, "post", "p1")
+        before = await store.story_of(joined)
+        assert before is not None and before.representative_uid == founder
+        # A newer wire entry pushes w1 out (max_entries 1): the story loses it.
+        later = item("w2", "Nvidia posts record revenue", OTHER, "https://w/2", T0 + 2 * HOUR)
+        await ingest(store, "wire", later, now=T0 + 2 * HOUR)
+        after = await store.story_of(joined)
+        assert after is not None and after.id == founder  # the id never changes
+        assert [m.entry_uid for m in after.members] == [joined]
+        assert (after.representative_uid, after.member_count, after.source_count) == (
+            joined,
+            1,
+            1,
+        )
+        assert await store.story_of(founder) is None
+    finally:
+        await store.close()
+
+
+async def test_a_story_left_without_members_is_deleted_with_its_keys(db_url: str) -> None:
+    store = Store.open(db_url)
+    try:
+        await ensure_schema(store)
+        await store.sync_sources([source("wire", retention=Retention(max_entries=1))], T0)
+        await ingest(store, "wire", item("w1", "Lenovo Tianjin", WIRE, "https://w/1", T0))
+        await ingest(store, "wire", item("w2", "Nvidia", OTHER, "https://w/2", T0 + HOUR))
+        survivor = await uid_of(store, "wire", "w2")
+        async with store.engine.connect() as conn:
+            stories = (await conn.execute(select(StoryRow.id))).scalars().all()
+            keyed = (await conn.execute(select(StoryKeyRow.story_id).distinct())).scalars().all()
+        assert stories == [survivor] and keyed == [survivor]
+    finally:
+        await store.close()
+
+
+async def test_changed_entries_keep_their_story(stories_store: Store) -> None:
+    first = item("w1", "Lenovo expands its Tianjin AI server hub", WIRE, "https://w/1", T0)
+    await ingest(stories_store, "wire", first)
+    await ingest(
+        stories_store, "post", item("p1", "Lenovo bets on Tianjin", WIRE, "https://p/1", T0)
+    )
+    joined = await uid_of(stories_store, "post", "p1")
+    story = await stories_store.story_of(joined)
+    rewritten = item("p1", "Something else entirely", OTHER, "https://p/1", T0)
+    await ingest(stories_store, "post", rewritten, now=T0 + HOUR)
+    again = await stories_store.story_of(joined)
+    assert story is not None and again is not None
+    assert [(m.entry_uid, m.kind) for m in again.members] == [
+        (m.entry_uid, m.kind) for m in story.members
+    ]
+    assert again.members[1].title == "Something else entirely"
+
+
+async def test_link_mode_through_the_store_merges_only_links(db_url: str) -> None:
+    store = Store.open(db_url, stories=StorySettings(mode=StoryMode.LINK))
+    try:
+        await ensure_schema(store)
+        await store.sync_sources([source("wire"), source("post")], T0)
+        await ingest(store, "wire", item("w1", "Lenovo Tianjin", WIRE, "https://w/1", T0))
+        await ingest(store, "post", item("p1", "Lenovo Tianjin", WIRE, "https://p/1", T0))
+        story = await store.story_of(await uid_of(store, "post", "p1"))
+        assert story is not None and story.member_count == 1
+    finally:
+        await store.close()
+
+
+async def test_two_writers_clustering_copies_at_once_lose_no_member(db_url: str) -> None:
+    """Several stores (workers) ingest copies of one story into a story founded earlier."""
+    first = Store.open(db_url)
+    await ensure_schema(first)
+    outlets = ["post", "ledger", "gazette", "times", "herald"]
+    await first.sync_sources([source(s) for s in ["wire", *outlets]], T0)
+    lead = item("w1", "Lenovo expands its Tianjin AI server hub", WIRE, "https://w/1", T0)
+    await ingest(first, "wire", lead)
+    workers = [Store.open(db_url) for _ in outlets]
+    try:
+        copies = [
+            ingest(w, s, item(f"{s}1", f"Lenovo in Tianjin ({s})", WIRE, f"https://{s}/1", T0))
+            for w, s in zip(workers, outlets, strict=True)
+        ]
+        await asyncio.gather(*copies)
+        founder = await uid_of(first, "wire", "w1")
+        story = await first.story_of(founder)
+        assert story is not None
+        assert sorted(m.source_id for m in story.members) == sorted(["wire", *outlets])
+        assert (story.member_count, story.source_count) == (6, 6)
+        async with first.engine.connect() as conn:
+            count = (await conn.execute(text("SELECT count(*) FROM story_members"))).scalar()
+        assert count == 6
+    finally:
+        for w in workers:
+            await w.close()
+        await first.close()
+
+
+async def test_joining_a_story_bumps_the_versions_of_its_members_sources(
+    stories_store: Store,
+) -> None:
+    await ingest(stories_store, "wire", item("w1", "Lenovo Tianjin hub", WIRE, "https://w/1", T0))
+    before = await stories_store.source_versions()
+    await ingest(stories_store, "post", item("p1", "Lenovo bets on it", WIRE, "https://p/1", T0))
+    after = await stories_store.source_versions()
+    assert after["wire"] > before["wire"]  # its feeds now credit the new copy
+    assert after["ledger"] == before["ledger"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT story_id, count(*) FROM story_keys WHERE key IN (1, 2, 3) "
+        "AND last_published >= '2026-01-01' GROUP BY story_id",
+        "SELECT m.story_id FROM story_members m JOIN entries e ON e.uid = m.entry_uid "
+        "WHERE e.canonical_link = 'https://w/1'",
+        "SELECT entry_uid, source_id, published, signature FROM story_members "
+        "WHERE story_id IN ('a', 'b')",
+    ],
+)
+async def test_candidate_lookups_use_indexes_not_scans(
+    stories_store: Store, statement: str
+) -> None:
+    async with stories_store.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            plan = " | ".join(
+                str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {statement}"))
+            )
+            assert "INDEX" in plan and "SCAN entries" not in plan, plan
+            assert "SCAN story_keys" not in plan and "SCAN story_members" not in plan, plan
+        else:
+            await conn.execute(text("SET enable_seqscan = off"))  # tiny tables: plan as big
+            plan = " | ".join(
+                str(row[0]) for row in await conn.execute(text(f"EXPLAIN {statement}"))
+            )
+            assert "Seq Scan" not in plan, plan
+
+
+async def test_an_ingest_aborted_for_a_deadlock_is_run_again(
+    stories_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real = ingest_module.upsert_entries
+    calls = []
+
+    async def deadlock_once(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        result = await real(*args, **kwargs)  # type: ignore[arg-type]
+        if len(calls) == 1:  # written, then aborted: the transaction is rolled back
+            raise DBAPIError("UPDATE stories ...", {}, Deadlock())
+        return result
+
+    monkeypatch.setattr("store.store.upsert_entries", deadlock_once)
+    await ingest(stories_store, "wire", item("w1", "Lenovo Tianjin", WIRE, "https://w/1", T0))
+    assert len(calls) == 2
+    assert (await stories_store.count_entries()) == {"wire": 1}
+    story = await stories_store.story_of(entry_uid("wire", "w1"))
+    assert story is not None and story.member_count == 1
