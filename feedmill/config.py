@@ -176,6 +176,7 @@ class LinksSettings(_Section):
 class StoriesSettings(_Section):
     """Issue 5: how entries of different sources are grouped into stories (docs/dedup.md)."""
 
+    cluster: Literal["auto", "always", "never"] = "auto"
     mode: Literal["link", "near-copy", "event"] = "near-copy"
     near_copy_threshold: float = Field(0.4, gt=0, le=1)
     event_threshold: float = Field(0.45, gt=0, le=1)
@@ -305,6 +306,16 @@ class Settings(_Section):
     stories: StoriesSettings = StoriesSettings()
 
     # -- what the packages get ------------------------------------------------------------
+
+    def story_settings(self) -> StorySettings | None:
+        """How ingest clusters new entries into stories, or None when it does not: with
+        ``stories.cluster: auto`` only when a curated feed has ``dedupe: story`` (clustering
+        costs ingest time; ``dedupe: link`` needs only the canonical links)."""
+        cluster = self.stories.cluster
+        wanted = cluster == "always" or (
+            cluster == "auto" and any(f.dedupe == "story" for f in self.feeds)
+        )
+        return self.stories.story_settings() if wanted else None
 
     def source_definitions(self) -> list[SourceDefinition]:
         return [

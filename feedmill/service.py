@@ -69,7 +69,7 @@ async def open_store(settings: Settings, clock: Clock) -> Store:
     store = Store.open(
         settings.database,
         tracking=settings.links.tracking_filter(),
-        stories=settings.stories.story_settings(),
+        stories=settings.story_settings(),
     )
     try:
         async with store.setup_lock():

@@ -285,3 +285,16 @@ def test_stories_keys_and_feed_dedupe(tmp_path: Path) -> None:
         p.endswith("feeds[0] (id 'top').prefer: no source has id 'zzz'")
         for p in problems(tmp_path, unknown)
     )
+
+
+def test_stories_are_clustered_only_when_a_feed_asks_for_them(tmp_path: Path) -> None:
+    plain = load(tmp_path, GOOD)
+    assert plain.story_settings() is None  # auto, and no feed has dedupe: story
+    wanting = with_changes(feeds=[{"id": "f", "title": "F", "dedupe": "story"}])
+    settings = load(tmp_path, wanting)
+    story = settings.story_settings()
+    assert story is not None and story.mode.value == "near-copy"
+    assert load(tmp_path, {**wanting, "stories": {"cluster": "never"}}).story_settings() is None
+    forced = load(tmp_path, {**GOOD, "stories": {"cluster": "always", "mode": "link"}})
+    assert forced.story_settings() is not None
+    assert load_config(ROOT / "config.yaml").story_settings() is not None  # ai-infrastructure
