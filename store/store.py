@@ -38,7 +38,6 @@ from store.retention import prune_source
 from store.stories import StorySettings
 from store.tables import Base, EntryRow, SourceRow
 
-DEFAULT_STORIES = StorySettings()
 # PostgreSQL's deadlock_detected and serialization_failure: the ingest is tried again.
 _RETRYABLE = frozenset({"40P01", "40001"})
 _DEADLOCK_RETRIES = 3
@@ -54,7 +53,7 @@ class Store:
         self,
         engine: AsyncEngine,
         tracking: TrackingFilter = DEFAULT_FILTER,
-        stories: StorySettings | None = DEFAULT_STORIES,
+        stories: StorySettings | None = None,
     ) -> None:
         self.engine = engine
         self.tracking = tracking
@@ -81,7 +80,7 @@ class Store:
         url: str,
         *,
         tracking: TrackingFilter = DEFAULT_FILTER,
-        stories: StorySettings | None = DEFAULT_STORIES,
+        stories: StorySettings | None = None,
         **engine_options: Any,
     ) -> Store:
         return cls(create_engine(url, **engine_options), tracking, stories)

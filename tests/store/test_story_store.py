@@ -54,7 +54,7 @@ async def uid_of(store: Store, source_id: str, key: str) -> str:
 
 @pytest.fixture
 async def stories_store(db_url: str) -> AsyncIterator[Store]:
-    opened = Store.open(db_url)
+    opened = Store.open(db_url, stories=StorySettings())
     await ensure_schema(opened)
     await opened.sync_sources([source(s) for s in ("wire", "post", "ledger", "gazette")], T0)
     yield opened
@@ -112,7 +112,7 @@ async def test_same_source_copies_and_other_news_stay_apart(stories_store: Store
 async def test_the_syndicated_set_clusters_as_in_memory_through_the_store(db_url: str) -> None:
     items = json.loads(SYNDICATED.read_text())["items"]
     items.sort(key=lambda i: (i["published"], i["id"]))
-    store = Store.open(db_url)
+    store = Store.open(db_url, stories=StorySettings())
     try:
         await ensure_schema(store)
         await store.sync_sources([source(s) for s in sorted({i["source"] for i in items})], T0)
@@ -136,7 +136,7 @@ async def test_the_syndicated_set_clusters_as_in_memory_through_the_store(db_url
 
 
 async def test_pruning_a_member_keeps_the_story_consistent(db_url: str) -> None:
-    store = Store.open(db_url)
+    store = Store.open(db_url, stories=StorySettings())
     try:
         await ensure_schema(store)
         keep_one = Retention(max_entries=1)
@@ -165,7 +165,7 @@ async def test_pruning_a_member_keeps_the_story_consistent(db_url: str) -> None:
 
 
 async def test_a_story_left_without_members_is_deleted_with_its_keys(db_url: str) -> None:
-    store = Store.open(db_url)
+    store = Store.open(db_url, stories=StorySettings())
     try:
         await ensure_schema(store)
         await store.sync_sources([source("wire", retention=Retention(max_entries=1))], T0)
@@ -213,13 +213,13 @@ async def test_link_mode_through_the_store_merges_only_links(db_url: str) -> Non
 
 async def test_two_writers_clustering_copies_at_once_lose_no_member(db_url: str) -> None:
     """Several stores (workers) ingest copies of one story into a story founded earlier."""
-    first = Store.open(db_url)
+    first = Store.open(db_url, stories=StorySettings())
     await ensure_schema(first)
     outlets = ["post", "ledger", "gazette", "times", "herald"]
     await first.sync_sources([source(s) for s in ["wire", *outlets]], T0)
     lead = item("w1", "Lenovo expands its Tianjin AI server hub", WIRE, "https://w/1", T0)
     await ingest(first, "wire", lead)
-    workers = [Store.open(db_url) for _ in outlets]
+    workers = [Store.open(db_url, stories=StorySettings()) for _ in outlets]
     try:
         copies = [
             ingest(w, s, item(f"{s}1", f"Lenovo in Tianjin ({s})", WIRE, f"https://{s}/1", T0))
