@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import math
 import os
@@ -52,6 +51,7 @@ from store.stories import (  # noqa: E402
     score_bcubed,
 )
 from store.stories.embed import embedder_installed  # noqa: E402
+from store.stories.evaluate import read_news_dedup  # noqa: E402
 from store.stories.text import content_terms, shingles, tokenize  # noqa: E402
 
 EMBEDDER = "all-minilm-l6-v2"
@@ -83,20 +83,7 @@ def load_syndicated() -> tuple[list[StoryEntry], list[str]]:
 
 
 def load_news_dedup(corpus: Path) -> tuple[list[StoryEntry], list[str]]:
-    with (corpus / "news-dedup" / "uci_news_aggregator_first6366.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    rows.sort(key=lambda r: (int(r["TIMESTAMP"]), int(r["ID"])))
-    entries = [
-        StoryEntry(
-            uid=r["ID"],
-            source_id=r["PUBLISHER"],
-            published=datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, UTC),
-            title=r["TITLE"],
-            link=r["URL"],
-        )
-        for r in rows
-    ]
-    return entries, [r["STORY"] for r in rows]
+    return read_news_dedup(corpus / "news-dedup" / "uci_news_aggregator_first6366.csv")
 
 
 def cluster(entries: Sequence[StoryEntry], settings: StorySettings) -> tuple[list[str], float]:

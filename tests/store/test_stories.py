@@ -29,6 +29,7 @@ from store.stories.embed import (
     embedder_installed,
     pack_vector,
 )
+from store.stories.evaluate import read_news_dedup
 from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_key, term_keys
 
 SYNDICATED = Path(__file__).resolve().parent.parent / "data" / "syndicated" / "items.json"
@@ -283,21 +284,7 @@ def test_bcubed_scores_a_known_clustering() -> None:
 
 
 def test_news_dedup_headlines_keep_precision_in_every_mode(corpus: Path) -> None:
-    import csv
-
-    with (corpus / "news-dedup" / "uci_news_aggregator_first6366.csv").open() as f:
-        rows = sorted(csv.DictReader(f), key=lambda r: (int(r["TIMESTAMP"]), int(r["ID"])))
-    entries = [
-        StoryEntry(
-            uid=r["ID"],
-            source_id=r["PUBLISHER"],
-            published=datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, UTC),
-            title=r["TITLE"],
-            link=r["URL"],
-        )
-        for r in rows
-    ]
-    gold = [r["STORY"] for r in rows]
+    entries, gold = read_news_dedup(corpus / "news-dedup" / "uci_news_aggregator_first6366.csv")
     recall = {}
     for mode in StoryMode:
         index = MemoryStoryIndex()
