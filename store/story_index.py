@@ -18,6 +18,7 @@ two simultaneous *first* copies each found a story (neither sees the other yet).
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from store.stories import (
     StorySettings,
     StoryState,
     assign_story,
+    featurize_entry,
 )
 from store.tables import (
     Base,
@@ -52,6 +54,7 @@ from store.tables import (
 MAX_TERM_LENGTH = 200  # longer "words" are noise; they are left out of the term tables
 SCORES_KEPT = 5  # candidate scores kept per member for explain
 _TOTAL = ""  # the term_frequencies row that counts the entries
+_IN_CHUNK = 2000  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,65 +76,149 @@ def _greatest(conn: Connection, left: Any, right: Any) -> Any:
 class SqlStoryIndex:
     """The StoryIndex Protocol over the story tables, on one sync connection, for one ingest.
 
-    Reads go to the tables (one indexed query per lookup; the document's canonical links are
-    looked up together, up front). Writes wait in memory until :meth:`flush`, which the
-    ingest calls once per document: a handful of multi-row statements instead of a dozen per
-    entry. Lookups see the waiting writes too, so entries of one document see each other.
-    Term statistics (event mode's IDF and story terms) are kept only when ``track_terms``.
+    Reads are batched per document: :meth:`prefetch` looks up every canonical link, band key
+    (and, in event mode, term key and term frequency) of the document's new entries at once,
+    then the members and terms of every story those found, a handful of indexed ``IN``
+    queries in all; the per-entry lookups are answered from what it read. Anything a lookup
+    needs that was not prefetched is read then (one query). Writes wait in memory until
+    :meth:`flush`, which the ingest calls once per document: a handful of multi-row
+    statements. Lookups see the waiting writes too, so entries of one document see each
+    other. Term statistics (event mode's IDF and story terms) are kept only when
+    ``track_terms``.
     """
 
-    def __init__(
-        self,
-        conn: Connection,
-        now: datetime,
-        *,
-        track_terms: bool,
-        links: Iterable[str] = (),
-    ) -> None:
+    def __init__(self, conn: Connection, now: datetime, *, track_terms: bool) -> None:
         self.conn = conn
         self.now = now
         self.track_terms = track_terms
-        self._by_link = self._prefetch_links(sorted(set(links)))
+        # What was read from the tables, by lookup key.
+        self._by_link: dict[str, set[str]] = {}
+        # key -> story -> its latest member's publication (Unix seconds), as stored
+        self._key_rows: dict[int, dict[str, int]] = {}
+        self._keys_since: int | None = None  # key rows were read from this time on
+        self._stored: dict[str, list[EntryFeatures]] = {}  # story -> its stored members
+        self._stored_terms: dict[str, Counter[str]] = {}
+        self._df: dict[str, int] = {}
+        # What this document's entries add, not yet written.
         self._new_links: dict[str, set[str]] = defaultdict(set)
-        self._new_keys: dict[int, dict[str, datetime]] = defaultdict(dict)
+        self._new_keys: dict[int, dict[str, int]] = defaultdict(dict)
         self._new_members: dict[str, list[EntryFeatures]] = defaultdict(list)
         self._rows: dict[str, dict[str, Any]] = {}  # entry uid -> story_members row
         self._founded: list[str] = []
         self._terms: Counter[tuple[str, str]] = Counter()
         self._frequencies: Counter[str] = Counter()
 
-    def _prefetch_links(self, links: Sequence[str]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = defaultdict(set)
-        for start in range(0, len(links), 500):
+    # -- batched reads ---------------------------------------------------------------------
+
+    def prefetch(self, features: Sequence[EntryFeatures], settings: StorySettings) -> None:
+        """Read what the lookups of these entries will ask for, in a few queries."""
+        self._read_links(sorted({f.link for f in features if f.link}))
+        if settings.mode == StoryMode.LINK or not features:
+            return
+        keys: set[int] = set()
+        for found in features:
+            keys.update(found.band_keys)
+            keys.update(found.term_keys)  # every term's key: any may be among the rarest
+        if self.track_terms:
+            self._read_frequencies(sorted({t for f in features for t in f.terms}))
+        since = min(f.published for f in features) - settings.window
+        self._read_keys(sorted(keys), _seconds(since))
+        stories = {s for key in keys for s in self._key_rows.get(key, {})}
+        stories.update(s for found in self._by_link.values() for s in found)
+        self._read_stories(sorted(stories))
+
+    def _read_links(self, links: Sequence[str]) -> None:
+        wanted = [link for link in links if link not in self._by_link]
+        for link in wanted:
+            self._by_link[link] = set()
+        for chunk in _chunks(wanted):
             query = (
                 select(EntryRow.canonical_link, StoryMemberRow.story_id)
                 .join(EntryRow, EntryRow.uid == StoryMemberRow.entry_uid)
-                .where(EntryRow.canonical_link.in_(links[start : start + 500]))
+                .where(EntryRow.canonical_link.in_(chunk))
             )
-            for link, story_id in self.conn.execute(query):
-                found[link or ""].add(story_id)
-        return found
+            for found, story_id in self.conn.execute(query):
+                self._by_link[found or ""].add(story_id)
+
+    def _read_keys(self, keys: Sequence[int], since: int) -> None:
+        """Every (story, latest) row of these keys from ``since`` (Unix seconds) on; a later
+        call with an earlier ``since`` reads all keys again."""
+        if self._keys_since is not None and since < self._keys_since:
+            self._key_rows.clear()
+        if self._keys_since is None or since < self._keys_since:
+            self._keys_since = since
+        wanted = [key for key in keys if key not in self._key_rows]
+        for key in wanted:
+            self._key_rows[key] = {}
+        for chunk in _chunks(wanted):
+            query = select(StoryKeyRow.key, StoryKeyRow.story_id, StoryKeyRow.last_published_s)
+            query = query.where(
+                StoryKeyRow.key.in_(chunk), StoryKeyRow.last_published_s >= self._keys_since
+            )
+            for key, story_id, latest in self.conn.execute(query):
+                self._key_rows[key][story_id] = latest
+
+    def _read_stories(self, story_ids: Sequence[str]) -> None:
+        wanted = [s for s in story_ids if s not in self._stored]
+        for story_id in wanted:
+            self._stored[story_id] = []
+        for chunk in _chunks(wanted):
+            query = select(
+                StoryMemberRow.story_id,
+                StoryMemberRow.entry_uid,
+                StoryMemberRow.source_id,
+                StoryMemberRow.published,
+                StoryMemberRow.signature,
+            ).where(StoryMemberRow.story_id.in_(chunk))
+            for story_id, uid, source_id, published, signature in self.conn.execute(query):
+                self._stored[story_id].append(
+                    EntryFeatures(uid, source_id, published, None, signature, (), frozenset(), ())
+                )
+        if not self.track_terms:
+            return
+        for story_id in wanted:
+            self._stored_terms[story_id] = Counter()
+        for chunk in _chunks(wanted):
+            terms = select(StoryTermRow.story_id, StoryTermRow.term, StoryTermRow.count).where(
+                StoryTermRow.story_id.in_(chunk)
+            )
+            for story_id, term, count in self.conn.execute(terms):
+                self._stored_terms[story_id][term] += count
+
+    def _read_frequencies(self, terms: Sequence[str]) -> None:
+        wanted = [t for t in ([_TOTAL, *terms]) if t not in self._df]
+        wanted = [t for t in wanted if len(t) <= MAX_TERM_LENGTH]
+        for term in wanted:
+            self._df[term] = 0
+        for chunk in _chunks(wanted):
+            query = select(TermFrequencyRow.term, TermFrequencyRow.count).where(
+                TermFrequencyRow.term.in_(chunk)
+            )
+            for term, count in self.conn.execute(query):
+                self._df[term] = count
+
+    # -- the StoryIndex Protocol -------------------------------------------------------------
 
     def stories_by_link(self, link: str) -> Sequence[str]:
-        return sorted(self._by_link.get(link, set()) | self._new_links.get(link, set()))
+        self._read_links([link])
+        return sorted(self._by_link[link] | self._new_links.get(link, set()))
 
     def stories_by_keys(self, keys: Sequence[int], since: datetime, limit: int) -> Sequence[str]:
         if not keys:
             return []
         wanted = sorted(set(keys))
-        shared = func.count().label("shared")
-        query = (
-            select(StoryKeyRow.story_id, shared)
-            .where(StoryKeyRow.key.in_(wanted), StoryKeyRow.last_published >= since)
-            .group_by(StoryKeyRow.story_id)
-            .order_by(shared.desc(), StoryKeyRow.story_id)
-            .limit(limit)
-        )
-        counts: Counter[str] = Counter({story_id: n for story_id, n in self.conn.execute(query)})
+        after = _seconds(since)  # whole seconds: a candidate a second early is harmless
+        self._read_keys(wanted, after)
+        counts: Counter[str] = Counter()
         for key in wanted:
-            for story_id, latest in self._new_keys.get(key, {}).items():
-                if latest >= since:
-                    counts[story_id] += 1  # may count a key the table has too: an estimate
+            latest = self._key_rows[key]
+            added = self._new_keys.get(key)
+            if added:
+                latest = {**latest}
+                for story_id, published in added.items():
+                    if published > latest.get(story_id, published - 1):
+                        latest[story_id] = published
+            counts.update(s for s, published in latest.items() if published >= after)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         return [story_id for story_id, _ in ranked[:limit]]
 
@@ -140,61 +227,35 @@ class SqlStoryIndex:
     ) -> Sequence[StoryState]:
         if not story_ids:
             return []
-        members: dict[str, list[EntryFeatures]] = defaultdict(list)
-        query = select(
-            StoryMemberRow.story_id,
-            StoryMemberRow.entry_uid,
-            StoryMemberRow.source_id,
-            StoryMemberRow.published,
-            StoryMemberRow.signature,
-        ).where(StoryMemberRow.story_id.in_(story_ids))
-        for story_id, uid, source_id, published, signature in self.conn.execute(query):
-            members[story_id].append(
-                EntryFeatures(uid, source_id, published, None, signature, (), frozenset(), ())
-            )
-        for story_id in story_ids:
-            members[story_id] += self._new_members.get(story_id, [])
-        terms = self._story_terms(story_ids, max_terms)
+        self._read_stories(story_ids)
         stories = []
         for story_id in story_ids:
-            found = members.get(story_id)
+            found = self._stored[story_id] + self._new_members.get(story_id, [])
             if not found:  # pruned meanwhile
                 continue
             recent = sorted(found, key=lambda m: (m.published, m.uid))[-max_members:]
             sources = frozenset(m.source_id for m in found)
-            stories.append(StoryState(story_id, tuple(recent), terms.get(story_id, {}), sources))
+            terms = self._story_terms(story_id, max_terms)
+            stories.append(StoryState(story_id, tuple(recent), terms, sources))
         return stories
 
-    def _story_terms(self, story_ids: Sequence[str], max_terms: int) -> dict[str, dict[str, int]]:
+    def _story_terms(self, story_id: str, max_terms: int) -> dict[str, int]:
         if not self.track_terms:
             return {}
-        counts: dict[str, Counter[str]] = defaultdict(Counter)
-        query = select(StoryTermRow.story_id, StoryTermRow.term, StoryTermRow.count).where(
-            StoryTermRow.story_id.in_(story_ids)
-        )
-        for story_id, term, count in self.conn.execute(query):
-            counts[story_id][term] += count
-        for (story_id, term), count in self._terms.items():
-            if story_id in counts or story_id in story_ids:
-                counts[story_id][term] += count
-        return {
-            story_id: dict(sorted(found.items(), key=lambda t: (-t[1], t[0]))[:max_terms])
-            for story_id, found in counts.items()
-        }
+        counts = Counter(self._stored_terms.get(story_id, Counter()))
+        for (story, term), count in self._terms.items():
+            if story == story_id:
+                counts[term] += count
+        return dict(sorted(counts.items(), key=lambda t: (-t[1], t[0]))[:max_terms])
 
     def term_frequencies(self, terms: Sequence[str]) -> tuple[int, Mapping[str, int]]:
         if not self.track_terms:
             return 0, {}
         wanted = [t for t in terms if len(t) <= MAX_TERM_LENGTH]
-        query = select(TermFrequencyRow.term, TermFrequencyRow.count).where(
-            TermFrequencyRow.term.in_([_TOTAL, *wanted])
-        )
-        found: Counter[str] = Counter({term: count for term, count in self.conn.execute(query)})
-        for term in [_TOTAL, *wanted]:
-            if self._frequencies[term]:
-                found[term] += self._frequencies[term]
-        total = found.pop(_TOTAL, 0)
-        return total, dict(found)
+        self._read_frequencies(wanted)
+        total = self._df[_TOTAL] + self._frequencies[_TOTAL]
+        found = {t: self._df[t] + self._frequencies[t] for t in wanted}
+        return total, {t: n for t, n in found.items() if n}
 
     def add_member(self, story_id: str, features: EntryFeatures) -> None:
         if features.uid in self._rows:
@@ -214,10 +275,11 @@ class SqlStoryIndex:
         }
         if features.link:
             self._new_links[features.link].add(story_id)
+        published = _seconds(features.published)
         for key in (*features.band_keys, *features.term_keys):
             latest = self._new_keys[key].get(story_id)
-            if latest is None or features.published > latest:
-                self._new_keys[key][story_id] = features.published
+            if latest is None or published > latest:
+                self._new_keys[key][story_id] = published
         if self.track_terms:
             kept = [t for t in features.terms if len(t) <= MAX_TERM_LENGTH]
             self._terms.update((story_id, t) for t in kept)
@@ -264,15 +326,17 @@ class SqlStoryIndex:
         statement = statement.on_conflict_do_update(
             index_elements=["key", "story_id"],
             set_={
-                "last_published": _greatest(
-                    self.conn, StoryKeyRow.last_published, statement.excluded.last_published
+                "last_published_s": _greatest(
+                    self.conn, StoryKeyRow.last_published_s, statement.excluded.last_published_s
                 )
             },
         )
-        rows = [
-            {"key": key, "story_id": story_id, "last_published": latest}
+        stored = self._key_rows
+        rows = [  # rows the table has already, as late or later, need no writing
+            {"key": key, "story_id": story_id, "last_published_s": latest}
             for key, stories in sorted(self._new_keys.items())
             for story_id, latest in sorted(stories.items())
+            if not (story_id in stored.get(key, ()) and stored[key][story_id] >= latest)
         ]
         for start in range(0, len(rows), 500):
             self.conn.execute(statement, rows[start : start + 500])
@@ -369,12 +433,13 @@ def cluster_entries(
     conn: Connection, entries: Sequence[StoryEntry], settings: StorySettings, now: datetime
 ) -> Clustered:
     """Assign each new entry (oldest first) a story, recording the decision on its member."""
-    links = [e.link for e in entries if e.link]
-    tracking = settings.mode == StoryMode.EVENT
-    index = SqlStoryIndex(conn, now, track_terms=tracking, links=links)
+    index = SqlStoryIndex(conn, now, track_terms=settings.mode == StoryMode.EVENT)
+    ordered = sorted(entries, key=lambda e: (e.published, e.uid))
+    features = [featurize_entry(entry, settings) for entry in ordered]
+    index.prefetch(features, settings)
     decisions: dict[str, StoryDecision] = {}
-    for entry in sorted(entries, key=lambda e: (e.published, e.uid)):
-        decision = assign_story(entry, index, settings)
+    for entry, found in zip(ordered, features, strict=True):
+        decision = assign_story(entry, index, settings, features=found)
         decisions[entry.uid] = decision
         index.record(entry.uid, decision)
     index.flush()
@@ -402,6 +467,15 @@ def bump_story_sources(conn: Connection, story_ids: Iterable[str]) -> None:
             .where(SourceRow.id.in_(sorted(sources)))
             .values(content_version=SourceRow.content_version + 1)
         )
+
+
+def _seconds(moment: datetime) -> int:
+    """Unix time in whole seconds, rounded down: how story_keys keeps publication times."""
+    return math.floor(moment.timestamp())
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    return (values[start : start + size] for start in range(0, len(values), size))
 
 
 def _score(score: StoryScore) -> dict[str, Any]:
@@ -440,19 +514,3 @@ async def forget_pruned(conn: AsyncConnection, row_ids: Sequence[int], now: date
         uids += (await conn.execute(query)).scalars().all()
     if uids:
         await conn.run_sync(forget_entries, uids, now)
-
-
-# Used by EXPLAIN tests and BENCHMARKS.md: the statements a new entry's lookup runs.
-LOOKUP_BY_KEYS = (
-    select(StoryKeyRow.story_id, func.count())
-    .where(
-        StoryKeyRow.key.in_(bindparam("keys", expanding=True)),
-        StoryKeyRow.last_published >= bindparam("since"),
-    )
-    .group_by(StoryKeyRow.story_id)
-)
-LOOKUP_BY_LINK = (
-    select(StoryMemberRow.story_id)
-    .join(EntryRow, EntryRow.uid == StoryMemberRow.entry_uid)
-    .where(EntryRow.canonical_link == bindparam("link"))
-)

@@ -184,7 +184,9 @@ class StoryKeyRow(Base):
 
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     story_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    last_published: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The latest publication time of the story's members with this key, in Unix seconds: an
+    # integer binds and compares for nothing, and there is a row per key of every story.
+    last_published_s: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_story_keys_story", "story_id"),)
 

@@ -45,7 +45,9 @@ LEXICAL_SHARE = 0.3
 def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures:
     tokens = tokenize(f"{entry.title}\n{entry.text}")
     signature = sign_shingles(shingles(tokens, settings.shingle_size), settings.num_perm)
-    terms = content_terms(tokens)
+    # Only event mode weighs terms (and looks stories up by them); the others keep none.
+    event = settings.mode == StoryMode.EVENT
+    terms = content_terms(tokens) if event else frozenset()
     return EntryFeatures(
         uid=entry.uid,
         source_id=entry.source_id,
@@ -54,8 +56,7 @@ def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures
         signature=signature,
         band_keys=band_keys(signature, settings.bands, settings.rows),
         terms=terms,
-        # Only event mode looks stories up by term; the other modes keep no term rows.
-        term_keys=tuple(sorted(term_keys(terms))) if settings.mode == StoryMode.EVENT else (),
+        term_keys=tuple(sorted(term_keys(terms))),
         embedding=embed_entry(entry, settings),
     )
 

@@ -50,9 +50,17 @@ class StoryIndex(Protocol):
         ...
 
 
-def assign_story(entry: StoryEntry, index: StoryIndex, settings: StorySettings) -> StoryDecision:
-    """Finds the entry's story through the index, records it there and says why."""
-    features = featurize_entry(entry, settings)
+def assign_story(
+    entry: StoryEntry,
+    index: StoryIndex,
+    settings: StorySettings,
+    *,
+    features: EntryFeatures | None = None,
+) -> StoryDecision:
+    """Finds the entry's story through the index, records it there and says why.
+    ``features`` are the entry's, when the caller computed them already (to prefetch)."""
+    if features is None:
+        features = featurize_entry(entry, settings)
     total, frequencies = 0, {}  # type: tuple[int, Mapping[str, int]]
     if settings.mode == StoryMode.EVENT:  # only event scores weigh terms by rarity
         total, frequencies = index.term_frequencies(sorted(features.terms))

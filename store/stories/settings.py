@@ -34,8 +34,9 @@ class StorySettings:
     event_threshold: float = 0.45
     window: timedelta = timedelta(hours=72)
     shingle_size: int = 2
-    bands: int = 32
-    rows: int = 4
+    num_perm: int = 128
+    bands: int = 20
+    rows: int = 3
     max_candidates: int = 64
     max_members_compared: int = 32
     max_story_terms: int = 64
@@ -51,6 +52,7 @@ class StorySettings:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
         for name in (
             "shingle_size",
+            "num_perm",
             "bands",
             "rows",
             "max_candidates",
@@ -64,7 +66,8 @@ class StorySettings:
             raise ValueError(f"embedder must be one of {known} or empty, got {self.embedder!r}")
         if self.window <= timedelta(0):
             raise ValueError("window must be positive")
-
-    @property
-    def num_perm(self) -> int:
-        return self.bands * self.rows
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(
+                f"bands x rows ({self.bands} x {self.rows}) must not exceed num_perm"
+                f" ({self.num_perm}): the bands are cut from the signature's first values"
+            )

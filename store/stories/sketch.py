@@ -101,7 +101,8 @@ def estimate_jaccards(signature: bytes, others: Sequence[bytes]) -> list[float]:
 def band_keys(signature: bytes, bands: int, rows: int) -> tuple[int, ...]:
     if not signature:
         return ()
-    values = np.frombuffer(signature, "<u4").astype(np.uint64).reshape(bands, rows)
+    width = bands * rows  # the signature's first values; the rest only sharpen the scores
+    values = np.frombuffer(signature, "<u4", count=width).astype(np.uint64).reshape(bands, rows)
     folded = (values * _row_multipliers(bands, rows)).sum(axis=1, dtype=np.uint64)
     salted = folded ^ (np.arange(bands, dtype=np.uint64) << np.uint64(32))
     return tuple(_mix64(salted ^ np.uint64(_BAND_SALT)).view(np.int64).tolist())

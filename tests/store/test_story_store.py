@@ -254,8 +254,8 @@ async def test_joining_a_story_bumps_the_versions_of_its_members_sources(
 @pytest.mark.parametrize(
     "statement",
     [
-        "SELECT story_id, count(*) FROM story_keys WHERE key IN (1, 2, 3) "
-        "AND last_published >= '2026-01-01' GROUP BY story_id",
+        "SELECT key, story_id, last_published_s FROM story_keys WHERE key IN (1, 2, 3) "
+        "AND last_published_s >= 1767225600",
         "SELECT m.story_id FROM story_members m JOIN entries e ON e.uid = m.entry_uid "
         "WHERE e.canonical_link = 'https://w/1'",
         "SELECT entry_uid, source_id, published, signature FROM story_members "
@@ -302,3 +302,72 @@ async def test_an_ingest_aborted_for_a_deadlock_is_run_again(
     assert (await stories_store.count_entries()) == {"wire": 1}
     story = await stories_store.story_of(entry_uid("wire", "w1"))
     assert story is not None and story.member_count == 1
+
+
+async def test_migration_0006_rekeys_stories_clustered_before_it(db_url: str) -> None:
+    """Stories stored under the old band shape (32 x 4, datetimes) are re-keyed from their
+    members' signatures (20 x 3, Unix seconds), so a copy arriving after the upgrade still
+    finds them; the downgrade restores the old keys."""
+    from alembic import command
+
+    from store.migrate import alembic_config
+    from store.stories import StoryEntry, featurize_entry
+    from store.stories.sketch import band_keys
+
+    old = featurize_entry(
+        StoryEntry("old-uid", "wire", T0, "Lenovo expands Tianjin AI server hub", WIRE),
+        StorySettings(),
+    )
+    store = Store.open(db_url, stories=StorySettings())
+
+    def migrate(conn: object, direction: str, revision: str) -> None:
+        getattr(command, direction)(alembic_config(conn), revision)  # type: ignore[arg-type]
+
+    try:
+        async with store.engine.begin() as conn:
+            await conn.run_sync(migrate, "upgrade", "0005")
+            when = {"t": T0.replace(tzinfo=None) if conn.dialect.name == "sqlite" else T0}
+            await conn.execute(
+                text("INSERT INTO stories VALUES ('old-uid', 'old-uid', 1, 1, :t, :t)").bindparams(
+                    **when
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO story_members VALUES "
+                    "('old-uid', 'old-uid', 'wire', :t, :sig, NULL, '[]', :t)"
+                ),
+                {**when, "sig": old.signature},
+            )
+            for key in band_keys(old.signature, 32, 4):
+                await conn.execute(
+                    text("INSERT INTO story_keys VALUES (:k, 'old-uid', :t)"), {"k": key, **when}
+                )
+            await conn.run_sync(migrate, "upgrade", "head")
+            rows = (await conn.execute(text("SELECT * FROM story_keys"))).all()
+        seconds = int(T0.timestamp())
+        assert sorted(rows) == sorted(
+            (k, "old-uid", seconds) for k in band_keys(old.signature, 20, 3)
+        )
+
+        await store.sync_sources([source("post")], T0)
+        await ingest(
+            store, "post", item("p1", "Lenovo bets on Tianjin", WIRE, "https://p/1", T0 + HOUR)
+        )
+        async with store.engine.connect() as conn:
+            story = (
+                await conn.execute(
+                    select(StoryMemberRow.story_id).where(
+                        StoryMemberRow.entry_uid == entry_uid("post", "p1")
+                    )
+                )
+            ).scalar_one()
+        assert story == "old-uid"
+
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM story_members WHERE entry_uid != 'old-uid'"))
+            await conn.run_sync(migrate, "downgrade", "0005")
+            keys = (await conn.execute(text("SELECT key FROM story_keys"))).scalars().all()
+        assert sorted(set(keys)) == sorted(set(band_keys(old.signature, 32, 4)))
+    finally:
+        await store.close()
