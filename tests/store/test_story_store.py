@@ -149,8 +149,11 @@ async def test_pruning_a_member_keeps_the_story_consistent(db_url: str) -> None:
         before = await store.story_of(joined)
         assert before is not None and before.representative_uid == founder
         # A newer wire entry pushes w1 out (max_entries 1): the story loses it.
+        versions = await store.source_versions()
         later = item("w2", "Nvidia posts record revenue", OTHER, "https://w/2", T0 + 2 * HOUR)
         await ingest(store, "wire", later, now=T0 + 2 * HOUR)
+        # post's cached feeds credited w1: they are rendered again.
+        assert (await store.source_versions())["post"] > versions["post"]
         after = await store.story_of(joined)
         assert after is not None and after.id == founder  # the id never changes
         assert [m.entry_uid for m in after.members] == [joined]
