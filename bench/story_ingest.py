@@ -105,8 +105,8 @@ async def ingest_all(
 
 
 PLANS = {
-    "band keys": "SELECT key, story_id, last_published_s FROM story_keys "
-    "WHERE key IN ({keys}) AND last_published_s >= 1772323200",
+    "band keys": "SELECT bucket, key, story_id FROM story_keys "
+    "WHERE bucket IN (20514, 20515, 20516) AND key IN ({keys})",
     "canonical link": "SELECT m.story_id FROM story_members m JOIN entries e "
     "ON e.uid = m.entry_uid WHERE e.canonical_link = 'https://s001.example/e5'",
     "members": "SELECT entry_uid, source_id, published, signature FROM story_members "

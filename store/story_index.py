@@ -22,7 +22,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
@@ -55,6 +55,8 @@ MAX_TERM_LENGTH = 200  # longer "words" are noise; they are left out of the term
 SCORES_KEPT = 5  # candidate scores kept per member for explain
 _TOTAL = ""  # the term_frequencies row that counts the entries
 _IN_CHUNK = 2000  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
+_DAY_SECONDS = 86_400
+_DAYS_A_QUERY = 16  # a query seeks (day, key) for each of its days and keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,6 @@ class Clustered:
 
 def _insert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
-def _greatest(conn: Connection, left: Any, right: Any) -> Any:
-    return (func.greatest if conn.dialect.name == "postgresql" else func.max)(left, right)
 
 
 class SqlStoryIndex:
@@ -87,21 +85,24 @@ class SqlStoryIndex:
     ``track_terms``.
     """
 
-    def __init__(self, conn: Connection, now: datetime, *, track_terms: bool) -> None:
+    def __init__(
+        self, conn: Connection, now: datetime, *, window: timedelta, track_terms: bool
+    ) -> None:
         self.conn = conn
         self.now = now
+        self.window = window
         self.track_terms = track_terms
         # What was read from the tables, by lookup key.
         self._by_link: dict[str, set[str]] = {}
-        # key -> story -> its latest member's publication (Unix seconds), as stored
-        self._key_rows: dict[int, dict[str, int]] = {}
-        self._keys_since: int | None = None  # key rows were read from this time on
+        self._days_read: dict[int, set[int]] = defaultdict(set)  # key -> days read
+        # key -> day -> stories: the rows read (keys with none are left out)
+        self._key_rows: dict[int, dict[int, set[str]]] = {}
         self._stored: dict[str, list[EntryFeatures]] = {}  # story -> its stored members
         self._stored_terms: dict[str, Counter[str]] = {}
         self._df: dict[str, int] = {}
         # What this document's entries add, not yet written.
         self._new_links: dict[str, set[str]] = defaultdict(set)
-        self._new_keys: dict[int, dict[str, int]] = defaultdict(dict)
+        self._new_keys: dict[int, dict[int, set[str]]] = {}  # key -> day -> stories
         self._new_members: dict[str, list[EntryFeatures]] = defaultdict(list)
         self._rows: dict[str, dict[str, Any]] = {}  # entry uid -> story_members row
         self._founded: list[str] = []
@@ -121,9 +122,9 @@ class SqlStoryIndex:
             keys.update(found.term_keys)  # every term's key: any may be among the rarest
         if self.track_terms:
             self._read_frequencies(sorted({t for f in features for t in f.terms}))
-        since = min(f.published for f in features) - settings.window
-        self._read_keys(sorted(keys), _seconds(since))
-        stories = {s for key in keys for s in self._key_rows.get(key, {})}
+        days = frozenset().union(*(self._days_around(f.published - self.window) for f in features))
+        self._read_keys(sorted(keys), days)
+        stories = {s for days in self._key_rows.values() for f in days.values() for s in f}
         stories.update(s for found in self._by_link.values() for s in found)
         self._read_stories(sorted(stories))
 
@@ -140,23 +141,25 @@ class SqlStoryIndex:
             for found, story_id in self.conn.execute(query):
                 self._by_link[found or ""].add(story_id)
 
-    def _read_keys(self, keys: Sequence[int], since: int) -> None:
-        """Every (story, latest) row of these keys from ``since`` (Unix seconds) on; a later
-        call with an earlier ``since`` reads all keys again."""
-        if self._keys_since is not None and since < self._keys_since:
-            self._key_rows.clear()
-        if self._keys_since is None or since < self._keys_since:
-            self._keys_since = since
-        wanted = [key for key in keys if key not in self._key_rows]
-        for key in wanted:
-            self._key_rows[key] = {}
+    def _days_around(self, since: datetime) -> frozenset[int]:
+        """The days whose key rows a lookup from ``since`` (the entry's time less the window)
+        reads: up to the entry's time plus the window."""
+        return frozenset(range(_day(since), _day(since + 2 * self.window) + 1))
+
+    def _read_keys(self, keys: Sequence[int], days: frozenset[int]) -> None:
+        """The stories with each of these keys on each of these days, unless read already:
+        the primary key's (day, key) prefix, one seek a pair."""
+        read = self._days_read
+        wanted = [key for key in keys if not days <= read[key]]
+        ordered = sorted(days)
         for chunk in _chunks(wanted):
-            query = select(StoryKeyRow.key, StoryKeyRow.story_id, StoryKeyRow.last_published_s)
-            query = query.where(
-                StoryKeyRow.key.in_(chunk), StoryKeyRow.last_published_s >= self._keys_since
-            )
-            for key, story_id, latest in self.conn.execute(query):
-                self._key_rows[key][story_id] = latest
+            for few in _chunks(ordered, _DAYS_A_QUERY):
+                query = select(StoryKeyRow.bucket, StoryKeyRow.key, StoryKeyRow.story_id)
+                query = query.where(StoryKeyRow.bucket.in_(few), StoryKeyRow.key.in_(chunk))
+                for day, key, story_id in self.conn.execute(query):
+                    self._key_rows.setdefault(key, {}).setdefault(day, set()).add(story_id)
+        for key in wanted:
+            read[key] |= days
 
     def _read_stories(self, story_ids: Sequence[str]) -> None:
         wanted = [s for s in story_ids if s not in self._stored]
@@ -207,18 +210,18 @@ class SqlStoryIndex:
         if not keys:
             return []
         wanted = sorted(set(keys))
-        after = _seconds(since)  # whole seconds: a candidate a second early is harmless
-        self._read_keys(wanted, after)
+        days = self._days_around(since)
+        self._read_keys(wanted, days)
         counts: Counter[str] = Counter()
+        stored, added = self._key_rows, self._new_keys
         for key in wanted:
-            latest = self._key_rows[key]
-            added = self._new_keys.get(key)
-            if added:
-                latest = {**latest}
-                for story_id, published in added.items():
-                    if published > latest.get(story_id, published - 1):
-                        latest[story_id] = published
-            counts.update(s for s, published in latest.items() if published >= after)
+            sharing: set[str] = set()
+            for rows in (stored.get(key), added.get(key)):
+                if rows:
+                    for day, story_ids in rows.items():
+                        if day in days:
+                            sharing |= story_ids
+            counts.update(sharing)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         return [story_id for story_id, _ in ranked[:limit]]
 
@@ -275,11 +278,9 @@ class SqlStoryIndex:
         }
         if features.link:
             self._new_links[features.link].add(story_id)
-        published = _seconds(features.published)
+        day = _day(features.published)
         for key in (*features.band_keys, *features.term_keys):
-            latest = self._new_keys[key].get(story_id)
-            if latest is None or published > latest:
-                self._new_keys[key][story_id] = published
+            self._new_keys.setdefault(key, {}).setdefault(day, set()).add(story_id)
         if self.track_terms:
             kept = [t for t in features.terms if len(t) <= MAX_TERM_LENGTH]
             self._terms.update((story_id, t) for t in kept)
@@ -299,6 +300,12 @@ class SqlStoryIndex:
         if not self._rows:
             return
         founded = set(self._founded)
+        spans: dict[str, tuple[int, int]] = {}  # story -> the days of its new keys
+        for days in self._new_keys.values():
+            for day, story_ids in days.items():
+                for story_id in story_ids:
+                    low, high = spans.get(story_id, (day, day))
+                    spans[story_id] = (min(low, day), max(high, day))
         stories = [
             {
                 "id": story_id,
@@ -307,11 +314,20 @@ class SqlStoryIndex:
                 "source_count": 1,
                 "created_at": self.now,
                 "updated_at": self.now,
+                "keyed_from": spans.get(story_id, (None, None))[0],
+                "keyed_until": spans.get(story_id, (None, None))[1],
             }
             for story_id in sorted(founded)
         ]
         if stories:
             conn.execute(insert(StoryRow).on_conflict_do_nothing(index_elements=["id"]), stories)
+        widened = [
+            {"_id": story_id, "low": low, "high": high}
+            for story_id, (low, high) in sorted(spans.items())
+            if story_id not in founded
+        ]
+        if widened:
+            conn.execute(_widen_span(conn), widened)
         members = insert(StoryMemberRow).on_conflict_do_nothing(index_elements=["entry_uid"])
         conn.execute(members, [self._rows[uid] for uid in sorted(self._rows)])
         self._flush_keys()
@@ -322,24 +338,19 @@ class SqlStoryIndex:
         refresh_stories(conn, sorted(joined), self.now)
 
     def _flush_keys(self) -> None:
-        statement = _insert(self.conn)(StoryKeyRow)
-        statement = statement.on_conflict_do_update(
-            index_elements=["key", "story_id"],
-            set_={
-                "last_published_s": _greatest(
-                    self.conn, StoryKeyRow.last_published_s, statement.excluded.last_published_s
-                )
-            },
-        )
+        """INSERT the new (day, key, story) rows, sorted, skipping those known to exist. The
+        one statement here that writes many rows an entry (20), so it goes to the driver as
+        plain tuples: nothing in them needs SQLAlchemy's type processing."""
         stored = self._key_rows
-        rows = [  # rows the table has already, as late or later, need no writing
-            {"key": key, "story_id": story_id, "last_published_s": latest}
-            for key, stories in sorted(self._new_keys.items())
-            for story_id, latest in sorted(stories.items())
-            if not (story_id in stored.get(key, ()) and stored[key][story_id] >= latest)
-        ]
-        for start in range(0, len(rows), 500):
-            self.conn.execute(statement, rows[start : start + 500])
+        rows = sorted(
+            (day, key, story_id)
+            for key, days in self._new_keys.items()
+            for day, story_ids in days.items()
+            for story_id in story_ids - stored.get(key, {}).get(day, set())
+        )
+        statement = _INSERT_KEYS[self.conn.dialect.paramstyle]
+        for chunk in _chunks(rows, 1000):
+            self.conn.exec_driver_sql(statement, list(chunk))
 
     def _flush_terms(self) -> None:
         insert = _insert(self.conn)
@@ -412,6 +423,11 @@ def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -
 
 
 _stories_table = Base.metadata.tables["stories"]
+_INSERT_KEYS = {  # by the driver's paramstyle: sqlite3's and psycopg's
+    style: f'INSERT INTO story_keys (bucket, "key", story_id) VALUES ({mark}, {mark}, {mark}) '
+    "ON CONFLICT DO NOTHING"
+    for style, mark in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
+}
 _REFRESH = (
     update(_stories_table)
     .where(_stories_table.c.id == bindparam("_id"))
@@ -424,16 +440,47 @@ _REFRESH = (
 
 
 def _delete_story(conn: Connection, story_id: str) -> None:
-    for table in (StoryKeyRow, StoryTermRow):
-        conn.execute(delete(table).where(table.story_id == story_id))
+    """Delete the story, its terms and its key rows (found by day, from its keyed span)."""
+    span = conn.execute(
+        select(StoryRow.keyed_from, StoryRow.keyed_until).where(StoryRow.id == story_id)
+    ).first()
+    if span is not None and span.keyed_from is not None and span.keyed_until is not None:
+        days = list(range(span.keyed_from, span.keyed_until + 1))
+        for chunk in _chunks(days, 500):
+            conn.execute(
+                delete(StoryKeyRow).where(
+                    StoryKeyRow.bucket.in_(chunk), StoryKeyRow.story_id == story_id
+                )
+            )
+    conn.execute(delete(StoryTermRow).where(StoryTermRow.story_id == story_id))
     conn.execute(delete(StoryRow).where(StoryRow.id == story_id))
+
+
+def _widen_span(conn: Connection) -> Any:
+    """UPDATE a story's keyed span to include the days [low, high] (executemany)."""
+    least = func.least if conn.dialect.name == "postgresql" else func.min
+    greatest = func.greatest if conn.dialect.name == "postgresql" else func.max
+    return (
+        update(_stories_table)
+        .where(_stories_table.c.id == bindparam("_id"))
+        .values(
+            keyed_from=least(
+                func.coalesce(_stories_table.c.keyed_from, bindparam("low")), bindparam("low")
+            ),
+            keyed_until=greatest(
+                func.coalesce(_stories_table.c.keyed_until, bindparam("high")),
+                bindparam("high"),
+            ),
+        )
+    )
 
 
 def cluster_entries(
     conn: Connection, entries: Sequence[StoryEntry], settings: StorySettings, now: datetime
 ) -> Clustered:
     """Assign each new entry (oldest first) a story, recording the decision on its member."""
-    index = SqlStoryIndex(conn, now, track_terms=settings.mode == StoryMode.EVENT)
+    tracking = settings.mode == StoryMode.EVENT
+    index = SqlStoryIndex(conn, now, window=settings.window, track_terms=tracking)
     ordered = sorted(entries, key=lambda e: (e.published, e.uid))
     features = [featurize_entry(entry, settings) for entry in ordered]
     index.prefetch(features, settings)
@@ -469,9 +516,9 @@ def bump_story_sources(conn: Connection, story_ids: Iterable[str]) -> None:
         )
 
 
-def _seconds(moment: datetime) -> int:
-    """Unix time in whole seconds, rounded down: how story_keys keeps publication times."""
-    return math.floor(moment.timestamp())
+def _day(moment: datetime) -> int:
+    """The story_keys bucket of a time: days since 1970-01-01, UTC."""
+    return math.floor(moment.timestamp()) // _DAY_SECONDS
 
 
 def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:

@@ -152,6 +152,10 @@ class StoryRow(Base):
     source_count: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The first and last day (story_keys.bucket) the story has key rows in, so deleting the
+    # story finds them by index; never narrowed when members are pruned. None: no keys.
+    keyed_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keyed_until: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (Index("ix_stories_updated", "updated_at"),)
 
@@ -178,17 +182,22 @@ class StoryMemberRow(Base):
 
 
 class StoryKeyRow(Base):
-    """LSH band keys (and event-mode term keys) of a story's members: candidate lookup."""
+    """LSH band keys (and event-mode term keys) of a story's members, by the day they were
+    published: candidate lookup.
+
+    The day comes first in the primary key, so the rows a day's new entries add go into one
+    small, recent part of the index instead of all over it (random 64-bit keys would touch a
+    page per row, everywhere, more of them the bigger the table); a lookup asks for the days
+    around the entry's, which the clustering window bounds.
+    """
 
     __tablename__ = "story_keys"
 
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # day
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     story_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # The latest publication time of the story's members with this key, in Unix seconds: an
-    # integer binds and compares for nothing, and there is a row per key of every story.
-    last_published_s: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_story_keys_story", "story_id"),)
+    __table_args__ = (Index("ix_story_keys_story", "bucket", "story_id"),)
 
 
 class StoryTermRow(Base):

@@ -257,8 +257,8 @@ async def test_joining_a_story_bumps_the_versions_of_its_members_sources(
 @pytest.mark.parametrize(
     "statement",
     [
-        "SELECT key, story_id, last_published_s FROM story_keys WHERE key IN (1, 2, 3) "
-        "AND last_published_s >= 1767225600",
+        "SELECT bucket, key, story_id FROM story_keys WHERE bucket IN (20412, 20413) "
+        "AND key IN (1, 2, 3)",
         "SELECT m.story_id FROM story_members m JOIN entries e ON e.uid = m.entry_uid "
         "WHERE e.canonical_link = 'https://w/1'",
         "SELECT entry_uid, source_id, published, signature FROM story_members "
@@ -348,10 +348,10 @@ async def test_migration_0006_rekeys_stories_clustered_before_it(db_url: str) ->
                 )
             await conn.run_sync(migrate, "upgrade", "head")
             rows = (await conn.execute(text("SELECT * FROM story_keys"))).all()
-        seconds = int(T0.timestamp())
-        assert sorted(rows) == sorted(
-            (k, "old-uid", seconds) for k in band_keys(old.signature, 20, 3)
-        )
+            span = (await conn.execute(text("SELECT keyed_from, keyed_until FROM stories"))).one()
+        day = int(T0.timestamp()) // 86_400
+        assert sorted(rows) == sorted((day, k, "old-uid") for k in band_keys(old.signature, 20, 3))
+        assert tuple(span) == (day, day)
 
         await store.sync_sources([source("post")], T0)
         await ingest(
