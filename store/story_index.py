@@ -293,12 +293,13 @@ class SqlStoryIndex:
             row["kind"] = decision.kind
             row["scores"] = [_score(s) for s in decision.scores[:SCORES_KEPT]]
 
-    def flush(self) -> None:
+    def flush(self) -> set[str]:
         """Write what the document's entries did: stories, members, keys, terms; then recount
-        the stories that gained members. A few multi-row statements."""
+        the stories that gained members. A few multi-row statements. Returns the sources
+        with members in the stories that gained some."""
         conn, insert = self.conn, _insert(self.conn)
         if not self._rows:
-            return
+            return set()
         founded = set(self._founded)
         spans: dict[str, tuple[int, int]] = {}  # story -> the days of its new keys
         for days in self._new_keys.values():
@@ -335,7 +336,7 @@ class SqlStoryIndex:
             self._flush_terms()
         joined = {row["story_id"] for row in self._rows.values()} - founded
         joined |= {s for s in founded if len(self._new_members[s]) > 1}
-        refresh_stories(conn, sorted(joined), self.now)
+        return refresh_stories(conn, sorted(joined), self.now).sources
 
     def _flush_keys(self) -> None:
         """INSERT the new (day, key, story) rows, sorted, skipping those known to exist. The
@@ -375,51 +376,51 @@ class SqlStoryIndex:
             self.conn.execute(frequency, rows[start : start + 500])
 
 
-def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    gone: list[str]  # stories deleted: no members left
+    sources: set[str]  # sources with a member in the stories that remain
+
+
+def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -> Refreshed:
     """Recount the stories' members and sources and re-choose their representatives (the
-    earliest member); delete those left without members. Returns the deleted ones.
+    earliest member); delete those left without members.
 
     The first UPDATE locks the story rows (PostgreSQL waits there for another writer of the
     same stories to commit, rows in id order); the recount is a later statement, so it sees
     that writer's members.
     """
     wanted = sorted(set(story_ids))
-    gone: list[str] = []
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    refreshed = Refreshed([], set())
+    for chunk in _chunks(wanted, 500):
         conn.execute(update(StoryRow).where(StoryRow.id.in_(chunk)).values(updated_at=now))
-        counts: dict[str, tuple[int, int]] = {}
-        query = (
-            select(
-                StoryMemberRow.story_id,
-                func.count(),
-                func.count(StoryMemberRow.source_id.distinct()),
-            )
-            .where(StoryMemberRow.story_id.in_(chunk))
-            .group_by(StoryMemberRow.story_id)
-        )
-        for story_id, count, sources in conn.execute(query):
-            counts[story_id] = (count, sources)
-        earliest: dict[str, str] = {}
+        members: dict[str, list[tuple[str, str]]] = defaultdict(list)  # earliest first
         ordered = (
-            select(StoryMemberRow.story_id, StoryMemberRow.entry_uid)
+            select(StoryMemberRow.story_id, StoryMemberRow.entry_uid, StoryMemberRow.source_id)
             .where(StoryMemberRow.story_id.in_(chunk))
             .order_by(StoryMemberRow.story_id, StoryMemberRow.published, StoryMemberRow.entry_uid)
         )
-        for story_id, uid in conn.execute(ordered):
-            earliest.setdefault(story_id, uid)
-        rows = [
-            {"_id": story_id, "member_count": n, "source_count": k, "representative_uid": first}
-            for story_id, (n, k) in sorted(counts.items())
-            for first in [earliest[story_id]]
-        ]
+        for story_id, uid, source_id in conn.execute(ordered):
+            members[story_id].append((uid, source_id))
+        rows = []
+        for story_id, found in sorted(members.items()):
+            sources = {source_id for _, source_id in found}
+            refreshed.sources.update(sources)
+            rows.append(
+                {
+                    "_id": story_id,
+                    "member_count": len(found),
+                    "source_count": len(sources),
+                    "representative_uid": found[0][0],
+                }
+            )
         if rows:
             conn.execute(_REFRESH, rows)
         for story_id in chunk:
-            if story_id not in counts:
+            if story_id not in members:
                 _delete_story(conn, story_id)
-                gone.append(story_id)
-    return gone
+                refreshed.gone.append(story_id)
+    return refreshed
 
 
 _stories_table = Base.metadata.tables["stories"]
@@ -489,29 +490,21 @@ def cluster_entries(
         decision = assign_story(entry, index, settings, features=found)
         decisions[entry.uid] = decision
         index.record(entry.uid, decision)
-    index.flush()
+    bump_sources(conn, index.flush())
     joined = frozenset(d.story_id for d in decisions.values() if d.joined)
-    bump_story_sources(conn, joined)
     return Clustered(decisions, joined)
 
 
-def bump_story_sources(conn: Connection, story_ids: Iterable[str]) -> None:
-    """A story changed: bump the content version of every source with a member in it, so
-    rendered feeds that show one of its members (and credit the others) are rendered again.
-    One UPDATE over the sorted ids, so two writers lock source rows in the same order."""
-    wanted = sorted(set(story_ids))
-    if not wanted:
-        return
-    sources: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        query = select(StoryMemberRow.source_id).where(
-            StoryMemberRow.story_id.in_(wanted[start : start + 500])
-        )
-        sources.update(conn.execute(query.distinct()).scalars())
-    if sources:
+def bump_sources(conn: Connection, sources: Iterable[str]) -> None:
+    """Stories changed: bump the content version of every source with a member in them (the
+    sources ``refresh_stories`` found), so rendered feeds that show one of their members (and
+    credit the others) are rendered again. One UPDATE over the sorted ids, so two writers
+    lock source rows in the same order."""
+    wanted = sorted(set(sources))
+    if wanted:
         conn.execute(
             update(SourceRow)
-            .where(SourceRow.id.in_(sorted(sources)))
+            .where(SourceRow.id.in_(wanted))
             .values(content_version=SourceRow.content_version + 1)
         )
 
@@ -548,8 +541,7 @@ def forget_entries(conn: Connection, uids: Sequence[str], now: datetime) -> list
         )
         stories.update(found.scalars())
         conn.execute(delete(StoryMemberRow).where(StoryMemberRow.entry_uid.in_(chunk)))
-    refresh_stories(conn, sorted(stories), now)
-    bump_story_sources(conn, stories)
+    bump_sources(conn, refresh_stories(conn, sorted(stories), now).sources)
     return sorted(stories)
 
 
