@@ -263,8 +263,10 @@ class SqlStoryIndex:
     def add_member(self, story_id: str, features: EntryFeatures) -> None:
         if features.uid in self._rows:
             return
-        if story_id == features.uid:
+        if story_id == features.uid:  # founded now: nothing of it is stored to be read
             self._founded.append(story_id)
+            self._stored.setdefault(story_id, [])
+            self._stored_terms.setdefault(story_id, Counter())
         self._new_members[story_id].append(features)
         self._rows[features.uid] = {
             "entry_uid": features.uid,
