@@ -33,6 +33,8 @@ from sources import FeedmillError, make_client
 from store import Store, ensure_schema
 
 log = logging.getLogger("feedmill.service")
+# Entries a backlog-clustering transaction takes: small, so pulls and serving go on between.
+BACKLOG_BATCH = 100
 
 
 class ServiceError(FeedmillError):
@@ -105,6 +107,8 @@ class Service:
         self._cycle_running = asyncio.Lock()
         self.publisher: Publisher | None = None
         self.pinger: HubPinger | None = None
+        self.backlog_clustered = 0  # entries given a story after the start (issue 5)
+        self.backlog_done = asyncio.Event()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -142,6 +146,7 @@ class Service:
         sockets = (list(self.sockets) if self.sockets else [self._bind()]) if server else []
         scheduler.start()
         serving = asyncio.create_task(self._serve(server, sockets)) if server else None
+        catching_up = asyncio.create_task(self._cluster_backlog(store)) if self.pull else None
         try:
             stopper = asyncio.create_task(self.stopping.wait())
             await asyncio.wait(
@@ -150,12 +155,34 @@ class Service:
             stopper.cancel()
         finally:
             scheduler.shutdown(wait=False)
+            if catching_up is not None:
+                catching_up.cancel()
+                await asyncio.gather(catching_up, return_exceptions=True)
             await self._cancel_cycles(puller)
             if self.pinger is not None:
                 await self.pinger.close()
             if server is not None and serving is not None:
                 server.should_exit = True
                 await serving
+
+    async def _cluster_backlog(self, store: Store) -> None:
+        """Entries stored while clustering was off get their stories, oldest first, a small
+        transaction at a time (pulls and serving go on in between), once per start."""
+        total = 0
+        try:
+            while store.stories is not None and (
+                done := await store.cluster_backlog(self.clock(), limit=BACKLOG_BATCH)
+            ):
+                total += done
+                self.backlog_clustered = total
+            if total:
+                log.info("stories: clustered %d entries stored without a story", total)
+                if self.publisher is not None:
+                    self.publisher.invalidate()
+        except Exception:
+            log.exception("stories: clustering the stored entries failed after %d", total)
+        finally:
+            self.backlog_done.set()
 
     def _add_heartbeat(self, scheduler: AsyncIOScheduler, puller: Puller) -> None:
         scheduler.add_job(

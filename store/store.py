@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
-from store import story_queries
+from store import story_index, story_queries
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
 from store.database import create_engine, reading, writing
 from store.errors import UnknownSourceError
@@ -67,6 +67,8 @@ class Store:
         # Each source's retention as this process configured it (sync_sources), so ingest
         # need not read it back; a process that did not sync reads the row.
         self._retention_of: dict[str, Retention] = {}
+        # Where cluster_backlog goes on from: (sort time, row id) of the last entry it took.
+        self._backlog_from: tuple[datetime, int] | None = None
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -462,6 +464,19 @@ class Store:
         """The latest stories carried by two or more sources (the status page's list)."""
         async with reading(self.engine) as conn:
             return await story_queries.recent_stories(conn, limit)
+
+    async def cluster_backlog(self, now: datetime, *, limit: int = 100) -> int:
+        """Give a story to up to ``limit`` stored entries that have none (stored while
+        clustering was off, or before migration 0005), oldest first, in one transaction.
+        Returns how many; 0 once none is left, or when clustering is off. Call it again until
+        it returns 0: it goes on where it stopped (a process keeps the place)."""
+        if self.stories is None:
+            return 0
+        async with self._writing() as conn:
+            done, self._backlog_from = await story_index.cluster_backlog(
+                conn, self.stories, now, limit, self._backlog_from
+            )
+        return done
 
     async def find_entry(self, uid_or_link: str) -> StoredEntry | None:
         """An entry by uid, else by link (compared as a canonical link)."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -545,6 +545,76 @@ def forget_entries(conn: Connection, uids: Sequence[str], now: datetime) -> list
         conn.execute(delete(StoryMemberRow).where(StoryMemberRow.entry_uid.in_(chunk)))
     bump_sources(conn, refresh_stories(conn, sorted(stories), now).sources)
     return sorted(stories)
+
+
+STORY_TEXT_LIMIT = 4000  # characters of summary/content clustering looks at
+
+
+def story_entry(
+    uid: str,
+    source_id: str,
+    published: datetime,
+    title: str | None,
+    summary: str | None,
+    content: str | None,
+    link: str | None,
+) -> StoryEntry:
+    """What clustering sees of a stored entry: title and summary (else content), its date
+    (else when first seen) and canonical link."""
+    text = summary or content or ""
+    return StoryEntry(uid, source_id, published, title or "", text[:STORY_TEXT_LIMIT], link)
+
+
+async def cluster_backlog(
+    conn: AsyncConnection,
+    settings: StorySettings,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> tuple[int, tuple[datetime, int] | None]:
+    """Give a story to up to ``limit`` stored entries that have none (stored while clustering
+    was off, or before migration 0005), oldest first, from after ``after`` (sort time, row
+    id) on. Returns how many, and where to go on from.
+
+    On PostgreSQL the entries are locked with SKIP LOCKED, so two workers catching up at
+    once take different ones."""
+    is_member = select(StoryMemberRow.entry_uid).where(StoryMemberRow.entry_uid == EntryRow.uid)
+    query = (
+        select(
+            EntryRow.id,
+            EntryRow.sort_at,
+            EntryRow.uid,
+            EntryRow.source_id,
+            EntryRow.published,
+            EntryRow.title,
+            EntryRow.summary,
+            EntryRow.content,
+            EntryRow.canonical_link,
+        )
+        .where(~is_member.exists())
+        .order_by(EntryRow.sort_at, EntryRow.id)
+        .limit(limit)
+        .with_for_update(of=EntryRow, skip_locked=True)
+    )
+    if after is not None:
+        query = query.where(tuple_(EntryRow.sort_at, EntryRow.id) > after)
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        return 0, after
+    entries = [
+        story_entry(
+            row.uid,
+            row.source_id,
+            row.published or row.sort_at,
+            row.title,
+            row.summary,
+            row.content,
+            row.canonical_link,
+        )
+        for row in rows
+    ]
+    await conn.run_sync(cluster_entries, entries, settings, now)
+    return len(rows), (rows[-1].sort_at, rows[-1].id)
 
 
 async def forget_pruned(conn: AsyncConnection, row_ids: Sequence[int], now: datetime) -> None:

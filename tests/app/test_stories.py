@@ -3,6 +3,7 @@ story's stable id as a copy arrives, the credits in every format, `feedmill expl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from lxml import etree
 from feedmill.cli import main
 from feedmill.config import Settings, load_config
 from feedmill.service import Service
-from store import entry_uid
+from store import Store, entry_uid
 from tests.app.configs import outlets_config, serve_outlets, write_config
 from tests.app.conftest import pull_again
 from tests.conftest import FakeClock, fixture_bytes
@@ -158,3 +159,34 @@ def test_explain_shows_the_story_the_scores_and_each_feeds_verdict(
     flat = " ".join(why.split())
     assert "represents its story" in flat and "but outlet-a's entry" in flat, why
     assert "8 entries in stories" in why  # 9 entries pass the rules; the copy is left out
+
+
+async def test_entries_pulled_while_clustering_was_off_get_stories_at_the_next_start(
+    tmp_path: Path, upstream: Upstream, clock: FakeClock
+) -> None:
+    """The first `dedupe: story` feed arrives after entries were stored without stories: the
+    next start clusters them (oldest first, in small transactions) while pulling goes on."""
+    config = stories_config(upstream, tmp_path)
+    serve_wire(upstream, fixture_bytes("outlet-wire.rss"), '"w-2"')  # with its Lenovo copy
+    off = {**config, "stories": {"cluster": "never"}}
+    for settings in (
+        load_config(write_config(tmp_path / "off.yaml", off)),
+        load_config(write_config(tmp_path / "on.yaml", config)),
+    ):
+        running = Service(settings, clock, serve=False)
+        task = asyncio.create_task(running.run())
+        await asyncio.wait_for(running.heartbeats.wait_for(1), timeout=30)
+        await asyncio.wait_for(running.backlog_done.wait(), timeout=30)
+        running.stop()
+        await asyncio.wait_for(task, timeout=30)
+        if settings.story_settings() is None:
+            assert running.backlog_clustered == 0
+    assert running.backlog_clustered > 0
+    store = Store.open(settings.database)
+    try:
+        a, wire = await store.story_of(A_LENOVO), await store.story_of(WIRE_LENOVO)
+        assert a is not None and wire is not None and a.id == wire.id  # one story
+        counts = await store.count_entries()
+        assert running.backlog_clustered == sum(counts.values())  # every entry, once
+    finally:
+        await store.close()

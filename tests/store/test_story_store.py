@@ -374,3 +374,40 @@ async def test_migration_0006_rekeys_stories_clustered_before_it(db_url: str) ->
         assert sorted(set(keys)) == sorted(set(band_keys(old.signature, 32, 4)))
     finally:
         await store.close()
+
+
+async def test_entries_stored_while_clustering_was_off_get_stories(db_url: str) -> None:
+    """Clustering switched on later (a first `dedupe: story` feed): the backlog of entries
+    without a story is clustered oldest first, in batches, until none is left."""
+    plain = Store.open(db_url)
+    try:
+        await ensure_schema(plain)
+        await plain.sync_sources([source(s) for s in ("wire", "post", "ledger")], T0)
+        await ingest(plain, "wire", item("w1", "Lenovo Tianjin AI hub", WIRE, "https://w/1", T0))
+        copy = item("p1", "Lenovo bets on Tianjin", WIRE, "https://p/1", T0 + HOUR)
+        await ingest(plain, "post", copy)
+        other = item("l1", "Nvidia record quarter", OTHER, "https://l/1", T0 + HOUR)
+        await ingest(plain, "ledger", other)
+        assert await plain.cluster_backlog(T0) == 0  # clustering is off: nothing done
+    finally:
+        await plain.close()
+    store = Store.open(db_url, stories=StorySettings())
+    try:
+        assert await store.story_of(entry_uid("wire", "w1")) is None
+        assert await store.cluster_backlog(T0 + 2 * HOUR, limit=2) == 2
+        assert await store.cluster_backlog(T0 + 2 * HOUR, limit=2) == 1
+        assert await store.cluster_backlog(T0 + 2 * HOUR, limit=2) == 0
+        wire = await store.story_of(entry_uid("wire", "w1"))
+        post = await store.story_of(entry_uid("post", "p1"))
+        ledger = await store.story_of(entry_uid("ledger", "l1"))
+        assert wire is not None and post is not None and ledger is not None
+        assert wire.id == post.id == entry_uid("wire", "w1")  # the copy joined the older one
+        assert ledger.id != wire.id
+        # A new process starts from the beginning and finds nothing left.
+        again = Store.open(db_url, stories=StorySettings())
+        try:
+            assert await again.cluster_backlog(T0 + 3 * HOUR) == 0
+        finally:
+            await again.close()
+    finally:
+        await store.close()
