@@ -8,22 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
 from store import story_queries
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
-from store.database import create_engine, reading, writing
+from store.database import create_engine, create_thread_engine, reading, write_with, writing
 from store.errors import UnknownSourceError
-from store.ingest import upsert_entries
+from store.ingest import LostInsertRace, upsert_entries
 from store.model import (
     IngestCounts,
     PollingUpdate,
@@ -67,6 +81,11 @@ class Store:
         # Each source's retention as this process configured it (sync_sources), so ingest
         # need not read it back; a process that did not sync reads the row.
         self._retention_of: dict[str, Retention] = {}
+        # SQLite file: ingests run their whole transaction in one call on this engine in a
+        # writer thread of their own (one hop instead of several per statement through
+        # aiosqlite's thread); None: on self.engine.
+        self._thread_engine = create_thread_engine(engine)
+        self._writer = ThreadPoolExecutor(1, "feedmill-sqlite-writer")
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -103,6 +122,9 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        self._writer.shutdown()  # idle: the writes went through the write turn
+        if self._thread_engine is not None:
+            self._thread_engine.dispose()
 
     # -- sources ------------------------------------------------------------------------
 
@@ -304,17 +326,23 @@ class Store:
     ) -> IngestCounts:
         """Store a freshly parsed document and the source's new state in one transaction;
         then apply the source's retention in the same transaction. A transaction PostgreSQL
-        aborts for a deadlock (two workers clustering into the same stories) is run again."""
-        for attempt in range(_DEADLOCK_RETRIES):
+        aborts for a deadlock (two workers clustering into the same stories) is run again;
+        so is one that lost an insert race to another writer of the same entries, then with
+        exact (RETURNING) inserts (store.ingest)."""
+        exact = False
+        deadlocks = 0
+        while True:
             try:
                 return await self._ingest_once(
-                    source_id, feed, validators, now, next_poll_at, polling
+                    source_id, feed, validators, now, next_poll_at, polling, exact
                 )
+            except LostInsertRace:
+                exact = True  # exact inserts never raise it: this happens once at most
             except DBAPIError as exc:
+                deadlocks += 1
                 code = getattr(exc.orig, "sqlstate", None)
-                if code not in _RETRYABLE or attempt == _DEADLOCK_RETRIES - 1:
+                if code not in _RETRYABLE or deadlocks == _DEADLOCK_RETRIES:
                     raise
-        raise AssertionError("unreachable")
 
     async def _ingest_once(
         self,
@@ -324,39 +352,60 @@ class Store:
         now: datetime,
         next_poll_at: datetime,
         polling: PollingUpdate | None,
+        exact: bool = False,
     ) -> IngestCounts:
-        async with self._writing() as conn:
-            counts = await upsert_entries(
-                conn, source_id, feed.entries, now, self.tracking, stories=self.stories
+        """One try of :meth:`ingest`: on a SQLite file, the whole transaction in one call in a
+        worker thread (the event loop stays free); else through the async connection."""
+        work = functools.partial(
+            self._write_document, source_id, feed, validators, now, next_poll_at, polling, exact
+        )
+        if self._thread_engine is None:
+            async with self._writing() as conn:
+                return await conn.run_sync(work)
+        async with self._write_turn:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer, write_with, self._thread_engine, work)
+
+    def _write_document(
+        self,
+        source_id: str,
+        feed: ParsedFeed,
+        validators: Validators,
+        now: datetime,
+        next_poll_at: datetime,
+        polling: PollingUpdate | None,
+        exact: bool,
+        conn: Connection,
+    ) -> IngestCounts:
+        """The ingest transaction's statements, on the caller's sync connection."""
+        counts = upsert_entries(
+            conn, source_id, feed.entries, now, self.tracking, self.stories, exact=exact
+        )
+        pruned = prune_source(conn, source_id, self._retention(conn, source_id), now)
+        counts = dataclasses.replace(counts, pruned=pruned)
+        conn.execute(
+            update(SourceRow)
+            .where(SourceRow.id == source_id)
+            .values(
+                feed_title=feed.title,
+                feed_link=feed.link,
+                content_version=_bumped_version(counts, feed),
+                last_new=counts.new,
+                last_updated=counts.updated,
+                last_unchanged=counts.unchanged,
+                **_success(validators, now, next_poll_at),
+                **_polling(polling),
             )
-            retention = await self._retention(conn, source_id)
-            pruned = await prune_source(conn, source_id, retention, now)
-            counts = dataclasses.replace(counts, pruned=pruned)
-            await conn.execute(
-                update(SourceRow)
-                .where(SourceRow.id == source_id)
-                .values(
-                    feed_title=feed.title,
-                    feed_link=feed.link,
-                    content_version=_bumped_version(counts, feed),
-                    last_new=counts.new,
-                    last_updated=counts.updated,
-                    last_unchanged=counts.unchanged,
-                    **_success(validators, now, next_poll_at),
-                    **_polling(polling),
-                )
-            )
+        )
         return counts
 
-    async def _retention(self, conn: AsyncConnection, source_id: str) -> Retention:
+    def _retention(self, conn: Connection, source_id: str) -> Retention:
         """A source's retention: from :meth:`sync_sources` in this process, else the row."""
         if source_id in self._retention_of:
             return self._retention_of[source_id]
-        row = (
-            await conn.execute(
-                select(SourceRow.retain_max_age_seconds, SourceRow.retain_max_entries).where(
-                    SourceRow.id == source_id
-                )
+        row = conn.execute(
+            select(SourceRow.retain_max_age_seconds, SourceRow.retain_max_entries).where(
+                SourceRow.id == source_id
             )
         ).first()
         if row is None:
@@ -369,7 +418,7 @@ class Store:
         removed: dict[str, int] = {}
         for source in await self.list_sources(active_only=False):
             async with self._writing() as conn:
-                count = await prune_source(conn, source.id, source.retention, now)
+                count = await conn.run_sync(prune_source, source.id, source.retention, now)
                 if count:  # cached renderings of this source's feeds are stale now
                     await conn.execute(
                         update(SourceRow)
