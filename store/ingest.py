@@ -18,12 +18,23 @@ loser counts the others as unchanged).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, bindparam, null, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Text,
+    any_,
+    bindparam,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sources.model import ParsedEntry
@@ -142,18 +153,10 @@ def _known_and_buried(
     """The stored entries among ``keys``, and the tombstoned ones: one query a chunk."""
     known: dict[str, _Known] = {}
     buried: set[str] = set()
+    lookup = _LOOKUP[conn.dialect.name]
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        stored = select(
-            EntryRow.entry_key, EntryRow.id, EntryRow.content_hash, EntryRow.first_seen_at
-        ).where(EntryRow.source_id == source_id, EntryRow.entry_key.in_(chunk))
-        pruned = select(
-            TombstoneRow.entry_key,
-            null().label("id"),
-            null().label("content_hash"),
-            null().label("first_seen_at"),
-        ).where(TombstoneRow.source_id == source_id, TombstoneRow.entry_key.in_(chunk))
-        result: CursorResult[Any] = conn.execute(union_all(stored, pruned))
+        result = conn.execute(lookup, {"source_id": source_id, "keys": chunk})
         for row in result:
             key: str = row.entry_key
             if row.id is None:
@@ -161,6 +164,31 @@ def _known_and_buried(
             else:
                 known[key] = _Known(row.id, row.content_hash, row.first_seen_at)
     return known, buried - known.keys()
+
+
+def _stored_or_buried(among: Callable[[Any], ColumnElement[bool]]) -> CompoundSelect[Any]:
+    """The stored and the tombstoned entries of a source whose key is ``among`` the keys."""
+    return union_all(
+        select(
+            EntryRow.entry_key, EntryRow.id, EntryRow.content_hash, EntryRow.first_seen_at
+        ).where(EntryRow.source_id == bindparam("source_id"), among(EntryRow.entry_key)),
+        select(
+            TombstoneRow.entry_key,
+            null().label("id"),
+            null().label("content_hash"),
+            null().label("first_seen_at"),
+        ).where(TombstoneRow.source_id == bindparam("source_id"), among(TombstoneRow.entry_key)),
+    )
+
+
+# Built once per dialect. PostgreSQL: the keys as one array (= ANY), so the statement's text
+# never changes and psycopg prepares it; SQLite: an expanding IN (...) list.
+_LOOKUP = {
+    "postgresql": _stored_or_buried(
+        lambda key: key == any_(bindparam("keys", type_=postgresql.ARRAY(Text)))
+    ),
+    "sqlite": _stored_or_buried(lambda key: key.in_(bindparam("keys", expanding=True))),
+}
 
 
 def sort_time(entry: ParsedEntry, first_seen: datetime) -> datetime:
