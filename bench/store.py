@@ -1,15 +1,18 @@
 """Benchmark: the store on SQLite and PostgreSQL.
 
 1. Ingest: 100,000 entries (2,000 sources x 50) through ``Store.ingest`` (identity, canonical
-   link, content hash, known/tombstone look-ups, INSERT ... ON CONFLICT, retention, source
-   state; one transaction per source). Baseline, same run, same database kind: a bare
-   SQLAlchemy Core ``executemany`` of the same rows into the same table, one transaction per
-   source. Target: ratio <= 2.
+   link, content hash, known/tombstone look-up, INSERT ... ON CONFLICT DO NOTHING, retention,
+   source state and content version; one transaction per source, sequentially). Baseline,
+   same run, same database kind: a bare SQLAlchemy Core ``executemany`` of the same
+   (precomputed) rows into the same table, one transaction per source. Target: ratio <= 2.
 2. Select + render a curated feed of 50 entries (20 of 100 sources, a keyword rule) from a
    store of 1,000 entries and from one of 1,000,000. Target: large / small <= 1.5. The query
    plans are printed (EXPLAIN).
 
-    python bench/store.py [--postgres URL] [--skip-large]
+    python bench/store.py [--postgres URL] [--skip-large] [--rounds N]
+
+--skip-large: only the ingest part (the render part builds 1,000,000-entry stores, minutes);
+--rounds N: the ingest part N times (feedmill then baseline each round), every round printed.
 
 PostgreSQL: a private schema on --postgres (default postgresql://postgres@127.0.0.1:5432/test),
 dropped afterwards; skipped when unreachable.
@@ -219,12 +222,16 @@ async def main() -> None:
     parser.add_argument("--per-source", type=int, default=50)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["ingest", "render"])
+    parser.add_argument("--skip-large", action="store_true", help="only the ingest part")
+    parser.add_argument("--rounds", type=int, default=1, help="ingest rounds")
     args = parser.parse_args()
+    if args.skip_large:
+        args.only = "ingest"
     print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     kinds = ["sqlite"] + (["postgresql"] if postgres_available(args.postgres) else [])
     with tempfile.TemporaryDirectory() as folder:
         for kind in kinds:
-            if args.only != "render":
+            for _ in range(args.rounds if args.only != "render" else 0):
                 await bench_ingest(kind, args.postgres, folder, args.sources, args.per_source)
             if args.only != "ingest":
                 await bench_render(kind, args.postgres, folder, args.large)
