@@ -383,19 +383,21 @@ class Store:
         )
         pruned = prune_source(conn, source_id, self._retention(conn, source_id), now)
         counts = dataclasses.replace(counts, pruned=pruned)
+        changed = bool(counts.new or counts.updated or counts.pruned)
         conn.execute(
-            update(SourceRow)
-            .where(SourceRow.id == source_id)
-            .values(
-                feed_title=feed.title,
-                feed_link=feed.link,
-                content_version=_bumped_version(counts, feed),
-                last_new=counts.new,
-                last_updated=counts.updated,
-                last_unchanged=counts.unchanged,
+            _INGESTED_SOURCE[changed],
+            {
+                "_source_id": source_id,
+                "_feed_title": feed.title,
+                "_feed_link": feed.link,
+                "feed_title": feed.title,
+                "feed_link": feed.link,
+                "last_new": counts.new,
+                "last_updated": counts.updated,
+                "last_unchanged": counts.unchanged,
                 **_success(validators, now, next_poll_at),
                 **_polling(polling),
-            )
+            },
         )
         return counts
 
@@ -581,16 +583,29 @@ def _timedelta(seconds: int | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
 
 
-def _bumped_version(counts: IngestCounts, feed: ParsedFeed) -> Any:
-    """``content_version`` + 1 when entries were added, changed or pruned, or the title or
-    link changed, else unchanged (evaluated by the database, in the same UPDATE)."""
-    if counts.new or counts.updated or counts.pruned:
-        return SourceRow.content_version + 1
-    changed = or_(
-        SourceRow.feed_title.is_distinct_from(feed.title),
-        SourceRow.feed_link.is_distinct_from(feed.link),
-    )
-    return SourceRow.content_version + case((changed, 1), else_=0)
+# The source row after an ingest, built once: the SET clause is the parameters' columns plus
+# ``content_version``, + 1 when entries were added, changed or pruned (True), else + 1 only
+# when the title or link changed (False, evaluated by the database in the same UPDATE).
+_INGESTED_SOURCE = {
+    True: update(SourceRow)
+    .where(SourceRow.id == bindparam("_source_id"))
+    .values(content_version=SourceRow.content_version + 1),
+    False: update(SourceRow)
+    .where(SourceRow.id == bindparam("_source_id"))
+    .values(
+        content_version=SourceRow.content_version
+        + case(
+            (
+                or_(
+                    SourceRow.feed_title.is_distinct_from(bindparam("_feed_title")),
+                    SourceRow.feed_link.is_distinct_from(bindparam("_feed_link")),
+                ),
+                1,
+            ),
+            else_=0,
+        )
+    ),
+}
 
 
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
