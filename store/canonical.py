@@ -7,6 +7,12 @@ normalise:  w3lib's canonicalize_url (query sorted, fragment dropped, percent-en
             normalised, host lower-cased) plus: scheme lower-cased, default port
             dropped, tracking parameters removed (``utm_*``, ``fbclid``... see
             DEFAULT_TRACKING_PARAMETERS; a trailing ``*`` matches a prefix)
+
+Most feed links are plain: an ASCII host, a path and a query of unreserved characters only
+(no percent-escapes, dot segments, user info or IDNA). For those w3lib has nothing to
+re-encode, and the same result is computed with string operations (``_simple_url``, about a
+fifth of the cost); every other URL goes through w3lib. tests/store/test_canonical.py checks
+that both give the same result on generated URLs of that shape and on the corpus's links.
 """
 
 from __future__ import annotations
@@ -73,6 +79,52 @@ def normalize_url(url: str, tracking: TrackingFilter = DEFAULT_FILTER) -> str:
 
     Cached: a changed feed is re-read whole, so most of its links were normalised before
     (a quarter of ingest time when every link is new, measured)."""
+    simple = _simple_url(url, tracking)
+    return simple if simple is not None else _canonicalize(url, tracking)
+
+
+# scheme://host[:port][/path][?query][#fragment]: an ASCII host of LDH labels (no IDNA
+# "xn--"), path segments and query of unreserved characters, no segment starting with ".".
+_SIMPLE_URL = re.compile(
+    r"(?P<scheme>https?)://"
+    r"(?P<host>(?!(?:[^/?#]*\.)?xn--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)"
+    r"(?::(?P<port>[1-9][0-9]{0,3}))?"
+    r"(?P<path>(?:/[a-z0-9_~-][a-z0-9._~-]*)*/?)"
+    r"(?:\?(?P<query>[a-z0-9._~=&-]*))?"
+    r"(?:#.*)?",
+    re.IGNORECASE | re.DOTALL,
+)
+_SIMPLE_PAIR = re.compile(r"[a-z0-9._~-]+(?:=[a-z0-9._~-]*)?", re.IGNORECASE)
+
+
+def _simple_url(url: str, tracking: TrackingFilter) -> str | None:
+    """:func:`_canonicalize` of a plain URL (see the module docstring) by string operations;
+    None when ``url`` is not plain."""
+    match = _SIMPLE_URL.fullmatch(url.strip())
+    if match is None:
+        return None
+    scheme, host, port, path, query = match.group("scheme", "host", "port", "path", "query")
+    scheme = scheme.lower()
+    netloc = host.lower()
+    if port is not None and int(port) != _DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    pairs = []
+    for pair in query.split("&") if query else ():
+        if not pair:
+            continue
+        if not _SIMPLE_PAIR.fullmatch(pair):
+            return None
+        name, _, value = pair.partition("=")
+        if not tracking.is_tracking(name):
+            pairs.append((name, value))
+    pairs.sort()
+    canonical = f"{scheme}://{netloc}{path or '/'}"
+    return canonical + "?" + "&".join(f"{n}={v}" for n, v in pairs) if pairs else canonical
+
+
+def _canonicalize(url: str, tracking: TrackingFilter) -> str:
+    """:func:`normalize_url` for any URL, through w3lib."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port

@@ -1,19 +1,27 @@
-"""Opening the database: URL handling, engine options, transactions."""
+"""Opening the database: URL handling, engine options, transactions.
+
+On SQLite a Store has two engines on one file: the async one (aiosqlite) for everything, and
+a plain pysqlite one (:func:`create_thread_engine`) on which an ingest runs its whole
+transaction in one call in a worker thread, instead of several hops through aiosqlite's
+thread per statement. Both are tuned alike (:func:`_tune_sqlite`).
+"""
 
 from __future__ import annotations
 
 import os.path
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from store.errors import StoreError
 
+T = TypeVar("T")
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 
 
@@ -37,14 +45,25 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
             raise StoreError(f"cannot open the database: folder {folder} does not exist")
     engine = create_async_engine(target, **options)
     if target.get_backend_name() == "sqlite":
-        _tune_sqlite(engine)
+        _tune_sqlite(engine.sync_engine)
     return engine
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def create_thread_engine(engine: AsyncEngine) -> Engine | None:
+    """For an async engine on a SQLite file, a sync (pysqlite) engine on the same file, for
+    transactions run in one go in a worker thread; None for PostgreSQL and ``:memory:``."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    thread_engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"))
+    _tune_sqlite(thread_engine)
+    return thread_engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
     """WAL, real transactions (pysqlite's implicit ones are off) and BEGIN IMMEDIATE for writes."""
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -57,7 +76,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
@@ -73,6 +92,15 @@ async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
         async with conn.begin():
             yield conn
+
+
+def write_with(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """``work(conn)`` in one write transaction on a sync engine, as :func:`writing` does it
+    (BEGIN IMMEDIATE on SQLite). Blocking: call it in a worker thread."""
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            return work(conn)
 
 
 @asynccontextmanager

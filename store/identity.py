@@ -74,7 +74,7 @@ def entry_uid(source_id: str, key: str) -> str:
 def content_hash(entry: ParsedEntry) -> str:
     """Changes when anything we store of the entry changes, and only then."""
     return _sha256(
-        json.dumps(
+        _JSON.encode(
             [
                 entry.link,
                 entry.title,
@@ -87,11 +87,13 @@ def content_hash(entry: ParsedEntry) -> str:
                 [[e.url, e.type, e.length] for e in entry.enclosures],
                 # only when known, so that hashes stored before languages were kept still hold
                 *([entry.language] if entry.language else []),
-            ],
-            ensure_ascii=False,
-            separators=(",", ":"),
+            ]
         )
     )
+
+
+# json.dumps(..., ensure_ascii=False, separators=(",", ":")) without a new encoder per call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _iso(value: datetime | None) -> str | None:

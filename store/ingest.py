@@ -2,37 +2,56 @@
 
     keys   = entry_keys(document)                       # store.identity
     known  = stored (key -> row id, content hash); buried = tombstoned keys (retention)
-    new    -> INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING RETURNING entry_key
+    new    -> INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING (executemany, row count)
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
     new (really inserted) -> each assigned a story (store.story_index), same transaction
 
 ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
-second insert does nothing and counts the entry as unchanged instead of failing.
+second insert does nothing instead of failing. The insert is a plain executemany (the drivers'
+fast path: sqlite3's executemany, psycopg's pipeline); its row count tells whether every row
+went in. When it falls short, another writer stored some of these keys between our look-up and
+our insert: :class:`LostInsertRace` is raised, the caller rolls back and runs the transaction
+again with ``exact=True``, which inserts with RETURNING to learn which rows are ours (the race
+loser counts the others as unchanged).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, bindparam, null, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Text,
+    any_,
+    bindparam,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sources.model import ParsedEntry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 from store.identity import content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
 from store.stories import StoryEntry, StorySettings
-from store.story_index import cluster_entries
+from store.story_index import cluster_entries, story_entry
 from store.tables import Base, EntryRow, TombstoneRow
 
-STORY_TEXT_LIMIT = 4000  # characters of summary/content clustering looks at
 _CHUNK = 500  # keys per IN (...) lookup: well under every database's parameter limit
 entries_table = Base.metadata.tables["entries"]
+
+
+class LostInsertRace(Exception):
+    """Another writer inserted some of the entries between the look-up and the insert of this
+    transaction: roll it back and run it again with ``exact=True``. Never leaves store/."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +61,22 @@ class _Known:
     first_seen_at: datetime
 
 
-async def upsert_entries(
-    conn: AsyncConnection,
+def upsert_entries(
+    conn: Connection,
     source_id: str,
     entries: Sequence[ParsedEntry],
     now: datetime,
     tracking: TrackingFilter = DEFAULT_FILTER,
     stories: StorySettings | None = None,
+    *,
+    exact: bool = False,
 ) -> IngestCounts:
     """Store ``entries`` of ``source_id`` inside the caller's transaction; with ``stories``,
-    cluster the new ones (changed entries keep their story)."""
+    cluster the new ones (changed entries keep their story). Raises :class:`LostInsertRace`
+    unless ``exact`` (see the module docstring)."""
     links = [canonical_link(entry, tracking) for entry in entries]
     keys = entry_keys(entries, tracking, links)
-    known, buried = await _known_and_buried(conn, source_id, keys)
+    known, buried = _known_and_buried(conn, source_id, keys)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for key, entry, link in zip(keys, entries, links, strict=True):
@@ -64,13 +86,13 @@ async def upsert_entries(
             inserts.append(_new_row(source_id, key, entry, digest, link, now))
         elif old is not None and old.content_hash != digest:
             updates.append(_changed_row(old, entry, digest, link, now))
-    inserted_keys = await _insert_new(conn, inserts)
+    inserted_keys = (_insert_returning if exact else _insert_all)(conn, inserts)
     inserted = len(inserted_keys)
     if stories is not None and inserted_keys:
         new = [_story_entry(row) for row in inserts if row["entry_key"] in inserted_keys]
-        await conn.run_sync(cluster_entries, new, stories, now)
+        cluster_entries(conn, new, stories, now)
     if updates:
-        await conn.execute(
+        conn.execute(
             update(entries_table).where(entries_table.c.id == bindparam("row_id")), updates
         )
     ignored = sum(1 for key in keys if key in buried)
@@ -78,56 +100,61 @@ async def upsert_entries(
     return IngestCounts(new=inserted, updated=len(updates), unchanged=unchanged, ignored=ignored)
 
 
-async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert ``rows``; a row another writer inserted meanwhile is skipped, not an error.
-    Returns the keys really inserted."""
+def _insert_or_skip(conn: Connection) -> Any:
+    """INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING, in the connection's dialect."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(entries_table).on_conflict_do_nothing(
+        index_elements=["source_id", "entry_key"]
+    )
+
+
+def _insert_all(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert ``rows`` in one executemany; the keys of all of them, or :class:`LostInsertRace`
+    when the row count shows another writer got some in first."""
     if not rows:
         return set()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(entries_table)
-        .on_conflict_do_nothing(index_elements=["source_id", "entry_key"])
-        .returning(entries_table.c.entry_key)
+    result = conn.execute(
+        _insert_or_skip(conn), rows, execution_options={"preserve_rowcount": True}
     )
+    if result.rowcount != len(rows):
+        raise LostInsertRace
+    return {row["entry_key"] for row in rows}
+
+
+def _insert_returning(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert ``rows``; a row another writer inserted meanwhile is skipped, not an error.
+    Returns the keys really inserted (RETURNING, so slower than :func:`_insert_all`)."""
+    statement = _insert_or_skip(conn).returning(entries_table.c.entry_key)
     inserted: set[str] = set()
     for start in range(0, len(rows), _CHUNK):
-        result = await conn.execute(statement, rows[start : start + _CHUNK])
+        result = conn.execute(statement, rows[start : start + _CHUNK])
         inserted.update(result.scalars().all())
     return inserted
 
 
 def _story_entry(row: dict[str, Any]) -> StoryEntry:
-    """What clustering sees of a new entry: title and summary (else content), its date
-    (else when first seen) and canonical link."""
-    text = row["summary"] or row["content"] or ""
-    return StoryEntry(
-        uid=row["uid"],
-        source_id=row["source_id"],
-        published=row["published"] or row["sort_at"],
-        title=row["title"] or "",
-        text=text[:STORY_TEXT_LIMIT],
-        link=row["canonical_link"],
+    """What clustering sees of a new entry (store.story_index.story_entry)."""
+    return story_entry(
+        row["uid"],
+        row["source_id"],
+        row["published"] or row["sort_at"],
+        row["title"],
+        row["summary"],
+        row["content"],
+        row["canonical_link"],
     )
 
 
-async def _known_and_buried(
-    conn: AsyncConnection, source_id: str, keys: Sequence[str]
+def _known_and_buried(
+    conn: Connection, source_id: str, keys: Sequence[str]
 ) -> tuple[dict[str, _Known], set[str]]:
     """The stored entries among ``keys``, and the tombstoned ones: one query a chunk."""
     known: dict[str, _Known] = {}
     buried: set[str] = set()
+    lookup = _LOOKUP[conn.dialect.name]
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        stored = select(
-            EntryRow.entry_key, EntryRow.id, EntryRow.content_hash, EntryRow.first_seen_at
-        ).where(EntryRow.source_id == source_id, EntryRow.entry_key.in_(chunk))
-        pruned = select(
-            TombstoneRow.entry_key,
-            null().label("id"),
-            null().label("content_hash"),
-            null().label("first_seen_at"),
-        ).where(TombstoneRow.source_id == source_id, TombstoneRow.entry_key.in_(chunk))
-        result: CursorResult[Any] = await conn.execute(union_all(stored, pruned))
+        result = conn.execute(lookup, {"source_id": source_id, "keys": chunk})
         for row in result:
             key: str = row.entry_key
             if row.id is None:
@@ -135,6 +162,31 @@ async def _known_and_buried(
             else:
                 known[key] = _Known(row.id, row.content_hash, row.first_seen_at)
     return known, buried - known.keys()
+
+
+def _stored_or_buried(among: Callable[[Any], ColumnElement[bool]]) -> CompoundSelect[Any]:
+    """The stored and the tombstoned entries of a source whose key is ``among`` the keys."""
+    return union_all(
+        select(
+            EntryRow.entry_key, EntryRow.id, EntryRow.content_hash, EntryRow.first_seen_at
+        ).where(EntryRow.source_id == bindparam("source_id"), among(EntryRow.entry_key)),
+        select(
+            TombstoneRow.entry_key,
+            null().label("id"),
+            null().label("content_hash"),
+            null().label("first_seen_at"),
+        ).where(TombstoneRow.source_id == bindparam("source_id"), among(TombstoneRow.entry_key)),
+    )
+
+
+# Built once per dialect. PostgreSQL: the keys as one array (= ANY), so the statement's text
+# never changes and psycopg prepares it; SQLite: an expanding IN (...) list.
+_LOOKUP = {
+    "postgresql": _stored_or_buried(
+        lambda key: key == any_(bindparam("keys", type_=postgresql.ARRAY(Text)))
+    ),
+    "sqlite": _stored_or_buried(lambda key: key.in_(bindparam("keys", expanding=True))),
+}
 
 
 def sort_time(entry: ParsedEntry, first_seen: datetime) -> datetime:

@@ -15,41 +15,40 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Connection, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.model import Retention
-from store.story_index import forget_pruned
+from store.story_index import forget_entries
 from store.tables import EntryRow, TombstoneRow
 
 _CHUNK = 500
 
 
-async def prune_source(
-    conn: AsyncConnection, source_id: str, retention: Retention, now: datetime
-) -> int:
-    """Apply ``retention`` to ``source_id`` inside the caller's transaction; return how many."""
-    victims = await _victims(conn, source_id, retention, now)
+def prune_source(conn: Connection, source_id: str, retention: Retention, now: datetime) -> int:
+    """Apply ``retention`` to ``source_id`` inside the caller's transaction; return how many.
+    No statement at all when the source has no retention limits."""
+    victims = _victims(conn, source_id, retention, now)
     if not victims:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    rows = [{"source_id": source_id, "entry_key": key, "pruned_at": now} for _, key in victims]
+    rows = [{"source_id": source_id, "entry_key": key, "pruned_at": now} for _, key, _ in victims]
     bury = dialect.insert(TombstoneRow).on_conflict_do_nothing(
         index_elements=["source_id", "entry_key"]
     )
     for start in range(0, len(rows), _CHUNK):
-        await conn.execute(bury, rows[start : start + _CHUNK])
-    ids = [row_id for row_id, _ in victims]
-    await forget_pruned(conn, ids, now)  # issue 5: out of their stories first
+        conn.execute(bury, rows[start : start + _CHUNK])
+    forget_entries(conn, [uid for _, _, uid in victims], now)  # issue 5: out of their stories
+    ids = [row_id for row_id, _, _ in victims]
     for start in range(0, len(ids), _CHUNK):
-        await conn.execute(delete(EntryRow).where(EntryRow.id.in_(ids[start : start + _CHUNK])))
+        conn.execute(delete(EntryRow).where(EntryRow.id.in_(ids[start : start + _CHUNK])))
     return len(victims)
 
 
-async def _victims(
-    conn: AsyncConnection, source_id: str, retention: Retention, now: datetime
-) -> Sequence[tuple[int, str]]:
+def _victims(
+    conn: Connection, source_id: str, retention: Retention, now: datetime
+) -> Sequence[tuple[int, str, str]]:
+    """(row id, entry key, uid) of the entries ``retention`` removes."""
     conditions: list[Any] = []
     if retention.max_age is not None:
         conditions.append(EntryRow.sort_at < now - retention.max_age)
@@ -63,7 +62,7 @@ async def _victims(
         conditions.append(EntryRow.id.not_in(keep))
     if not conditions:
         return []
-    query = select(EntryRow.id, EntryRow.entry_key).where(
+    query = select(EntryRow.id, EntryRow.entry_key, EntryRow.uid).where(
         EntryRow.source_id == source_id, or_(*conditions)
     )
-    return [(row_id, key) for row_id, key in (await conn.execute(query)).all()]
+    return [(row_id, key, uid) for row_id, key, uid in conn.execute(query).all()]

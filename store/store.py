@@ -8,22 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+import functools
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, case, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
 from store import story_index, story_queries
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
-from store.database import create_engine, reading, writing
+from store.database import create_engine, create_thread_engine, reading, write_with, writing
 from store.errors import UnknownSourceError
-from store.ingest import upsert_entries
+from store.ingest import LostInsertRace, upsert_entries
 from store.model import (
     IngestCounts,
     PollingUpdate,
@@ -37,6 +51,8 @@ from store.model import (
 from store.retention import prune_source
 from store.stories import StorySettings
 from store.tables import Base, EntryRow, SourceRow
+
+T = TypeVar("T")
 
 # PostgreSQL's deadlock_detected and serialization_failure: the ingest is tried again.
 _RETRYABLE = frozenset({"40P01", "40001"})
@@ -69,6 +85,11 @@ class Store:
         self._retention_of: dict[str, Retention] = {}
         # Where cluster_backlog goes on from: (sort time, row id) of the last entry it took.
         self._backlog_from: tuple[datetime, int] | None = None
+        # SQLite file: ingests run their whole transaction in one call on this engine in a
+        # writer thread of their own (one hop instead of several per statement through
+        # aiosqlite's thread); None: on self.engine.
+        self._thread_engine = create_thread_engine(engine)
+        self._writer = ThreadPoolExecutor(1, "feedmill-sqlite-writer")
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -105,6 +126,9 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        self._writer.shutdown()  # idle: the writes went through the write turn
+        if self._thread_engine is not None:
+            self._thread_engine.dispose()
 
     # -- sources ------------------------------------------------------------------------
 
@@ -306,17 +330,23 @@ class Store:
     ) -> IngestCounts:
         """Store a freshly parsed document and the source's new state in one transaction;
         then apply the source's retention in the same transaction. A transaction PostgreSQL
-        aborts for a deadlock (two workers clustering into the same stories) is run again."""
-        for attempt in range(_DEADLOCK_RETRIES):
+        aborts for a deadlock (two workers clustering into the same stories) is run again;
+        so is one that lost an insert race to another writer of the same entries, then with
+        exact (RETURNING) inserts (store.ingest)."""
+        exact = False
+        deadlocks = 0
+        while True:
             try:
                 return await self._ingest_once(
-                    source_id, feed, validators, now, next_poll_at, polling
+                    source_id, feed, validators, now, next_poll_at, polling, exact
                 )
+            except LostInsertRace:
+                exact = True  # exact inserts never raise it: this happens once at most
             except DBAPIError as exc:
+                deadlocks += 1
                 code = getattr(exc.orig, "sqlstate", None)
-                if code not in _RETRYABLE or attempt == _DEADLOCK_RETRIES - 1:
+                if code not in _RETRYABLE or deadlocks == _DEADLOCK_RETRIES:
                     raise
-        raise AssertionError("unreachable")
 
     async def _ingest_once(
         self,
@@ -326,39 +356,67 @@ class Store:
         now: datetime,
         next_poll_at: datetime,
         polling: PollingUpdate | None,
+        exact: bool = False,
     ) -> IngestCounts:
-        async with self._writing() as conn:
-            counts = await upsert_entries(
-                conn, source_id, feed.entries, now, self.tracking, stories=self.stories
-            )
-            retention = await self._retention(conn, source_id)
-            pruned = await prune_source(conn, source_id, retention, now)
-            counts = dataclasses.replace(counts, pruned=pruned)
-            await conn.execute(
-                update(SourceRow)
-                .where(SourceRow.id == source_id)
-                .values(
-                    feed_title=feed.title,
-                    feed_link=feed.link,
-                    content_version=_bumped_version(counts, feed),
-                    last_new=counts.new,
-                    last_updated=counts.updated,
-                    last_unchanged=counts.unchanged,
-                    **_success(validators, now, next_poll_at),
-                    **_polling(polling),
-                )
-            )
+        """One try of :meth:`ingest`: on a SQLite file, the whole transaction in one call in a
+        worker thread (the event loop stays free); else through the async connection."""
+        work = functools.partial(
+            self._write_document, source_id, feed, validators, now, next_poll_at, polling, exact
+        )
+        return await self._write_sync(work)
+
+    async def _write_sync(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in one write transaction on a sync connection: on a SQLite file in
+        the writer thread (the event loop stays free), else through ``run_sync``."""
+        if self._thread_engine is None:
+            async with self._writing() as conn:
+                return await conn.run_sync(work)
+        async with self._write_turn:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer, write_with, self._thread_engine, work)
+
+    def _write_document(
+        self,
+        source_id: str,
+        feed: ParsedFeed,
+        validators: Validators,
+        now: datetime,
+        next_poll_at: datetime,
+        polling: PollingUpdate | None,
+        exact: bool,
+        conn: Connection,
+    ) -> IngestCounts:
+        """The ingest transaction's statements, on the caller's sync connection."""
+        counts = upsert_entries(
+            conn, source_id, feed.entries, now, self.tracking, self.stories, exact=exact
+        )
+        pruned = prune_source(conn, source_id, self._retention(conn, source_id), now)
+        counts = dataclasses.replace(counts, pruned=pruned)
+        changed = bool(counts.new or counts.updated or counts.pruned)
+        conn.execute(
+            _INGESTED_SOURCE[changed],
+            {
+                "_source_id": source_id,
+                "_feed_title": feed.title,
+                "_feed_link": feed.link,
+                "feed_title": feed.title,
+                "feed_link": feed.link,
+                "last_new": counts.new,
+                "last_updated": counts.updated,
+                "last_unchanged": counts.unchanged,
+                **_success(validators, now, next_poll_at),
+                **_polling(polling),
+            },
+        )
         return counts
 
-    async def _retention(self, conn: AsyncConnection, source_id: str) -> Retention:
+    def _retention(self, conn: Connection, source_id: str) -> Retention:
         """A source's retention: from :meth:`sync_sources` in this process, else the row."""
         if source_id in self._retention_of:
             return self._retention_of[source_id]
-        row = (
-            await conn.execute(
-                select(SourceRow.retain_max_age_seconds, SourceRow.retain_max_entries).where(
-                    SourceRow.id == source_id
-                )
+        row = conn.execute(
+            select(SourceRow.retain_max_age_seconds, SourceRow.retain_max_entries).where(
+                SourceRow.id == source_id
             )
         ).first()
         if row is None:
@@ -371,7 +429,7 @@ class Store:
         removed: dict[str, int] = {}
         for source in await self.list_sources(active_only=False):
             async with self._writing() as conn:
-                count = await prune_source(conn, source.id, source.retention, now)
+                count = await conn.run_sync(prune_source, source.id, source.retention, now)
                 if count:  # cached renderings of this source's feeds are stale now
                     await conn.execute(
                         update(SourceRow)
@@ -472,10 +530,14 @@ class Store:
         it returns 0: it goes on where it stopped (a process keeps the place)."""
         if self.stories is None:
             return 0
-        async with self._writing() as conn:
-            done, self._backlog_from = await story_index.cluster_backlog(
-                conn, self.stories, now, limit, self._backlog_from
-            )
+        work = functools.partial(
+            story_index.cluster_backlog,
+            settings=self.stories,
+            now=now,
+            limit=limit,
+            after=self._backlog_from,
+        )
+        done, self._backlog_from = await self._write_sync(work)
         return done
 
     async def find_entry(self, uid_or_link: str) -> StoredEntry | None:
@@ -547,16 +609,29 @@ def _timedelta(seconds: int | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
 
 
-def _bumped_version(counts: IngestCounts, feed: ParsedFeed) -> Any:
-    """``content_version`` + 1 when entries were added, changed or pruned, or the title or
-    link changed, else unchanged (evaluated by the database, in the same UPDATE)."""
-    if counts.new or counts.updated or counts.pruned:
-        return SourceRow.content_version + 1
-    changed = or_(
-        SourceRow.feed_title.is_distinct_from(feed.title),
-        SourceRow.feed_link.is_distinct_from(feed.link),
-    )
-    return SourceRow.content_version + case((changed, 1), else_=0)
+# The source row after an ingest, built once: the SET clause is the parameters' columns plus
+# ``content_version``, + 1 when entries were added, changed or pruned (True), else + 1 only
+# when the title or link changed (False, evaluated by the database in the same UPDATE).
+_INGESTED_SOURCE = {
+    True: update(SourceRow)
+    .where(SourceRow.id == bindparam("_source_id"))
+    .values(content_version=SourceRow.content_version + 1),
+    False: update(SourceRow)
+    .where(SourceRow.id == bindparam("_source_id"))
+    .values(
+        content_version=SourceRow.content_version
+        + case(
+            (
+                or_(
+                    SourceRow.feed_title.is_distinct_from(bindparam("_feed_title")),
+                    SourceRow.feed_link.is_distinct_from(bindparam("_feed_link")),
+                ),
+                1,
+            ),
+            else_=0,
+        )
+    ),
+}
 
 
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}

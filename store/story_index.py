@@ -8,12 +8,13 @@
                   band keys (upsert, latest published), event-mode term counts
       -> the member row keeps the decision's kind and scores, for `feedmill explain`
 
-Everything runs on the caller's sync Connection (``AsyncConnection.run_sync``) inside the
-ingest transaction, the same on SQLite and PostgreSQL. Every query is by primary key or an
-index; none scans the stored entries. Two workers on PostgreSQL clustering copies of one
-story at once: the story row is locked (UPDATE) before its counts and representative are
-recomputed, in a statement that then sees the other's committed member, so no member is lost;
-two simultaneous *first* copies each found a story (neither sees the other yet).
+Everything runs on the caller's sync Connection (the writer thread on SQLite, run_sync on
+PostgreSQL) inside the ingest transaction, the same on SQLite and PostgreSQL. Every query is
+by primary key or an index; none scans the stored entries. Two workers on PostgreSQL
+clustering copies of one story at once: the story row is locked (UPDATE) before its counts
+and representative are recomputed, in a statement that then sees the other's committed
+member, so no member is lost; two simultaneous *first* copies each found a story (neither
+sees the other yet).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.stories import (
     EntryFeatures,
@@ -565,8 +565,8 @@ def story_entry(
     return StoryEntry(uid, source_id, published, title or "", text[:STORY_TEXT_LIMIT], link)
 
 
-async def cluster_backlog(
-    conn: AsyncConnection,
+def cluster_backlog(
+    conn: Connection,
     settings: StorySettings,
     now: datetime,
     limit: int,
@@ -598,7 +598,7 @@ async def cluster_backlog(
     )
     if after is not None:
         query = query.where(tuple_(EntryRow.sort_at, EntryRow.id) > after)
-    rows = (await conn.execute(query)).all()
+    rows = conn.execute(query).all()
     if not rows:
         return 0, after
     entries = [
@@ -613,15 +613,5 @@ async def cluster_backlog(
         )
         for row in rows
     ]
-    await conn.run_sync(cluster_entries, entries, settings, now)
+    cluster_entries(conn, entries, settings, now)
     return len(rows), (rows[-1].sort_at, rows[-1].id)
-
-
-async def forget_pruned(conn: AsyncConnection, row_ids: Sequence[int], now: datetime) -> None:
-    """forget_entries for the entries with these row ids, before retention deletes them."""
-    uids: list[str] = []
-    for start in range(0, len(row_ids), 500):
-        query = select(EntryRow.uid).where(EntryRow.id.in_(row_ids[start : start + 500]))
-        uids += (await conn.execute(query)).scalars().all()
-    if uids:
-        await conn.run_sync(forget_entries, uids, now)

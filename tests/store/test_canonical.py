@@ -1,9 +1,23 @@
 from __future__ import annotations
 
+import html
+import re
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sources import ParsedEntry, parse_document
-from store.canonical import TrackingFilter, canonical_link, normalize_url, unwrap_link
+from store.canonical import (
+    DEFAULT_FILTER,
+    TrackingFilter,
+    _canonicalize,
+    _simple_url,
+    canonical_link,
+    normalize_url,
+    unwrap_link,
+)
 from store.identity import entry_key, entry_keys
 
 
@@ -71,3 +85,68 @@ def test_repeated_guids_are_told_apart_by_canonical_link_then_position() -> None
         ParsedEntry(id="g", link="https://x.example/2", title="c"),
     ]
     assert entry_keys(twins) == ["g", "g https://x.example/2", "g https://x.example/2 #2"]
+
+
+# -- the plain-URL fast path gives w3lib's result -----------------------------------------
+
+_LABEL = st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?", fullmatch=True)
+_WORD = st.from_regex(r"[a-zA-Z0-9._~-]{0,8}", fullmatch=True)
+_NAME = st.one_of(
+    st.sampled_from(["utm_source", "UTM_Medium", "fbclid", "id", "a", "b", "ref_src", "x"]),
+    st.from_regex(r"[a-zA-Z0-9._~-]{1,6}", fullmatch=True),
+)
+_PAIR = st.one_of(st.tuples(_NAME, _WORD).map(lambda p: f"{p[0]}={p[1]}"), _NAME, st.just(""))
+PLAIN_URLS = st.builds(
+    lambda scheme, labels, port, segments, slash, query, fragment: (
+        f"{scheme}://{'.'.join(labels)}{port}{''.join('/' + s for s in segments)}{slash}"
+        f"{query}{fragment}"
+    ),
+    st.sampled_from(["http", "https", "HTTP", "Https"]),
+    st.lists(_LABEL, min_size=1, max_size=4),
+    st.sampled_from(["", ":80", ":443", ":8080", ":1"]),
+    st.lists(st.from_regex(r"[a-zA-Z0-9_~-][a-zA-Z0-9._~-]{0,8}", fullmatch=True), max_size=4),
+    st.sampled_from(["", "/"]),
+    st.one_of(st.just(""), st.lists(_PAIR, max_size=5).map(lambda p: "?" + "&".join(p))),
+    st.sampled_from(["", "#", "#top", "#a?b=c", "#x/y"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(PLAIN_URLS)
+def test_plain_urls_take_the_fast_path_and_get_w3libs_result(url: str) -> None:
+    fast = _simple_url(url, DEFAULT_FILTER)
+    assert fast is not None, url
+    assert fast == _canonicalize(url, DEFAULT_FILTER)
+
+
+def test_the_fast_path_agrees_with_w3lib_on_the_corpus_links(corpus: Path) -> None:
+    links: set[str] = set()
+    for path in sorted((corpus / "real").iterdir()):
+        text = html.unescape(path.read_bytes().decode("utf-8", "replace"))
+        links.update(re.findall(r"""https?://[^\s"'<>\]]+""", text, re.IGNORECASE))
+    fast = 0
+    for link in sorted(links):
+        simple = _simple_url(link, DEFAULT_FILTER)
+        if simple is not None:
+            fast += 1
+            assert simple == _canonicalize(link, DEFAULT_FILTER), link
+        assert normalize_url(link) == _canonicalize(link, DEFAULT_FILTER), link
+    assert fast > len(links) // 4, (fast, len(links))  # the fast path is really taken
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://x.example/caf%C3%A9",  # percent-escapes
+        "https://x.example/a/../b",  # dot segments
+        "https://user@x.example/a",  # user info
+        "https://xn--caf-dma.example/",  # IDNA
+        "https://x.example:65536/a",  # not a port
+        "https://x.example/a?q=a+b",  # '+' is a space in a query
+        "https://x.example/a?a==b",
+        "https://x.example/a;p?q=1",  # path parameters
+        "https://x.example//a",
+    ],
+)
+def test_urls_that_are_not_plain_go_through_w3lib(url: str) -> None:
+    assert _simple_url(url, DEFAULT_FILTER) is None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 
 from sources import Enclosure, ParsedEntry
 from store.identity import content_hash, entry_key, entry_keys, entry_uid
@@ -48,3 +49,23 @@ def test_the_content_hash_sees_every_stored_field() -> None:
     assert base not in hashes
     assert len(hashes) == len(variants)
     assert content_hash(dataclasses.replace(ENTRY)) == base
+
+
+def test_content_hashes_and_public_ids_never_change() -> None:
+    # Stored hashes and uids must stay valid across versions: a change here would mark every
+    # stored entry as changed, or give it a new public id.
+    entry = ParsedEntry(
+        id="g",
+        link="https://x.example/a",
+        title='Café "q"',
+        summary="<p>s</p>",
+        published=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        authors=("A",),
+        categories=("c",),
+        enclosures=(Enclosure("https://x.example/a.mp3", "audio/mpeg", 10),),
+        language="fr",
+    )
+    assert content_hash(entry) == (
+        "851915b3ce54b7c3f4da798480a0a5111f8f33774a4a3518c8161c8f21ffdf2b"
+    )
+    assert entry_uid("s", "g") == "8579c2043b6d53fb9b934b2c332016c9"

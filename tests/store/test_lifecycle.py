@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
+from typing import Any
 
+import pytest
+
+import store.ingest as ingest_module
 from sources import ParsedEntry, ParsedFeed, Validators
 from store import Retention, SourceDefinition, Store
 from tests.conftest import FakeClock
@@ -139,3 +144,47 @@ async def test_two_writers_of_the_same_entries_create_no_duplicates(
     assert sum(r.new for r in results) == 50
     assert all(r.new + r.unchanged == 50 for r in results)
     assert await store.count_entries() == {"s": 50}
+
+
+async def test_an_insert_that_loses_a_race_is_run_again_with_exact_counts(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.sync_sources([source()], clock())
+    await store.ingest("s", document(1, 2), Validators(), clock(), clock())
+    looked_up = []
+
+    def stale(*args: object) -> tuple[dict[str, object], set[str]]:
+        # Every look-up misses e1 and e2, as if another writer stored them just after it.
+        looked_up.append(1)
+        return {}, set()
+
+    monkeypatch.setattr(ingest_module, "_known_and_buried", stale)
+    counts = await store.ingest("s", document(1, 2, 3), Validators(), clock(), clock())
+    # The fast insert's row count fell short (1 of 3): rolled back and run again, then the
+    # RETURNING insert tells e3 (ours) from e1 and e2 (the other writer's).
+    assert len(looked_up) == 2
+    assert (counts.new, counts.unchanged) == (1, 2)
+    assert await keys(store) == ["e1", "e2", "e3"]
+    assert await store.count_entries() == {"s": 3}
+
+
+async def test_on_a_sqlite_file_the_ingest_transaction_runs_off_the_event_loop(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.sync_sources([source()], clock())
+    real = ingest_module.upsert_entries
+    threads = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("store.store.upsert_entries", recording)
+    await store.ingest("s", document(1), Validators(), clock(), clock())
+    await store.ingest("s", document(1, 2), Validators(), clock(), clock())
+    loop_thread = threading.current_thread()
+    if store.engine.dialect.name == "sqlite":  # one writer thread, never the loop's
+        assert len(set(threads)) == 1 and loop_thread not in threads
+    else:  # psycopg's async connection, statement by statement on the loop
+        assert set(threads) == {loop_thread}
+    assert await keys(store) == ["e1", "e2"]

@@ -160,8 +160,8 @@ async def test_a_crash_mid_ingest_leaves_nothing_half_written(
     await store.sync_sources([A], clock())
     real = ingest_module.upsert_entries
 
-    async def crash_after_writing(*args: object, **kwargs: object) -> object:
-        await real(*args, **kwargs)  # type: ignore[arg-type]
+    def crash_after_writing(*args: object, **kwargs: object) -> object:
+        real(*args, **kwargs)  # type: ignore[arg-type]
         raise RuntimeError("power cut")
 
     monkeypatch.setattr("store.store.upsert_entries", crash_after_writing)

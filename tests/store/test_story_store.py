@@ -292,9 +292,9 @@ async def test_an_ingest_aborted_for_a_deadlock_is_run_again(
     real = ingest_module.upsert_entries
     calls = []
 
-    async def deadlock_once(*args: object, **kwargs: object) -> object:
+    def deadlock_once(*args: object, **kwargs: object) -> object:
         calls.append(1)
-        result = await real(*args, **kwargs)  # type: ignore[arg-type]
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
         if len(calls) == 1:  # written, then aborted: the transaction is rolled back
             raise DBAPIError("UPDATE stories ...", {}, Deadlock())
         return result
