@@ -95,6 +95,8 @@ class SqlStoryIndex:
         # What was read from the tables, by lookup key.
         self._by_link: dict[str, set[str]] = {}
         self._days_read: dict[int, set[int]] = defaultdict(set)  # key -> days read
+        self._prefetched_keys: frozenset[int] = frozenset()  # read on all prefetched days
+        self._prefetched_days: frozenset[int] = frozenset()
         # key -> day -> stories: the rows read (keys with none are left out)
         self._key_rows: dict[int, dict[int, set[str]]] = {}
         self._stored: dict[str, list[EntryFeatures]] = {}  # story -> its stored members
@@ -124,6 +126,7 @@ class SqlStoryIndex:
             self._read_frequencies(sorted({t for f in features for t in f.terms}))
         days = frozenset().union(*(self._days_around(f.published - self.window) for f in features))
         self._read_keys(sorted(keys), days)
+        self._prefetched_keys, self._prefetched_days = frozenset(keys), days
         stories = {s for days in self._key_rows.values() for f in days.values() for s in f}
         stories.update(s for found in self._by_link.values() for s in found)
         self._read_stories(sorted(stories))
@@ -149,6 +152,8 @@ class SqlStoryIndex:
     def _read_keys(self, keys: Sequence[int], days: frozenset[int]) -> None:
         """The stories with each of these keys on each of these days, unless read already:
         the primary key's (day, key) prefix, one seek a pair."""
+        if days <= self._prefetched_days and self._prefetched_keys.issuperset(keys):
+            return  # the common case: prefetch read them all
         read = self._days_read
         wanted = [key for key in keys if not days <= read[key]]
         ordered = sorted(days)
