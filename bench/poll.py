@@ -354,6 +354,97 @@ CONTENDERS = [
 ]
 
 
+async def cpu_of(body: Callable[[], Awaitable[Any]]) -> float:
+    """Client CPU seconds of one awaited piece of work."""
+    start = time.process_time()
+    await body()
+    return time.process_time() - start
+
+
+async def breakdown(
+    args: argparse.Namespace, upstream: UpstreamProcess, folder: Path
+) -> dict[str, float]:
+    """The cycle's parts measured one at a time on a store like the cycle's, each printed as
+    client CPU per poll of a cycle (its total divided by SOURCES)."""
+    from feedmill.pull import CLAIM_LEASE
+    from sources import Validators, parse_document
+    from sources.policy import PollState, header_hint, next_poll_after_success
+    from store import PollingUpdate
+
+    n, c = args.sources, args.concurrency
+    cycle = Cycle(upstream, n, c, folder)
+    await cycle.open()
+    store = cycle.store
+    changed = [i for i in range(n) if i % CHANGED_EVERY == CHANGED_EVERY - 1]
+    parts: dict[str, float] = {}
+    try:
+        cycle.now += timedelta(days=2)
+        now = cycle.now
+
+        async def claim_all() -> None:
+            while await store.claim_due_sources(now, CLAIM_LEASE, limit=c, owner="bench"):
+                pass
+
+        parts["claim (batches of concurrency)"] = await cpu_of(claim_all)
+        later = now + timedelta(hours=1)
+        tags = etags(n)
+        polling = PollingUpdate(None, None, 0, "x" * 64, timedelta(hours=1), None)
+
+        async def record_304s() -> None:
+            unchanged = [i for i in range(n) if i not in set(changed)]
+            for start in range(0, len(unchanged), c):
+                await asyncio.gather(
+                    *(
+                        store.record_not_modified(
+                            f"s{i:04d}", Validators(tags[i]), now, later, polling
+                        )
+                        for i in unchanged[start : start + c]
+                    )
+                )
+
+        parts["record 304s (group commit)"] = await cpu_of(record_304s)
+        bodies = [(upstream.url(i), feed_body(i, ITEMS + 1000)) for i in changed]
+
+        async def parse_all() -> list[Any]:
+            return [parse_document(body, url, "application/rss+xml") for url, body in bodies]
+
+        parts["parse changed feeds (in thread, no handoff)"] = await cpu_of(parse_all)
+        feeds = await parse_all()
+
+        async def ingest_all() -> None:
+            for i, feed in zip(changed, feeds, strict=True):
+                await store.ingest(f"s{i:04d}", feed, Validators('"x"'), now, later, polling)
+
+        parts["ingest changed feeds (one at a time)"] = await cpu_of(ingest_all)
+        settings = cycle.config.poll_settings()
+
+        async def policy_all() -> None:
+            for i in range(n):
+                state = PollState(f"s{i:04d}", timedelta(minutes=30))
+                hint = header_hint(None, None, None, now)
+                next_poll_after_success(now, state, settings, [hint])
+
+        parts["policy (next poll time)"] = await cpu_of(policy_all)
+    finally:
+        await cycle.close()
+    return {name: cpu / n * 1e3 for name, cpu in parts.items()}
+
+
+def report_breakdown(parts: dict[str, float], runs: dict[str, list[Run]]) -> None:
+    def median(name: str) -> float:
+        return statistics.median(r.cpu / r.polls for r in runs[name]) * 1e3
+
+    fetch, full = median(CONTENDERS[3]), median(CONTENDERS[4])
+    print()
+    print("breakdown of the full cycle (aiohttp transport), client CPU ms per poll:")
+    print(f"  {'fetch (feedmill fetch only, median above)':50} {fetch:7.3f}")
+    for name, cpu in parts.items():
+        print(f"  {name:50} {cpu:7.3f}")
+    rest = full - fetch - sum(parts.values())
+    print(f"  {'rest: tasks, locks, thread hand-offs, GIL (by difference)':50} {rest:7.3f}")
+    print(f"  {'full cycle (median above)':50} {full:7.3f}")
+
+
 async def rounds(args: argparse.Namespace, upstream: UpstreamProcess, folder: Path) -> dict:
     runs: dict[str, list[Run]] = {name: [] for name in CONTENDERS}
     cycle = Cycle(upstream, args.sources, args.concurrency, folder)
@@ -430,6 +521,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--no-pin", action="store_true", help="do not pin client and upstream")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the full cycle into FILE")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also measure the cycle's parts one by one"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -458,9 +552,15 @@ def main() -> None:
         print("columns: " + " | ".join(CONTENDERS))
         with tempfile.TemporaryDirectory() as folder:
             runs = asyncio.run(rounds(args, upstream, Path(folder)))
+        parts = {}
+        if args.breakdown:
+            with tempfile.TemporaryDirectory() as folder:
+                parts = asyncio.run(breakdown(args, upstream, Path(folder)))
     finally:
         upstream.close()
     report(runs, args)
+    if parts:
+        report_breakdown(parts, runs)
 
 
 if __name__ == "__main__":
