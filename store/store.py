@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    String,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -37,6 +50,7 @@ from store.model import (
 from store.retention import prune_source
 from store.stories import StorySettings
 from store.tables import Base, EntryRow, SourceRow
+from store.types import UTCDateTime
 
 # PostgreSQL's deadlock_detected and serialization_failure: the ingest is tried again.
 _RETRYABLE = frozenset({"40P01", "40001"})
@@ -176,27 +190,13 @@ class Store:
         lease and sets the next poll time; a worker that dies leaves the lease to expire,
         and the source is due again for the others.
         """
-        due = (
-            select(SourceRow.id)
-            .where(
-                SourceRow.active.is_(True),
-                SourceRow.gone.is_(False),
-                SourceRow.next_poll_at <= now,
-                or_(SourceRow.lease_expires_at.is_(None), SourceRow.lease_expires_at <= now),
-            )
-            .order_by(SourceRow.next_poll_at, SourceRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        # One statement: pick, lease and read back the rows (UPDATE ... RETURNING).
-        claim = (
-            update(_sources_table)
-            .where(_sources_table.c.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_expires_at=now + lease, last_polled_at=now)
-            .returning(*_sources_table.c)
-        )
+        params: dict[str, Any] = {"claim_now": now, "claim_expires": now + lease}
+        params["claim_owner"] = owner
+        claim = _CLAIM
+        if limit is not None:
+            claim, params["claim_limit"] = _CLAIM_AT_MOST, limit
         async with self._writing() as conn:
-            rows = (await conn.execute(claim)).all()
+            rows = (await conn.execute(claim, params)).all()
         # RETURNING gives no order: the earliest due first, as the subquery picked them.
         return sorted(map(_source, rows), key=lambda s: (s.next_poll_at, s.id))
 
@@ -515,6 +515,40 @@ class _QueuedUpdate:
 _sources_table = Base.metadata.tables["sources"]
 # One source row by id; the SET clause comes from the keys of each parameter set.
 _UPDATE_SOURCE = update(_sources_table).where(_sources_table.c.id == bindparam("_source_id"))
+
+
+def _claim_statement(limited: bool) -> Any:
+    """Pick the due sources, lease them and read them back, in one statement (UPDATE ...
+    RETURNING). Built once: building and keying a statement this size costs about 1 ms."""
+    c = _sources_table.c
+    now = bindparam("claim_now", type_=UTCDateTime())
+    due = (
+        select(c.id)
+        .where(
+            c.active.is_(True),
+            c.gone.is_(False),
+            c.next_poll_at <= now,
+            or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
+        )
+        .order_by(c.next_poll_at, c.id)
+        .with_for_update(skip_locked=True)
+    )
+    if limited:
+        due = due.limit(bindparam("claim_limit", type_=Integer()))
+    return (
+        update(_sources_table)
+        .where(c.id.in_(due.scalar_subquery()))
+        .values(
+            lease_owner=bindparam("claim_owner", type_=String()),
+            lease_expires_at=bindparam("claim_expires", type_=UTCDateTime()),
+            last_polled_at=now,
+        )
+        .returning(*c)
+    )
+
+
+_CLAIM = _claim_statement(limited=False)
+_CLAIM_AT_MOST = _claim_statement(limited=True)
 
 
 def _ignore_outcome(done: asyncio.Future[None]) -> None:
