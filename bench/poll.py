@@ -505,6 +505,15 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace) -> None:
         median = cpu_per_poll(name, statistics.median) / floor
         best = cpu_per_poll(name, min) / floor_best
         print(f"{name} / aiohttp floor, client CPU: {median:.2f} (median), {best:.2f} (best)")
+    httpx_floor = cpu_per_poll(CONTENDERS[1], statistics.median)
+    httpx_best = cpu_per_poll(CONTENDERS[1], min)
+    for name in CONTENDERS[3:5]:
+        median = cpu_per_poll(name, statistics.median) / httpx_floor
+        best = cpu_per_poll(name, min) / httpx_best
+        print(
+            f"{name} / httpx + httpx-aiohttp floor, client CPU: {median:.2f} (median), "
+            f"{best:.2f} (best)"
+        )
     full = cpu_per_poll(CONTENDERS[4], statistics.median) / floor
     print(f"target: full cycle (aiohttp transport) / aiohttp floor <= 2: {full:.2f}")
     aio = cpu_per_poll(CONTENDERS[4], statistics.median)
