@@ -249,12 +249,12 @@ class Store:
 
     async def _write_queued(self) -> None:
         batch, self._queued = self._queued, []
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for queued in batch:
-            columns = tuple(sorted(queued.values))
-            row = {"_source_id": queued.source_id, **queued.values}
-            by_columns.setdefault(columns, []).append(row)
         try:
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for queued in batch:
+                columns = tuple(sorted(queued.values))
+                row = {"_source_id": queued.source_id, **queued.values}
+                by_columns.setdefault(columns, []).append(row)
             async with writing(self.engine) as conn:
                 for rows in by_columns.values():
                     await conn.execute(_UPDATE_SOURCE, rows)
