@@ -252,6 +252,9 @@ def _html(value: str | None, detail: Mapping[str, Any] | None, site: str) -> str
     return _sanitise(value, _base(detail, site)) or None
 
 
+# What nh3 (html5ever) changes in text: markup, entities, CR (newlines are normalised), NUL
+# (dropped) and the no-break space (written as &nbsp;). Text without them comes back as is.
+_MARKUP = re.compile("[<>&\r\x00\xa0]")
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster", "longdesc"})
 
 
@@ -263,6 +266,8 @@ def _sanitise(value: str, base: str) -> str:
             return urljoin(base, url.strip())
         return url
 
+    if not _MARKUP.search(value):  # plain text: nh3 would give it back unchanged
+        return value.strip()
     if "=" not in value:  # no attributes at all: nothing to resolve
         return nh3.clean(value).strip()
     return nh3.clean(value, attribute_filter=absolute).strip()
