@@ -364,8 +364,8 @@ async def cpu_of(body: Callable[[], Awaitable[Any]]) -> float:
 async def breakdown(
     args: argparse.Namespace, upstream: UpstreamProcess, folder: Path
 ) -> dict[str, float]:
-    """The cycle's parts measured one at a time on a store like the cycle's, each printed as
-    client CPU per poll of a cycle (its total divided by SOURCES)."""
+    """The cycle's parts measured one at a time on a store like the cycle's, ROUNDS times:
+    the median of each, as client CPU per poll of a cycle (its total divided by SOURCES)."""
     from feedmill.pull import CLAIM_LEASE
     from sources import Validators, parse_document
     from sources.policy import PollState, header_hint, next_poll_after_success
@@ -376,22 +376,35 @@ async def breakdown(
     await cycle.open()
     store = cycle.store
     changed = [i for i in range(n) if i % CHANGED_EVERY == CHANGED_EVERY - 1]
-    parts: dict[str, float] = {}
-    try:
+    unchanged = [i for i in range(n) if i % CHANGED_EVERY != CHANGED_EVERY - 1]
+    tags = etags(n)
+    polling = PollingUpdate(None, None, 0, "x" * 64, timedelta(hours=1), None)
+    settings = cycle.config.poll_settings()
+    # Item numbers of the changed feeds. In the rounds every contender's request adds an item
+    # to each changing feed, so a full cycle finds len(CONTENDERS) of its ITEMS items new.
+    base, step = 10_000, min(len(CONTENDERS), ITEMS)
+    parts: dict[str, list[float]] = {}
+
+    def parse_all(newest: int) -> list[Any]:
+        return [
+            parse_document(feed_body(i, newest), upstream.url(i), "application/rss+xml")
+            for i in changed
+        ]
+
+    async def ingest_all(feeds: list[Any], now: datetime) -> None:
+        later = now + timedelta(hours=1)
+        for i, feed in zip(changed, feeds, strict=True):
+            await store.ingest(f"s{i:04d}", feed, Validators('"x"'), now, later, polling)
+
+    async def one_round(number: int) -> None:
         cycle.now += timedelta(days=2)
-        now = cycle.now
+        now = later = cycle.now
 
         async def claim_all() -> None:
             while await store.claim_due_sources(now, CLAIM_LEASE, limit=c, owner="bench"):
                 pass
 
-        parts["claim (batches of concurrency)"] = await cpu_of(claim_all)
-        later = now + timedelta(hours=1)
-        tags = etags(n)
-        polling = PollingUpdate(None, None, 0, "x" * 64, timedelta(hours=1), None)
-
         async def record_304s() -> None:
-            unchanged = [i for i in range(n) if i not in set(changed)]
             for start in range(0, len(unchanged), c):
                 await asyncio.gather(
                     *(
@@ -402,32 +415,34 @@ async def breakdown(
                     )
                 )
 
-        parts["record 304s (group commit)"] = await cpu_of(record_304s)
-        bodies = [(upstream.url(i), feed_body(i, ITEMS + 1000)) for i in changed]
+        feeds: list[Any] = []
 
-        async def parse_all() -> list[Any]:
-            return [parse_document(body, url, "application/rss+xml") for url, body in bodies]
+        async def parse() -> None:
+            feeds.extend(parse_all(base + number * step))
 
-        parts["parse changed feeds (in thread, no handoff)"] = await cpu_of(parse_all)
-        feeds = await parse_all()
-
-        async def ingest_all() -> None:
-            for i, feed in zip(changed, feeds, strict=True):
-                await store.ingest(f"s{i:04d}", feed, Validators('"x"'), now, later, polling)
-
-        parts["ingest changed feeds (one at a time)"] = await cpu_of(ingest_all)
-        settings = cycle.config.poll_settings()
-
-        async def policy_all() -> None:
+        async def policy() -> None:
             for i in range(n):
                 state = PollState(f"s{i:04d}", timedelta(minutes=30))
                 hint = header_hint(None, None, None, now)
                 next_poll_after_success(now, state, settings, [hint])
 
-        parts["policy (next poll time)"] = await cpu_of(policy_all)
+        measured_parts = {
+            "claim (batches of concurrency)": claim_all,
+            "record 304s (group commit)": record_304s,
+            "parse changed feeds (inline, no thread)": parse,
+            "ingest changed feeds (one at a time)": lambda: ingest_all(feeds, now),
+            "policy (next poll time)": policy,
+        }
+        for name, part in measured_parts.items():
+            parts.setdefault(name, []).append(await cpu_of(part))
+
+    try:
+        await ingest_all(parse_all(base), cycle.now)  # the changed feeds' items, stored once
+        for number in range(1, args.rounds + 1):
+            await one_round(number)
     finally:
         await cycle.close()
-    return {name: cpu / n * 1e3 for name, cpu in parts.items()}
+    return {name: statistics.median(cpus) / n * 1e3 for name, cpus in parts.items()}
 
 
 def report_breakdown(parts: dict[str, float], runs: dict[str, list[Run]]) -> None:
@@ -436,7 +451,7 @@ def report_breakdown(parts: dict[str, float], runs: dict[str, list[Run]]) -> Non
 
     fetch, full = median(CONTENDERS[3]), median(CONTENDERS[4])
     print()
-    print("breakdown of the full cycle (aiohttp transport), client CPU ms per poll:")
+    print("breakdown of the full cycle (aiohttp transport), client CPU ms per poll, medians:")
     print(f"  {'fetch (feedmill fetch only, median above)':50} {fetch:7.3f}")
     for name, cpu in parts.items():
         print(f"  {name:50} {cpu:7.3f}")
