@@ -21,8 +21,14 @@ Client CPU is ``time.process_time()`` (every thread of this process: the parse e
 SQLite's threads included). Each client is new in every round and makes one warm-up request
 before the clock starts. Median and best of ROUNDS rounds are printed.
 
+With ``--breakdown``, the cycle's parts are then measured one at a time (ROUNDS times, medians)
+on a store like the cycle's: claiming every source in batches of the concurrency, recording
+the 304s through the group commit, parsing the changed feeds (inline), ingesting them one at a
+time, computing next poll times; the rest of the cycle (tasks, locks, thread hand-offs, the
+GIL) is printed as the difference. Ratios are printed to both floors.
+
     python bench/poll.py [--rounds N] [--sources N] [--hosts N] [--concurrency N]
-                         [--no-pin] [--profile FILE]
+                         [--no-pin] [--profile FILE] [--breakdown]
 
 Target (issue 3): full cycle client CPU per poll <= 2x the bare aiohttp floor.
 """
@@ -529,6 +535,13 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace) -> None:
             f"{name} / httpx + httpx-aiohttp floor, client CPU: {median:.2f} (median), "
             f"{best:.2f} (best)"
         )
+    # The same ratios round by round (each pair measured minutes apart, not a run apart):
+    # steadier than ratios of medians on a busy machine.
+    for name in CONTENDERS[3:5]:
+        for floor_name in CONTENDERS[:2]:
+            pairs = zip(runs[name], runs[floor_name], strict=True)
+            ratio = statistics.median((r.cpu / r.polls) / (f.cpu / f.polls) for r, f in pairs)
+            print(f"{name} / {floor_name}, median of per-round ratios: {ratio:.2f}")
     full = cpu_per_poll(CONTENDERS[4], statistics.median) / floor
     print(f"target: full cycle (aiohttp transport) / aiohttp floor <= 2: {full:.2f}")
     aio = cpu_per_poll(CONTENDERS[4], statistics.median)
