@@ -21,8 +21,14 @@ Client CPU is ``time.process_time()`` (every thread of this process: the parse e
 SQLite's threads included). Each client is new in every round and makes one warm-up request
 before the clock starts. Median and best of ROUNDS rounds are printed.
 
+With ``--breakdown``, the cycle's parts are then measured one at a time (ROUNDS times, medians)
+on a store like the cycle's: claiming every source in batches of the concurrency, recording
+the 304s through the group commit, parsing the changed feeds (inline), ingesting them one at a
+time, computing next poll times; the rest of the cycle (tasks, locks, thread hand-offs, the
+GIL) is printed as the difference. Ratios are printed to both floors.
+
     python bench/poll.py [--rounds N] [--sources N] [--hosts N] [--concurrency N]
-                         [--no-pin] [--profile FILE]
+                         [--no-pin] [--profile FILE] [--breakdown]
 
 Target (issue 3): full cycle client CPU per poll <= 2x the bare aiohttp floor.
 """
@@ -354,6 +360,112 @@ CONTENDERS = [
 ]
 
 
+async def cpu_of(body: Callable[[], Awaitable[Any]]) -> float:
+    """Client CPU seconds of one awaited piece of work."""
+    start = time.process_time()
+    await body()
+    return time.process_time() - start
+
+
+async def breakdown(
+    args: argparse.Namespace, upstream: UpstreamProcess, folder: Path
+) -> dict[str, float]:
+    """The cycle's parts measured one at a time on a store like the cycle's, ROUNDS times:
+    the median of each, as client CPU per poll of a cycle (its total divided by SOURCES)."""
+    from feedmill.pull import CLAIM_LEASE
+    from sources import Validators, parse_document
+    from sources.policy import PollState, header_hint, next_poll_after_success
+    from store import PollingUpdate
+
+    n, c = args.sources, args.concurrency
+    cycle = Cycle(upstream, n, c, folder)
+    await cycle.open()
+    store = cycle.store
+    changed = [i for i in range(n) if i % CHANGED_EVERY == CHANGED_EVERY - 1]
+    unchanged = [i for i in range(n) if i % CHANGED_EVERY != CHANGED_EVERY - 1]
+    tags = etags(n)
+    polling = PollingUpdate(None, None, 0, "x" * 64, timedelta(hours=1), None)
+    settings = cycle.config.poll_settings()
+    # Item numbers of the changed feeds. In the rounds every contender's request adds an item
+    # to each changing feed, so a full cycle finds len(CONTENDERS) of its ITEMS items new.
+    base, step = 10_000, min(len(CONTENDERS), ITEMS)
+    parts: dict[str, list[float]] = {}
+
+    def parse_all(newest: int) -> list[Any]:
+        return [
+            parse_document(feed_body(i, newest), upstream.url(i), "application/rss+xml")
+            for i in changed
+        ]
+
+    async def ingest_all(feeds: list[Any], now: datetime) -> None:
+        later = now + timedelta(hours=1)
+        for i, feed in zip(changed, feeds, strict=True):
+            await store.ingest(f"s{i:04d}", feed, Validators('"x"'), now, later, polling)
+
+    async def one_round(number: int) -> None:
+        cycle.now += timedelta(days=2)
+        now = later = cycle.now
+
+        async def claim_all() -> None:
+            while await store.claim_due_sources(now, CLAIM_LEASE, limit=c, owner="bench"):
+                pass
+
+        async def record_304s() -> None:
+            for start in range(0, len(unchanged), c):
+                await asyncio.gather(
+                    *(
+                        store.record_not_modified(
+                            f"s{i:04d}", Validators(tags[i]), now, later, polling
+                        )
+                        for i in unchanged[start : start + c]
+                    )
+                )
+
+        feeds: list[Any] = []
+
+        async def parse() -> None:
+            feeds.extend(parse_all(base + number * step))
+
+        async def policy() -> None:
+            for i in range(n):
+                state = PollState(f"s{i:04d}", timedelta(minutes=30))
+                hint = header_hint(None, None, None, now)
+                next_poll_after_success(now, state, settings, [hint])
+
+        measured_parts = {
+            "claim (batches of concurrency)": claim_all,
+            "record 304s (group commit)": record_304s,
+            "parse changed feeds (inline, no thread)": parse,
+            "ingest changed feeds (one at a time)": lambda: ingest_all(feeds, now),
+            "policy (next poll time)": policy,
+        }
+        for name, part in measured_parts.items():
+            parts.setdefault(name, []).append(await cpu_of(part))
+
+    try:
+        await ingest_all(parse_all(base), cycle.now)  # the changed feeds' items, stored once
+        for number in range(1, args.rounds + 1):
+            await one_round(number)
+    finally:
+        await cycle.close()
+    return {name: statistics.median(cpus) / n * 1e3 for name, cpus in parts.items()}
+
+
+def report_breakdown(parts: dict[str, float], runs: dict[str, list[Run]]) -> None:
+    def median(name: str) -> float:
+        return statistics.median(r.cpu / r.polls for r in runs[name]) * 1e3
+
+    fetch, full = median(CONTENDERS[3]), median(CONTENDERS[4])
+    print()
+    print("breakdown of the full cycle (aiohttp transport), client CPU ms per poll, medians:")
+    print(f"  {'fetch (feedmill fetch only, median above)':50} {fetch:7.3f}")
+    for name, cpu in parts.items():
+        print(f"  {name:50} {cpu:7.3f}")
+    rest = full - fetch - sum(parts.values())
+    print(f"  {'rest: tasks, locks, thread hand-offs, GIL (by difference)':50} {rest:7.3f}")
+    print(f"  {'full cycle (median above)':50} {full:7.3f}")
+
+
 async def rounds(args: argparse.Namespace, upstream: UpstreamProcess, folder: Path) -> dict:
     runs: dict[str, list[Run]] = {name: [] for name in CONTENDERS}
     cycle = Cycle(upstream, args.sources, args.concurrency, folder)
@@ -414,6 +526,22 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace) -> None:
         median = cpu_per_poll(name, statistics.median) / floor
         best = cpu_per_poll(name, min) / floor_best
         print(f"{name} / aiohttp floor, client CPU: {median:.2f} (median), {best:.2f} (best)")
+    httpx_floor = cpu_per_poll(CONTENDERS[1], statistics.median)
+    httpx_best = cpu_per_poll(CONTENDERS[1], min)
+    for name in CONTENDERS[3:5]:
+        median = cpu_per_poll(name, statistics.median) / httpx_floor
+        best = cpu_per_poll(name, min) / httpx_best
+        print(
+            f"{name} / httpx + httpx-aiohttp floor, client CPU: {median:.2f} (median), "
+            f"{best:.2f} (best)"
+        )
+    # The same ratios round by round (each pair measured minutes apart, not a run apart):
+    # steadier than ratios of medians on a busy machine.
+    for name in CONTENDERS[3:5]:
+        for floor_name in CONTENDERS[:2]:
+            pairs = zip(runs[name], runs[floor_name], strict=True)
+            ratio = statistics.median((r.cpu / r.polls) / (f.cpu / f.polls) for r, f in pairs)
+            print(f"{name} / {floor_name}, median of per-round ratios: {ratio:.2f}")
     full = cpu_per_poll(CONTENDERS[4], statistics.median) / floor
     print(f"target: full cycle (aiohttp transport) / aiohttp floor <= 2: {full:.2f}")
     aio = cpu_per_poll(CONTENDERS[4], statistics.median)
@@ -430,6 +558,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--no-pin", action="store_true", help="do not pin client and upstream")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the full cycle into FILE")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also measure the cycle's parts one by one"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -458,9 +589,15 @@ def main() -> None:
         print("columns: " + " | ".join(CONTENDERS))
         with tempfile.TemporaryDirectory() as folder:
             runs = asyncio.run(rounds(args, upstream, Path(folder)))
+        parts = {}
+        if args.breakdown:
+            with tempfile.TemporaryDirectory() as folder:
+                parts = asyncio.run(breakdown(args, upstream, Path(folder)))
     finally:
         upstream.close()
     report(runs, args)
+    if parts:
+        report_breakdown(parts, runs)
 
 
 if __name__ == "__main__":

@@ -156,9 +156,12 @@ class Puller:
         now = self.clock()
         moved_to, redirect = self._effective_url(source, fetched)
         hint = header_hint(fetched.cache_control, fetched.expires, fetched.date, now)
-        if fetched.not_modified or fetched.body_hash == source.body_hash:
+        body_hash = source.body_hash if fetched.not_modified else fetched.body_hash
+        if fetched.not_modified or body_hash == source.body_hash:
             # unchanged: a 304, or a 200 with the very body we parsed last time
-            polling = self._polling(source, moved_to, redirect, fetched, source.estimated_interval)
+            polling = self._polling(
+                source, moved_to, redirect, body_hash, source.estimated_interval
+            )
             next_poll = next_poll_after_success(now, self._state(source), self.polling, [hint])
             await self._write(
                 self.store.record_not_modified(
@@ -173,7 +176,7 @@ class Puller:
         )
         hints = feed_hint(feed.ttl, feed.update_period, feed.update_frequency)
         polling = replace(
-            self._polling(source, moved_to, redirect, fetched, estimate), feed_hint=hints
+            self._polling(source, moved_to, redirect, body_hash, estimate), feed_hint=hints
         )
         state = replace(self._state(source), estimated_interval=estimate, feed_hint=hints)
         next_poll = next_poll_after_success(now, state, self.polling, [hint])
@@ -208,14 +211,14 @@ class Puller:
         source: StoredSource,
         moved_to: str | None,
         redirect: RedirectState,
-        fetched: FetchResult,
+        body_hash: str | None,
         estimate: timedelta | None,
     ) -> PollingUpdate:
         return PollingUpdate(
             effective_url=moved_to or source.effective_url,
             redirect_target=redirect.target,
             redirect_count=redirect.count,
-            body_hash=source.body_hash if fetched.not_modified else fetched.body_hash,
+            body_hash=body_hash,
             estimated_interval=estimate,
             feed_hint=source.feed_hint,
         )

@@ -4,13 +4,14 @@ Retry-After when ``fetch.per_host.share_retry_after`` is on. In memory, per proc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import functools
 from datetime import datetime
 from urllib.parse import urlsplit
 
 
+@functools.lru_cache(maxsize=16384)
 def host_of(url: str) -> str:
+    """The URL's host name, lower case (remembered: a source's URL is the same every poll)."""
     return (urlsplit(url).hostname or "").lower()
 
 
@@ -21,12 +22,12 @@ class HostLimits:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._held: dict[str, datetime] = {}
 
-    @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        """Wait for one of the host's ``concurrency`` slots."""
-        semaphore = self._slots.setdefault(host, asyncio.Semaphore(self.concurrency))
-        async with semaphore:
-            yield
+    def slot(self, host: str) -> asyncio.Semaphore:
+        """The host's ``concurrency`` slots: ``async with limits.slot(host):`` waits for one."""
+        semaphore = self._slots.get(host)
+        if semaphore is None:
+            semaphore = self._slots[host] = asyncio.Semaphore(self.concurrency)
+        return semaphore
 
     def hold(self, host: str, until: datetime) -> None:
         """Keep every source of ``host`` waiting until ``until`` (if sharing is on)."""

@@ -170,3 +170,41 @@ async def test_tls_failures_are_classified() -> None:
         with pytest.raises(FetchError) as raised:
             await fetch_document(bare, "https://example.test/feed", Validators(), SETTINGS)
     assert raised.value.kind is ErrorKind.TLS
+
+
+async def test_repeated_response_headers_are_joined_and_names_are_case_insensitive() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers = [("cache-control", "public"), ("Cache-Control", "max-age=600"), ("ETAG", '"e"')]
+        return httpx.Response(200, headers=headers, content=b"<rss/>")
+
+    async with make_client(SETTINGS, transport=httpx.MockTransport(answer)) as bare:
+        result = await fetch_document(bare, "http://example.test/f", Validators(), SETTINGS)
+    assert result.cache_control == "public, max-age=600"
+    assert result.validators == Validators('"e"', None)
+
+
+async def test_the_address_check_holds_on_every_connection_and_per_policy(
+    upstream: Upstream,
+) -> None:
+    """The decision is remembered per (policy, host, address): a second connection to a
+    refused address is refused again, and another policy decides for itself."""
+    url = upstream.add("/a.rss", b"<rss/>")
+    guarded = FetchSettings(deadline=5)  # private addresses blocked, nothing allowed
+    for _attempt in range(2):
+        async with make_client(guarded) as client:
+            with pytest.raises(FetchError) as raised:
+                await fetch_document(client, url, Validators(), guarded)
+        assert raised.value.kind is ErrorKind.BLOCKED_ADDRESS
+    async with make_client(SETTINGS) as client:  # the same host and address, allowed
+        assert (await fetch_document(client, url, Validators(), SETTINGS)).status == 200
+    assert len(upstream.requests_for("/a.rss")) == 1
+
+
+def test_address_decisions_depend_on_the_policy() -> None:
+    blocking, open_ = AddressPolicy(), AddressPolicy(block_private=False)
+    assert blocking.refusal("intranet.example", "10.1.2.3") is not None
+    assert open_.refusal("intranet.example", "10.1.2.3") is None
+    assert blocking.refusal("intranet.example", "10.1.2.3") is not None
+    assert LOOPBACK.refusal("localhost", "127.0.0.1") is None
+    assert blocking.refusal("localhost", "127.0.0.1") is not None
+    assert blocking.refusal("example.org", "93.184.215.14") is None

@@ -5,6 +5,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+import nh3
 import pytest
 
 from sources import ErrorKind, ParseError, parse_document
@@ -116,3 +117,27 @@ def test_content_links_resolve_against_xml_base_and_unsafe_schemes_go() -> None:
         "          "
         '<a rel="noopener noreferrer">x</a>'
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain words, \"quoted\" and 'single', a = b, tabs\tand  spaces ",
+        "a no-break\u00a0space",
+        "a CR\r\nLF line end",
+        "a NUL\x00 character",
+        "a < b > c",
+        "Fish &amp; chips & peas",
+        "emoji \U0001f600, a form feed \x0c and a line separator \u2028",
+    ],
+)
+def test_summaries_come_out_as_nh3_gives_them(text: str) -> None:
+    """Plain text skips nh3 (it would give it back unchanged); what it would change does not."""
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        "<item><guid>g</guid><description></description></item></channel></rss>"
+    )
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    document = feed.replace("<description>", f"<description>{escaped}").encode()
+    [entry] = parse_document(document, "https://example.org/feed").entries
+    assert entry.summary == (nh3.clean(text).strip() or None)

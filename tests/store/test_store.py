@@ -205,14 +205,50 @@ async def test_concurrent_304s_share_transactions_and_each_keeps_its_own_values(
         )
     finally:
         event.remove(store.engine.sync_engine, "begin", count)
-    if store.engine.dialect.name == "sqlite":  # PostgreSQL writes concurrently instead
-        assert len(begins) < 10  # group commit: not one transaction per source
+    assert len(begins) < 10  # group commit: not one transaction per source, on both databases
     for i, source in enumerate(await store.list_sources()):
         assert source.validators == Validators(f'"e{i}"', None)
         assert source.next_poll_at == clock() + i * timedelta(minutes=1)
         assert source.last_success_at == clock()
         assert source.body_hash == (f"h{i}" if i % 2 else None)
         assert source.redirect_count == (i if i % 2 else 0)
+
+
+async def test_a_cancelled_caller_of_a_group_commit_still_has_its_update_written(
+    store: Store, clock: FakeClock
+) -> None:
+    await store.sync_sources([A, B], clock())
+    first, second = (
+        asyncio.ensure_future(
+            store.record_not_modified(s, Validators(f'"{s}"', None), clock(), clock() + HOUR)
+        )
+        for s in ("outlet-a", "outlet-b")
+    )
+    await asyncio.sleep(0)  # one turn of the loop: both updates are queued
+    first.cancel()
+    await second
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    for source in await store.list_sources():
+        assert source.validators == Validators(f'"{source.id}"', None)
+        assert source.next_poll_at == clock() + HOUR
+
+
+async def test_claims_take_the_earliest_due_first_up_to_the_limit(
+    store: Store, clock: FakeClock
+) -> None:
+    c = SourceDefinition("outlet-c", "https://c.example/feed", None, HOUR)
+    await store.sync_sources([A, B, c], clock())
+    for minutes, source_id in ((20, "outlet-a"), (30, "outlet-b"), (10, "outlet-c")):
+        due = clock() + timedelta(minutes=minutes)
+        await store.record_not_modified(source_id, Validators(), clock(), due)
+    clock.advance(HOUR)
+    claimed = await store.claim_due_sources(clock(), timedelta(minutes=10), limit=2, owner="w")
+    assert [s.id for s in claimed] == ["outlet-c", "outlet-a"]  # by due time, not by id
+    assert all(s.lease_owner == "w" and s.last_polled_at == clock() for s in claimed)
+    assert claimed[0].lease_expires_at == clock() + timedelta(minutes=10)
+    [last] = await store.claim_due_sources(clock(), timedelta(minutes=10), limit=2, owner="w")
+    assert last.id == "outlet-b"
 
 
 async def test_a_failed_group_commit_fails_every_caller_in_it_and_keeps_nothing(
