@@ -3,6 +3,7 @@ due period, nothing lost or doubled when a worker is killed holding leases."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -69,7 +70,7 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"worker-{len(self.processes)}.log", "wb")  # noqa: SIM115
+        log = open(self.log_of(len(self.processes)), "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "feedmill", "--config", str(self.config_path), "worker"],
             cwd=ROOT,
@@ -81,8 +82,21 @@ class Workers:
         self.processes.append(process)
         return process
 
+    def log_of(self, number: int) -> Path:
+        return self.logs / f"worker-{number}.log"
+
+    def started(self, number: int) -> bool:
+        """The worker has exited, or logged its database check (its signal handlers are set
+        before that)."""
+        return self.processes[number].poll() is not None or b"database " in (
+            self.log_of(number).read_bytes()
+        )
+
     def stop(self) -> list[int | None]:
-        for process in self.processes:
+        """SIGTERM each worker still running, once it has started (a worker still importing
+        on a loaded machine has no handler yet, and would die of the signal), and wait."""
+        for number, process in enumerate(self.processes):
+            wait_until(functools.partial(self.started, number), f"worker {number} to start")
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         return [process.wait(timeout=60) for process in self.processes]
