@@ -89,8 +89,10 @@ def load_news_dedup(corpus: Path) -> tuple[list[StoryEntry], list[str]]:
 def cluster(entries: Sequence[StoryEntry], settings: StorySettings) -> tuple[list[str], float]:
     index = MemoryStoryIndex()
     started = time.perf_counter()
-    labels = [assign_story(e, index, settings).story_id for e in entries]
-    return labels, time.perf_counter() - started
+    for e in entries:
+        assign_story(e, index, settings)
+    seconds = time.perf_counter() - started
+    return [index.story_of[e.uid] for e in entries], seconds  # merges relabel earlier entries
 
 
 def baseline(entries: Sequence[StoryEntry], threshold: float) -> list[str]:
