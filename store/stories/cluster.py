@@ -4,6 +4,8 @@
     candidates = index: stories with the entry's canonical link, or sharing an LSH band key
                  (or, in event mode, a content term) with activity within the window
     decision = decide_story(features, candidates, idf, settings)
+    decision = plan_merges(features, decision, candidates, settings)  # event mode
+    index.merge_stories(decision.story_id, decision.merged)  # if the index can merge
     index.add_member(decision.story_id, features)
 
 Rules, in order: the same canonical link joins that story; else the best-scoring candidate
@@ -11,7 +13,10 @@ above the near-copy threshold (estimated Jaccard of title + text shingles agains
 closest member); else, in event mode, the best above the event threshold (IDF-weighted cosine
 against the story's terms). A story that already has a member from the entry's source, or
 none within the window, is never joined by similarity. Otherwise the entry founds a story
-whose id is its own uid, and that id never changes as members join.
+whose id is its own uid, and that id never changes as members join. In event mode, an entry
+that joined a story and also scores at least the merge threshold against other eligible
+candidates bridges them: they merge into the one with the most sources, unless a source
+would then have entries in two of them.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from store.stories.embed import (
     centroid_similarity,
     embedder_installed,
     pack_vector,
+    story_similarity,
 )
 from store.stories.evaluate import read_news_dedup
 from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_key, term_keys
@@ -317,6 +318,14 @@ def test_centroid_similarity_is_the_cosine_to_the_members_mean() -> None:
     assert centroid_similarity(b"", [east]) == 0.0
 
 
+def test_story_similarity_is_the_higher_of_the_mean_and_the_closest_member() -> None:
+    east, north = pack_vector([1.0, 0.0]), pack_vector([0.0, 1.0])
+    west = pack_vector([-1.0, 0.0])
+    assert story_similarity(east, [east, north]) == pytest.approx(1.0, abs=1e-3)  # closest
+    assert story_similarity(east, [west, north]) == pytest.approx(0.0, abs=1e-3)  # both 0
+    assert story_similarity(east, [b""]) == 0.0
+
+
 def test_an_embedder_that_is_not_installed_is_a_clear_error() -> None:
     if embedder_installed("all-minilm-l6-v2"):
         pytest.skip("the embeddings extra is installed")
@@ -352,6 +361,9 @@ def test_settings_reject_impossible_values() -> None:
         StorySettings(embedder="a-model-from-the-hub")
     with pytest.raises(ValueError, match="window"):
         StorySettings(window=timedelta(0))
+    with pytest.raises(ValueError, match="embedding_merge_threshold"):
+        StorySettings(embedding_merge_threshold=1.5)
+    assert StorySettings(merge_threshold=0).merge_threshold == 0  # 0: merging off
 
 
 def test_bcubed_scores_a_known_clustering() -> None:
