@@ -9,9 +9,10 @@ from store.stories.cluster import (
     decide_story,
     featurize_entry,
     make_idf,
+    plan_merges,
 )
 from store.stories.evaluate import BCubed, score_bcubed
-from store.stories.index import MemoryStoryIndex, StoryIndex, assign_story
+from store.stories.index import MemoryStoryIndex, MergingStoryIndex, StoryIndex, assign_story
 from store.stories.model import (
     EntryFeatures,
     MatchKind,
@@ -27,6 +28,7 @@ __all__ = [
     "EntryFeatures",
     "MatchKind",
     "MemoryStoryIndex",
+    "MergingStoryIndex",
     "StoryDecision",
     "StoryEntry",
     "StoryIndex",
@@ -39,5 +41,6 @@ __all__ = [
     "decide_story",
     "featurize_entry",
     "make_idf",
+    "plan_merges",
     "score_bcubed",
 ]

@@ -4,6 +4,8 @@
     candidates = index: stories with the entry's canonical link, or sharing an LSH band key
                  (or, in event mode, a content term) with activity within the window
     decision = decide_story(features, candidates, idf, settings)
+    decision = plan_merges(features, decision, candidates, settings)  # event mode
+    index.merge_stories(decision.story_id, decision.merged)  # if the index can merge
     index.add_member(decision.story_id, features)
 
 Rules, in order: the same canonical link joins that story; else the best-scoring candidate
@@ -11,15 +13,19 @@ above the near-copy threshold (estimated Jaccard of title + text shingles agains
 closest member); else, in event mode, the best above the event threshold (IDF-weighted cosine
 against the story's terms). A story that already has a member from the entry's source, or
 none within the window, is never joined by similarity. Otherwise the entry founds a story
-whose id is its own uid, and that id never changes as members join.
+whose id is its own uid, and that id never changes as members join. In event mode, an entry
+that joined a story and also scores at least the merge threshold against other eligible
+candidates bridges them: they merge into the one with the most sources, unless a source
+would then have entries in two of them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
-from store.stories.embed import centroid_similarity, load_embedder
+from store.stories.embed import load_embedder, story_similarity
 from store.stories.model import (
     EntryFeatures,
     MatchKind,
@@ -36,9 +42,10 @@ Idf = Callable[[str], float]
 
 # An embedder reads the title and the start of the summary: about a paragraph.
 EMBED_WORDS = 96
-# With an embedder, the event score is 0.7 x cosine to the story's mean vector + 0.3 x the
-# lexical score: measured on one half of news-dedup (bench/dedup.py --split), it buys a few
-# points of recall over either alone at the same precision.
+# With an embedder, the event score is 0.7 x the vector similarity (the higher of the cosines
+# to the story's mean vector and to its closest member) + 0.3 x the lexical score: measured
+# on one half of news-dedup (bench/dedup.py --split), it buys a few points of recall over
+# either alone at the same precision.
 LEXICAL_SHARE = 0.3
 
 
@@ -94,6 +101,59 @@ def decide_story(
     return StoryDecision(best.story_id, True, best.kind, tuple(scores))
 
 
+def plan_merges(
+    entry: EntryFeatures,
+    decision: StoryDecision,
+    candidates: Sequence[StoryState],
+    settings: StorySettings,
+) -> StoryDecision:
+    """The decision with the stories the entry bridges merged into one (event mode).
+
+    An entry that joined a story by similarity and also has an event score of at least
+    ``merge_threshold`` (``embedding_merge_threshold`` with an embedder) against other
+    eligible candidates shows that their stories are one:
+    they merge, best-scoring first, as long as no source would have entries in two of them
+    (so the same-source rule still holds in the merged story). The story with the most
+    sources keeps its id (the one readers most likely have seen); the others are named in
+    ``merged`` for the index to fold into it.
+    """
+    threshold = settings.merge_threshold
+    if settings.embedder:
+        threshold = settings.embedding_merge_threshold
+    if not threshold or not decision.joined or decision.kind == MatchKind.LINK:
+        return decision
+    stories = {story.story_id: story for story in candidates}
+    joined = stories.get(decision.story_id)
+    if joined is None:
+        return decision
+    group = {decision.story_id: story_sources(joined)}
+    taken = set(group[decision.story_id]) | {entry.source_id}
+    for score in decision.scores:  # best first
+        story = stories.get(score.story_id)
+        if (
+            story is None
+            or score.kind != MatchKind.EVENT
+            or score.excluded is not None
+            or score.score < threshold
+            or score.story_id in group
+        ):
+            continue
+        sources = story_sources(story)
+        if sources & taken:
+            continue
+        group[score.story_id] = sources
+        taken |= sources
+    if len(group) == 1:
+        return decision
+    keep = min(group, key=lambda story_id: (-len(group[story_id]), story_id))
+    merged = tuple(sorted(story_id for story_id in group if story_id != keep))
+    return replace(decision, story_id=keep, merged=merged)
+
+
+def story_sources(story: StoryState) -> frozenset[str]:
+    return story.sources or frozenset(m.source_id for m in story.members)
+
+
 def score_story(
     entry: EntryFeatures, story: StoryState, idf: Idf, settings: StorySettings
 ) -> list[StoryScore]:
@@ -117,7 +177,7 @@ def score_story(
         threshold = settings.event_threshold
         if settings.embedder:
             members = [m.embedding for m in story.members]
-            meaning = centroid_similarity(entry.embedding, members)
+            meaning = story_similarity(entry.embedding, members)
             similarity = (1 - LEXICAL_SHARE) * meaning + LEXICAL_SHARE * similarity
             threshold = settings.embedding_threshold
         scores.append(
@@ -127,8 +187,7 @@ def score_story(
 
 
 def exclusion(entry: EntryFeatures, story: StoryState, settings: StorySettings) -> str | None:
-    sources = story.sources or frozenset(m.source_id for m in story.members)
-    if entry.source_id in sources:
+    if entry.source_id in story_sources(story):
         return "same source"
     if not any(abs(entry.published - m.published) <= settings.window for m in story.members):
         return "outside window"

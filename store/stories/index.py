@@ -13,9 +13,15 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from store.stories.cluster import choose_representative, decide_story, featurize_entry, make_idf
+from store.stories.cluster import (
+    choose_representative,
+    decide_story,
+    featurize_entry,
+    make_idf,
+    plan_merges,
+)
 from store.stories.model import EntryFeatures, StoryDecision, StoryEntry, StoryState
 from store.stories.settings import StoryMode, StorySettings
 from store.stories.sketch import term_key
@@ -47,6 +53,16 @@ class StoryIndex(Protocol):
 
     def add_member(self, story_id: str, features: EntryFeatures) -> None:
         """Records the entry in the story (creating it), with its keys, link and terms."""
+        ...
+
+
+@runtime_checkable
+class MergingStoryIndex(StoryIndex, Protocol):
+    """A StoryIndex that can also merge stories (StorySettings.merge_threshold)."""
+
+    def merge_stories(self, keep: str, gone: Sequence[str]) -> None:
+        """Moves every member of the ``gone`` stories, with their keys, links and terms, into
+        story ``keep`` (whose id stands) and deletes the ``gone`` stories."""
         ...
 
 
@@ -86,6 +102,10 @@ def assign_story(
         total, more = index.term_frequencies(sorted(story_terms - features.terms))
         idf = make_idf(total, {**frequencies, **more})
     decision = decide_story(features, by_link, candidates, idf, settings)
+    if isinstance(index, MergingStoryIndex):  # an index that can't merge keeps stories apart
+        decision = plan_merges(features, decision, candidates, settings)
+        if decision.merged:
+            index.merge_stories(decision.story_id, decision.merged)
     index.add_member(decision.story_id, features)
     return decision
 
@@ -102,6 +122,8 @@ class MemoryStoryIndex:
     _df: Counter[str] = field(default_factory=Counter)
     _total: int = 0
     _loaded: dict[str, tuple[tuple[int, int], StoryState]] = field(default_factory=dict)
+    _keys_of: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    _links_of: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def stories_by_link(self, link: str) -> Sequence[str]:
         return sorted(self._by_link.get(link, ()))
@@ -145,11 +167,31 @@ class MemoryStoryIndex:
             latest = stories.get(story_id)
             if latest is None or published > latest:
                 stories[story_id] = published
+            self._keys_of[story_id].add(key)
         if features.link:
             self._by_link[features.link].add(story_id)
+            self._links_of[story_id].add(features.link)
         self._terms[story_id].update(features.terms)
         self._df.update(features.terms)
         self._total += 1
+
+    def merge_stories(self, keep: str, gone: Sequence[str]) -> None:
+        for story_id in gone:
+            for member in self.members.pop(story_id):
+                insort(self.members[keep], member, key=_arrival)
+                self.story_of[member.uid] = keep
+            for key in self._keys_of.pop(story_id, ()):
+                stories = self._by_key[key]
+                latest = stories.pop(story_id)
+                stories[keep] = max(latest, stories.get(keep, latest))
+                self._keys_of[keep].add(key)
+            for link in self._links_of.pop(story_id, ()):
+                self._by_link[link].discard(story_id)
+                self._by_link[link].add(keep)
+                self._links_of[keep].add(link)
+            self._terms[keep].update(self._terms.pop(story_id, Counter()))
+            self._loaded.pop(story_id, None)
+        self._loaded.pop(keep, None)
 
     def representative(self, story_id: str, prefer: Sequence[str] = ()) -> EntryFeatures:
         return choose_representative(self.members[story_id], prefer)

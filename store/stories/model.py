@@ -75,3 +75,5 @@ class StoryDecision:
     joined: bool
     kind: MatchKind | None  # what joined it; None for a new story
     scores: tuple[StoryScore, ...]  # every candidate considered, best first
+    # Stories this entry bridged, merged into ``story_id`` (StorySettings.merge_threshold).
+    merged: tuple[str, ...] = ()

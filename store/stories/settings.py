@@ -43,7 +43,12 @@ class StorySettings:
     # Event mode by sentence embeddings instead of words: an embedder from
     # store.stories.embed.EMBEDDER_PACKAGES (the ``embeddings`` extra); "" is lexical.
     embedder: str = ""
-    embedding_threshold: float = 0.6
+    embedding_threshold: float = 0.65
+    # Event mode: an entry that joins a story and has an event score of at least this against
+    # other eligible candidate stories bridges them, and they merge when no source has entries
+    # in two of them. 0 turns merging off; it needs a MergingStoryIndex.
+    merge_threshold: float = 0.5
+    embedding_merge_threshold: float = 0.65  # the same, on the score with an embedder
 
     def __post_init__(self) -> None:
         for name in ("near_copy_threshold", "event_threshold", "embedding_threshold"):
@@ -61,6 +66,9 @@ class StorySettings:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        for name in ("merge_threshold", "embedding_merge_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1] (0: off), got {getattr(self, name)}")
         if self.embedder and self.embedder not in EMBEDDER_NAMES:
             known = ", ".join(sorted(EMBEDDER_NAMES))
             raise ValueError(f"embedder must be one of {known} or empty, got {self.embedder!r}")
