@@ -135,14 +135,19 @@ class SqlStoryIndex:
         wanted = [link for link in links if link not in self._by_link]
         for link in wanted:
             self._by_link[link] = set()
+        # Two indexed look-ups rather than a join, whose plan PostgreSQL may make a hash
+        # join over all of story_members: the entries with the links, then their stories.
+        link_of: dict[str, str] = {}
         for chunk in _chunks(wanted):
-            query = (
-                select(EntryRow.canonical_link, StoryMemberRow.story_id)
-                .join(EntryRow, EntryRow.uid == StoryMemberRow.entry_uid)
-                .where(EntryRow.canonical_link.in_(chunk))
-            )
-            for found, story_id in self.conn.execute(query):
-                self._by_link[found or ""].add(story_id)
+            query = select(EntryRow.uid, EntryRow.canonical_link)
+            for uid, found in self.conn.execute(query.where(EntryRow.canonical_link.in_(chunk))):
+                link_of[uid] = found or ""
+        for chunk in _chunks(sorted(link_of)):
+            members = select(StoryMemberRow.entry_uid, StoryMemberRow.story_id)
+            for uid, story_id in self.conn.execute(
+                members.where(StoryMemberRow.entry_uid.in_(chunk))
+            ):
+                self._by_link[link_of[uid]].add(story_id)
 
     def _days_around(self, since: datetime) -> frozenset[int]:
         """The days whose key rows a lookup from ``since`` (the entry's time less the window)
@@ -356,9 +361,15 @@ class SqlStoryIndex:
             for day, story_ids in days.items()
             for story_id in story_ids - stored.get(key, {}).get(day, set())
         )
-        statement = _INSERT_KEYS[self.conn.dialect.paramstyle]
+        if self.conn.dialect.name == "postgresql":  # one statement over three arrays
+            for chunk in _chunks(rows, 5000):
+                days, keys, story_ids = zip(*chunk, strict=True)
+                self.conn.exec_driver_sql(
+                    _INSERT_KEYS_UNNEST, (list(days), list(keys), list(story_ids))
+                )
+            return
         for chunk in _chunks(rows, 1000):
-            self.conn.exec_driver_sql(statement, list(chunk))
+            self.conn.exec_driver_sql(_INSERT_KEYS, list(chunk))
 
     def _flush_terms(self) -> None:
         insert = _insert(self.conn)
@@ -431,11 +442,13 @@ def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -
 
 
 _stories_table = Base.metadata.tables["stories"]
-_INSERT_KEYS = {  # by the driver's paramstyle: sqlite3's and psycopg's
-    style: f'INSERT INTO story_keys (bucket, "key", story_id) VALUES ({mark}, {mark}, {mark}) '
-    "ON CONFLICT DO NOTHING"
-    for style, mark in (("qmark", "?"), ("format", "%s"), ("pyformat", "%s"))
-}
+_INSERT_KEYS = (  # sqlite3's paramstyle
+    'INSERT INTO story_keys (bucket, "key", story_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'
+)
+_INSERT_KEYS_UNNEST = (  # psycopg's
+    'INSERT INTO story_keys (bucket, "key", story_id) '
+    "SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::varchar[]) ON CONFLICT DO NOTHING"
+)
 _REFRESH = (
     update(_stories_table)
     .where(_stories_table.c.id == bindparam("_id"))
