@@ -26,7 +26,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.stories import (
@@ -110,6 +120,7 @@ class SqlStoryIndex:
         self._founded: list[str] = []
         self._terms: Counter[tuple[str, str]] = Counter()
         self._frequencies: Counter[str] = Counter()
+        self._merges: list[tuple[str, str]] = []  # (keep, gone) of stored stories, in order
 
     # -- batched reads ---------------------------------------------------------------------
 
@@ -298,6 +309,39 @@ class SqlStoryIndex:
             self._terms.update((story_id, t) for t in kept)
             self._frequencies.update([_TOTAL, *kept])
 
+    def merge_stories(self, keep: str, gone: Sequence[str]) -> None:
+        """Fold the ``gone`` stories into ``keep`` (event mode: an entry bridged them). What
+        this index holds in memory is relabelled now; the stored rows move at :meth:`flush`
+        (members, keys and terms to ``keep``, the gone rows left as pointers to it)."""
+        for story_id in gone:
+            self._stored.setdefault(keep, []).extend(self._stored.pop(story_id, []))
+            self._new_members[keep].extend(self._new_members.pop(story_id, []))
+            for row in self._rows.values():
+                if row["story_id"] == story_id:
+                    row["story_id"] = keep
+            if self.track_terms:
+                terms = self._stored_terms.setdefault(keep, Counter())
+                terms.update(self._stored_terms.pop(story_id, Counter()))
+                for (owner, term), count in list(self._terms.items()):
+                    if owner == story_id:
+                        del self._terms[owner, term]
+                        self._terms[keep, term] += count
+            for by_key in (self._key_rows, self._new_keys):
+                for days in by_key.values():
+                    for story_ids in days.values():
+                        if story_id in story_ids:
+                            story_ids.discard(story_id)
+                            story_ids.add(keep)
+            for by_link in (self._by_link, self._new_links):
+                for story_ids in by_link.values():
+                    if story_id in story_ids:
+                        story_ids.discard(story_id)
+                        story_ids.add(keep)
+            if story_id in self._founded:  # founded in this document: nothing stored yet
+                self._founded.remove(story_id)
+            else:
+                self._merges.append((keep, story_id))
+
     def record(self, uid: str, decision: StoryDecision) -> None:
         """Keep the decision (kind, best scores) on the entry's member row, for explain."""
         row = self._rows.get(uid)
@@ -341,6 +385,8 @@ class SqlStoryIndex:
         ]
         if widened:
             conn.execute(_widen_span(conn), widened)
+        for keep, gone in self._merges:
+            move_story(conn, gone, keep, self.now)
         members = insert(StoryMemberRow).on_conflict_do_nothing(index_elements=["entry_uid"])
         conn.execute(members, [self._rows[uid] for uid in sorted(self._rows)])
         self._flush_keys()
@@ -348,6 +394,7 @@ class SqlStoryIndex:
             self._flush_terms()
         joined = {row["story_id"] for row in self._rows.values()} - founded
         joined |= {s for s in founded if len(self._new_members[s]) > 1}
+        joined |= {keep for keep, _ in self._merges}
         return refresh_stories(conn, sorted(joined), self.now).sources
 
     def _flush_keys(self) -> None:
@@ -411,7 +458,23 @@ def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -
     wanted = sorted(set(story_ids))
     refreshed = Refreshed([], set())
     for chunk in _chunks(wanted, 500):
-        conn.execute(update(StoryRow).where(StoryRow.id.in_(chunk)).values(updated_at=now))
+        locked = update(StoryRow).where(StoryRow.id.in_(chunk)).values(updated_at=now)
+        pointers = {
+            story_id: target
+            for story_id, target in conn.execute(
+                locked.returning(StoryRow.id, StoryRow.merged_into)
+            )
+            if target is not None
+        }
+        moved_to: set[str] = set()
+        for story_id in sorted(pointers):  # merged away meanwhile: its members follow it
+            target = _final_story(conn, pointers[story_id])
+            conn.execute(
+                update(StoryMemberRow)
+                .where(StoryMemberRow.story_id == story_id)
+                .values(story_id=target)
+            )
+            moved_to.add(target)
         members: dict[str, list[tuple[str, str]]] = defaultdict(list)  # earliest first
         ordered = (
             select(StoryMemberRow.story_id, StoryMemberRow.entry_uid, StoryMemberRow.source_id)
@@ -435,10 +498,78 @@ def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -
         if rows:
             conn.execute(_REFRESH, rows)
         for story_id in chunk:
-            if story_id not in members:
+            if story_id not in members and story_id not in pointers:
                 _delete_story(conn, story_id)
                 refreshed.gone.append(story_id)
+        if moved_to:
+            more = refresh_stories(conn, sorted(moved_to), now)
+            refreshed.gone.extend(more.gone)
+            refreshed.sources.update(more.sources)
     return refreshed
+
+
+def _final_story(conn: Connection, story_id: str) -> str:
+    """The story a merged-away story's pointers lead to (itself if it was not merged)."""
+    seen = {story_id}
+    while True:
+        query = select(StoryRow.merged_into).where(StoryRow.id == story_id)
+        target = conn.execute(query).scalar()
+        if target is None or target in seen:
+            return story_id
+        seen.add(target)
+        story_id = target
+
+
+def move_story(conn: Connection, gone: str, keep: str, now: datetime) -> None:
+    """Fold the stored story ``gone`` into ``keep``: its members, key rows and terms. Its
+    row stays, empty, pointing at ``keep``, for writers that joined it before they could
+    see the merge (``refresh_stories`` moves their members on). Both rows are locked
+    first, in id order."""
+    conn.execute(
+        update(StoryRow).where(StoryRow.id.in_(sorted({gone, keep}))).values(updated_at=now)
+    )
+    query = select(StoryRow.keyed_from, StoryRow.keyed_until).where(StoryRow.id == gone)
+    span = conn.execute(query).first()
+    if span is None:  # pruned meanwhile
+        return
+    conn.execute(
+        update(StoryMemberRow).where(StoryMemberRow.story_id == gone).values(story_id=keep)
+    )
+    insert = _insert(conn)
+    if span.keyed_from is not None and span.keyed_until is not None:
+        for days in _chunks(list(range(span.keyed_from, span.keyed_until + 1)), 500):
+            rows = select(StoryKeyRow.bucket, StoryKeyRow.key, literal(keep, String)).where(
+                StoryKeyRow.bucket.in_(days), StoryKeyRow.story_id == gone
+            )
+            conn.execute(
+                insert(StoryKeyRow)
+                .from_select(["bucket", "key", "story_id"], rows)
+                .on_conflict_do_nothing(index_elements=["bucket", "key", "story_id"])
+            )
+            conn.execute(
+                delete(StoryKeyRow).where(
+                    StoryKeyRow.bucket.in_(days), StoryKeyRow.story_id == gone
+                )
+            )
+        conn.execute(
+            _widen_span(conn), [{"_id": keep, "low": span.keyed_from, "high": span.keyed_until}]
+        )
+    terms = select(literal(keep, String), StoryTermRow.term, StoryTermRow.count).where(
+        StoryTermRow.story_id == gone
+    )
+    summed = insert(StoryTermRow).from_select(["story_id", "term", "count"], terms)
+    conn.execute(
+        summed.on_conflict_do_update(
+            index_elements=["story_id", "term"],
+            set_={"count": StoryTermRow.count + summed.excluded.count},
+        )
+    )
+    conn.execute(delete(StoryTermRow).where(StoryTermRow.story_id == gone))
+    conn.execute(
+        update(StoryRow)
+        .where(StoryRow.id == gone)
+        .values(merged_into=keep, member_count=0, source_count=0, keyed_from=None, keyed_until=None)
+    )
 
 
 _stories_table = Base.metadata.tables["stories"]

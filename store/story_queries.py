@@ -91,7 +91,7 @@ async def recent_stories(
     query = (
         select(StoryRow, EntryRow.title)
         .outerjoin(EntryRow, EntryRow.uid == StoryRow.representative_uid)
-        .where(StoryRow.source_count >= min_sources)
+        .where(StoryRow.source_count >= min_sources, StoryRow.merged_into.is_(None))
         .order_by(StoryRow.updated_at.desc(), StoryRow.id)
         .limit(limit)
     )

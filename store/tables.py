@@ -156,6 +156,9 @@ class StoryRow(Base):
     # story finds them by index; never narrowed when members are pruned. None: no keys.
     keyed_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     keyed_until: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Set when the story was merged into another (event mode): the row stays, empty, so a
+    # member added to it by a writer that had not seen the merge is moved on (0007).
+    merged_into: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_stories_updated", "updated_at"),)
 

@@ -411,3 +411,88 @@ async def test_entries_stored_while_clustering_was_off_get_stories(db_url: str) 
             await again.close()
     finally:
         await store.close()
+
+
+IPO = "Northwind Freight IPO raises $840 million"
+DEBUT = "Trucking firm prices offering in Nasdaq debut"
+BRIDGE = "Trucking firm Northwind Freight prices IPO in Nasdaq debut, raises $840 million"
+
+
+@pytest.mark.parametrize("one_document", [False, True])
+async def test_an_entry_bridging_two_stored_stories_merges_them_in_the_database(
+    db_url: str, one_document: bool
+) -> None:
+    """Event mode: the bridged stories become one in the tables (members, keys, terms), the
+    larger one's id stands, and the other's row points at it. Entries one document each, or
+    all in one batch (the backlog: the merged stories were founded in the same batch)."""
+    from store.story_index import refresh_stories
+
+    event = StorySettings(mode=StoryMode.EVENT)
+    store = Store.open(db_url, stories=None if one_document else event)
+    try:
+        await ensure_schema(store)
+        names = ("wire", "post", "digest", "blog")
+        await store.sync_sources([source(s) for s in names], T0)
+        items = [
+            ("wire", item("a", IPO, "", "https://wire.example/a", T0)),
+            ("post", item("b", DEBUT, "", "https://post.example/b", T0 + HOUR)),
+            ("digest", item("e", f"{DEBUT} today", "", "https://digest.example/e", T0 + HOUR)),
+            ("blog", item("c", BRIDGE, "", "https://blog.example/c", T0 + 2 * HOUR)),
+        ]
+        for source_id, entry in items:
+            await ingest(store, source_id, entry)
+        if one_document:
+            await store.close()
+            store = Store.open(db_url, stories=event)
+            assert await store.cluster_backlog(T0 + 3 * HOUR) == 4
+        a, b = entry_uid("wire", "a"), entry_uid("post", "b")
+        story = await store.story_of(entry_uid("blog", "c"))
+        assert story is not None and story.id == b  # two sources beat one: b's id stands
+        assert sorted(m.entry_uid for m in story.members) == sorted(
+            entry_uid(s, e.id or "") for s, e in items
+        )
+        assert (story.member_count, story.source_count) == (4, 4)
+        async with store.engine.connect() as conn:
+            query = select(StoryRow.merged_into).where(StoryRow.id == a)
+            pointer = (await conn.execute(query)).scalar()
+            keyed = (
+                await conn.execute(select(StoryKeyRow.story_id).where(StoryKeyRow.story_id == a))
+            ).all()
+            terms = (
+                await conn.execute(
+                    text("SELECT count(*) FROM story_terms WHERE story_id = :a"), {"a": a}
+                )
+            ).scalar()
+        assert keyed == [] and terms == 0
+        if one_document:  # `a` was founded and merged before anything was written
+            assert pointer is None and [s.id for s in await store.recent_stories()] == [b]
+            return
+        assert pointer == b
+        assert [s.id for s in await store.recent_stories()] == [b]
+
+        # A writer that joined `a` before it could see the merge: its member moves on.
+        async with store.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO story_members (entry_uid, story_id, source_id, published, "
+                    "signature, kind, scores, joined_at) VALUES ('late', :a, 'gazette', :t, "
+                    ":sig, 'event', '[]', :t)"
+                ),
+                {
+                    "a": a,
+                    "t": T0 if conn.dialect.name != "sqlite" else T0.replace(tzinfo=None),
+                    "sig": b"",
+                },
+            )
+            await conn.run_sync(lambda sync: refresh_stories(sync, [a], T0 + 3 * HOUR))
+            moved = (
+                await conn.execute(
+                    select(StoryMemberRow.story_id).where(StoryMemberRow.entry_uid == "late")
+                )
+            ).scalar()
+            counted = (
+                await conn.execute(select(StoryRow.member_count).where(StoryRow.id == b))
+            ).scalar()
+        assert moved == b and counted == 5
+    finally:
+        await store.close()

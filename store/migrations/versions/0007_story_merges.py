@@ -1,0 +1,30 @@
+"""stories.merged_into: a story merged into another keeps its row as a pointer (issue 5)
+
+Event mode merges the stories an entry bridges. The merged-away story's row stays, empty,
+naming the story it went into, so a worker that joined it meanwhile (its transaction began
+before the merge committed) finds where its member belongs.
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("stories") as stories:
+        stories.add_column(sa.Column("merged_into", sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM stories WHERE merged_into IS NOT NULL")
+    with op.batch_alter_table("stories") as stories:
+        stories.drop_column("merged_into")
