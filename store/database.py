@@ -1,9 +1,11 @@
 """Opening the database: URL handling, engine options, transactions.
 
-On SQLite a Store has two engines on one file: the async one (aiosqlite) for everything, and
-a plain pysqlite one (:func:`create_thread_engine`) on which an ingest runs its whole
-transaction in one call in a worker thread, instead of several hops through aiosqlite's
-thread per statement. Both are tuned alike (:func:`_tune_sqlite`).
+A Store has two engines on one database: the async one (aiosqlite, or psycopg's async
+connection) for everything, and a sync one (:func:`create_thread_engine`: pysqlite, or
+psycopg) on which an ingest runs its whole transaction in one call in a writer thread, so
+the event loop stays free while it stores and clusters (on SQLite also instead of several
+hops through aiosqlite's thread per statement). The SQLite engines are tuned alike
+(:func:`_tune_sqlite`).
 """
 
 from __future__ import annotations
@@ -49,11 +51,18 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return engine
 
 
+# Write transactions at once on PostgreSQL, each in a thread of its own (SQLite: one).
+WRITER_THREADS = 4
+
+
 def create_thread_engine(engine: AsyncEngine) -> Engine | None:
-    """For an async engine on a SQLite file, a sync (pysqlite) engine on the same file, for
-    transactions run in one go in a worker thread; None for PostgreSQL and ``:memory:``."""
+    """A sync engine on the same database, for write transactions run in one go in worker
+    threads (the event loop stays free while they run): pysqlite on a SQLite file, psycopg
+    (sync) on PostgreSQL; None for SQLite ``:memory:`` (one connection: the async one)."""
     url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    if url.get_backend_name() == "postgresql":
+        return create_sync_engine(url, pool_size=WRITER_THREADS, max_overflow=0)
+    if url.database in (None, "", ":memory:"):
         return None
     thread_engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"))
     _tune_sqlite(thread_engine)

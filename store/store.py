@@ -37,7 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sources.model import Enclosure, ParsedFeed, Validators
 from store import story_index, story_queries
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
-from store.database import create_engine, create_thread_engine, reading, write_with, writing
+from store.database import (
+    WRITER_THREADS,
+    create_engine,
+    create_thread_engine,
+    reading,
+    write_with,
+    writing,
+)
 from store.errors import UnknownSourceError
 from store.ingest import LostInsertRace, upsert_entries
 from store.model import (
@@ -93,7 +100,8 @@ class Store:
         # writer thread of their own (one hop instead of several per statement through
         # aiosqlite's thread); None: on self.engine.
         self._thread_engine = create_thread_engine(engine)
-        self._writer = ThreadPoolExecutor(1, "feedmill-sqlite-writer")
+        threads = 1 if self._serial else WRITER_THREADS
+        self._writer = ThreadPoolExecutor(threads, "feedmill-writer")
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -366,12 +374,14 @@ class Store:
         return await self._write_sync(work)
 
     async def _write_sync(self, work: Callable[[Connection], T]) -> T:
-        """``work(conn)`` in one write transaction on a sync connection: on a SQLite file in
-        the writer thread (the event loop stays free), else through ``run_sync``."""
+        """``work(conn)`` in one write transaction on a sync connection, in a writer thread
+        (the event loop stays free: ingest parses nothing, but clusters); SQLite's writers
+        take turns. A SQLite ``:memory:`` database has only its async connection:
+        ``run_sync`` there."""
         if self._thread_engine is None:
             async with self._writing() as conn:
                 return await conn.run_sync(work)
-        async with self._write_turn:
+        async with self._write_turn if self._serial else nullcontext():
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._writer, write_with, self._thread_engine, work)
 
