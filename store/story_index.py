@@ -33,6 +33,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    null,
     select,
     tuple_,
     update,
@@ -48,6 +49,7 @@ from store.stories import (
     StorySettings,
     StoryState,
     assign_story,
+    embed_entries,
     featurize_entry,
 )
 from store.tables import (
@@ -193,10 +195,21 @@ class SqlStoryIndex:
                 StoryMemberRow.source_id,
                 StoryMemberRow.published,
                 StoryMemberRow.signature,
+                StoryMemberRow.embedding if self.track_terms else null(),
             ).where(StoryMemberRow.story_id.in_(chunk))
-            for story_id, uid, source_id, published, signature in self.conn.execute(query):
+            for story_id, uid, source_id, published, signature, vector in self.conn.execute(query):
                 self._stored[story_id].append(
-                    EntryFeatures(uid, source_id, published, None, signature, (), frozenset(), ())
+                    EntryFeatures(
+                        uid,
+                        source_id,
+                        published,
+                        None,
+                        signature,
+                        (),
+                        frozenset(),
+                        (),
+                        vector or b"",
+                    )
                 )
         if not self.track_terms:
             return
@@ -298,6 +311,7 @@ class SqlStoryIndex:
             "kind": None,
             "scores": [],
             "joined_at": self.now,
+            "embedding": features.embedding or None,
         }
         if features.link:
             self._new_links[features.link].add(story_id)
@@ -634,7 +648,11 @@ def cluster_entries(
     tracking = settings.mode == StoryMode.EVENT
     index = SqlStoryIndex(conn, now, window=settings.window, track_terms=tracking)
     ordered = sorted(entries, key=lambda e: (e.published, e.uid))
-    features = [featurize_entry(entry, settings) for entry in ordered]
+    vectors = embed_entries(ordered, settings)  # one model call for the document, if any
+    features = [
+        featurize_entry(entry, settings, vector)
+        for entry, vector in zip(ordered, vectors, strict=True)
+    ]
     index.prefetch(features, settings)
     decisions: dict[str, StoryDecision] = {}
     for entry, found in zip(ordered, features, strict=True):

@@ -180,6 +180,8 @@ class StoryMemberRow(Base):
     kind: Mapped[str | None] = mapped_column(String(16))  # None: it founded the story
     scores: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The sentence vector (float16, unit length) when an embedder is configured (0007).
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     __table_args__ = (Index("ix_story_members_story", "story_id", "published"),)
 

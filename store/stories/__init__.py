@@ -7,6 +7,7 @@ in-memory MemoryStoryIndex here, a table-backed one in the store) finds the cand
 from store.stories.cluster import (
     choose_representative,
     decide_story,
+    embed_entries,
     featurize_entry,
     make_idf,
     plan_merges,
@@ -39,6 +40,7 @@ __all__ = [
     "assign_story",
     "choose_representative",
     "decide_story",
+    "embed_entries",
     "featurize_entry",
     "make_idf",
     "plan_merges",

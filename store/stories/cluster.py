@@ -49,7 +49,11 @@ EMBED_WORDS = 96
 LEXICAL_SHARE = 0.3
 
 
-def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures:
+def featurize_entry(
+    entry: StoryEntry, settings: StorySettings, embedding: bytes | None = None
+) -> EntryFeatures:
+    """The entry's features; ``embedding``, when the caller embedded it already (in a batch:
+    :func:`embed_entries`)."""
     tokens = tokenize(f"{entry.title}\n{entry.text}")
     signature = sign_shingles(shingles(tokens, settings.shingle_size), settings.num_perm)
     # Only event mode weighs terms (and looks stories up by them); the others keep none.
@@ -64,8 +68,16 @@ def featurize_entry(entry: StoryEntry, settings: StorySettings) -> EntryFeatures
         band_keys=band_keys(signature, settings.bands, settings.rows),
         terms=terms,
         term_keys=tuple(sorted(term_keys(terms))),
-        embedding=embed_entry(entry, settings),
+        embedding=embed_entry(entry, settings) if embedding is None else embedding,
     )
+
+
+def embed_entries(entries: Sequence[StoryEntry], settings: StorySettings) -> list[bytes]:
+    """The entries' sentence vectors in one model call (batches are several times cheaper
+    per entry than one at a time), when event mode uses an embedder; else empty ones."""
+    if settings.mode != StoryMode.EVENT or not settings.embedder or not entries:
+        return [b""] * len(entries)
+    return load_embedder(settings.embedder)([embed_text(entry) for entry in entries])
 
 
 def embed_entry(entry: StoryEntry, settings: StorySettings) -> bytes:

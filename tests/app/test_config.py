@@ -287,6 +287,23 @@ def test_stories_keys_and_feed_dedupe(tmp_path: Path) -> None:
     )
 
 
+def test_event_mode_keys_and_an_embedder_that_is_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = {"mode": "event", "merge_threshold": 0, "embedding_threshold": 0.7}
+    story = load(tmp_path, with_changes(stories=event)).stories.story_settings()
+    assert (story.merge_threshold, story.embedding_threshold, story.embedder) == (0, 0.7, "")
+    monkeypatch.setattr("feedmill.config.embedder_installed", lambda name: False)
+    found = problems(tmp_path, with_changes(stories={**event, "embedder": "all-minilm-l6-v2"}))
+    assert any("stories.embedder" in p and "feedmill[embeddings]" in p for p in found), found
+    found = problems(tmp_path, with_changes(stories={"embedder": "word2vec"}))
+    assert any("stories.embedder" in p for p in found), found
+    monkeypatch.setattr("feedmill.config.embedder_installed", lambda name: True)
+    chosen = {**event, "embedder": "all-minilm-l6-v2"}
+    story = load(tmp_path, with_changes(stories=chosen)).stories.story_settings()
+    assert story.embedder == "all-minilm-l6-v2"
+
+
 def test_stories_are_clustered_only_when_a_feed_asks_for_them(tmp_path: Path) -> None:
     plain = load(tmp_path, GOOD)
     assert plain.story_settings() is None  # auto, and no feed has dedupe: story

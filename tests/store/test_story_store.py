@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -494,5 +495,53 @@ async def test_an_entry_bridging_two_stored_stories_merges_them_in_the_database(
                 await conn.execute(select(StoryRow.member_count).where(StoryRow.id == b))
             ).scalar()
         assert moved == b and counted == 5
+    finally:
+        await store.close()
+
+
+async def test_with_an_embedder_members_keep_their_vectors_and_later_entries_compare_with_them(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Event mode with an embedder: a document's new entries are embedded in one model call,
+    each member keeps its vector in the table, and an entry of a later ingest is scored
+    against the stored vectors. A stand-in model (the real one is an optional extra): texts
+    about the port strike share one direction, everything else another."""
+    import numpy as np
+
+    from store.stories import cluster as cluster_module
+    from store.stories.embed import pack_vector
+
+    calls: list[int] = []
+
+    def model(texts: Any) -> list[bytes]:
+        calls.append(len(texts))
+        strike, other = np.eye(2, dtype=np.float32)
+        return [pack_vector(strike if "port" in t.lower() else other) for t in texts]
+
+    monkeypatch.setattr(cluster_module, "load_embedder", lambda name: model)
+    settings = StorySettings(mode=StoryMode.EVENT, embedder="all-minilm-l6-v2")
+    store = Store.open(db_url, stories=settings)
+    try:
+        await ensure_schema(store)
+        await store.sync_sources([source(s) for s in ("wire", "post", "ledger")], T0)
+        await ingest(
+            store,
+            "wire",
+            item("w1", "Dockworkers walk out at Port of Halden", "", "https://w/1", T0),
+            item("w2", "Nvidia record quarter", "", "https://w/2", T0),
+        )
+        assert calls == [2]  # one call for the document's two new entries
+        async with store.engine.connect() as conn:
+            stored = (await conn.execute(select(StoryMemberRow.embedding))).scalars().all()
+        assert len(stored) == 2 and all(v and len(v) == 4 for v in stored)  # 2 x float16
+        # No words in common with w1's title, the same direction in the stand-in model.
+        later = item("p1", "Halden port shut as strike spreads", "", "https://p/1", T0 + HOUR)
+        await ingest(store, "post", later)
+        other = item("l1", "Central bank holds rates", "", "https://l/1", T0 + HOUR)
+        await ingest(store, "ledger", other)
+        joined = await store.story_of(entry_uid("post", "p1"))
+        alone = await store.story_of(entry_uid("ledger", "l1"))
+        assert joined is not None and joined.id == entry_uid("wire", "w1")
+        assert alone is not None and alone.id == entry_uid("ledger", "l1")
     finally:
         await store.close()
