@@ -1,20 +1,26 @@
 """Story clustering on the database: the table-backed StoryIndex and the ingest step.
 
-    new entries of one ingest, oldest first
-      -> store.stories.assign_story(entry, SqlStoryIndex(conn), settings)   (pure decision)
-         lookups: entries.canonical_link (indexed) joined to story_members (by entry uid);
-                  story_keys (key, story id) by primary key; story_members by story id
-         writes:  stories row, the member (unique per entry: ON CONFLICT DO NOTHING),
-                  band keys (upsert, latest published), event-mode term counts
+    new entries of one document (or a backlog batch), oldest first
+      -> features of all of them (one embedder call, in event mode with an embedder)
+      -> SqlStoryIndex.prefetch: a few IN queries read what their look-ups need: the
+         entries with their canonical links and those entries' stories; story_keys rows
+         (day, key, story) for their band (and term) keys on the days around them; the
+         members (and terms) of every story found
+      -> store.stories.assign_story(entry, index, settings) per entry, from memory
+         (pure decision; event mode may merge stories the entry bridges)
+      -> flush: founded stories, merges (members, keys, terms moved; the merged-away row
+         left as a pointer), members (unique per entry: ON CONFLICT DO NOTHING), new key
+         rows, event-mode term counts; then the changed stories are recounted
       -> the member row keeps the decision's kind and scores, for `feedmill explain`
 
-Everything runs on the caller's sync Connection (the writer thread on SQLite, run_sync on
-PostgreSQL) inside the ingest transaction, the same on SQLite and PostgreSQL. Every query is
-by primary key or an index; none scans the stored entries. Two workers on PostgreSQL
-clustering copies of one story at once: the story row is locked (UPDATE) before its counts
-and representative are recomputed, in a statement that then sees the other's committed
-member, so no member is lost; two simultaneous *first* copies each found a story (neither
-sees the other yet).
+Everything runs on the caller's sync Connection inside the ingest transaction, in a writer
+thread (store.database.create_thread_engine), the same on SQLite and PostgreSQL. Every
+query is by primary key or an index; none scans the stored entries. Two workers on
+PostgreSQL clustering copies of one story at once: the story row is locked (UPDATE) before
+its counts and representative are recomputed, in a statement that then sees the other's
+committed member, so no member is lost; two simultaneous *first* copies each found a story
+(neither sees the other yet); a member added to a story merged away meanwhile follows the
+pointer when its writer recounts.
 """
 
 from __future__ import annotations
