@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,14 +74,6 @@ _TOTAL = ""  # the term_frequencies row that counts the entries
 _IN_CHUNK = 2000  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
 _DAY_SECONDS = 86_400
 _DAYS_A_QUERY = 16  # a query seeks (day, key) for each of its days and keys
-
-
-@dataclass(frozen=True, slots=True)
-class Clustered:
-    """What clustering one ingest's new entries did."""
-
-    decisions: Mapping[str, StoryDecision]  # entry uid -> decision
-    joined: frozenset[str]  # stories that gained a member from another entry
 
 
 def _insert(conn: Connection) -> Any:
@@ -415,7 +406,7 @@ class SqlStoryIndex:
         joined = {row["story_id"] for row in self._rows.values()} - founded
         joined |= {s for s in founded if len(self._new_members[s]) > 1}
         joined |= {keep for keep, _ in self._merges}
-        return refresh_stories(conn, sorted(joined), self.now).sources
+        return refresh_stories(conn, sorted(joined), self.now)
 
     def _flush_keys(self) -> None:
         """INSERT the new (day, key, story) rows, sorted, skipping those known to exist. The
@@ -461,22 +452,17 @@ class SqlStoryIndex:
             self.conn.execute(frequency, rows[start : start + 500])
 
 
-@dataclass(frozen=True, slots=True)
-class Refreshed:
-    gone: list[str]  # stories deleted: no members left
-    sources: set[str]  # sources with a member in the stories that remain
-
-
-def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -> Refreshed:
+def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -> set[str]:
     """Recount the stories' members and sources and re-choose their representatives (the
-    earliest member); delete those left without members.
+    earliest member); delete those left without members. Returns the sources with a member
+    in the stories that remain.
 
     The first UPDATE locks the story rows (PostgreSQL waits there for another writer of the
     same stories to commit, rows in id order); the recount is a later statement, so it sees
     that writer's members.
     """
     wanted = sorted(set(story_ids))
-    refreshed = Refreshed([], set())
+    sources: set[str] = set()
     for chunk in _chunks(wanted, 500):
         locked = update(StoryRow).where(StoryRow.id.in_(chunk)).values(updated_at=now)
         pointers = {
@@ -505,13 +491,13 @@ def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -
             members[story_id].append((uid, source_id))
         rows = []
         for story_id, found in sorted(members.items()):
-            sources = {source_id for _, source_id in found}
-            refreshed.sources.update(sources)
+            found_sources = {source_id for _, source_id in found}
+            sources |= found_sources
             rows.append(
                 {
                     "_id": story_id,
                     "member_count": len(found),
-                    "source_count": len(sources),
+                    "source_count": len(found_sources),
                     "representative_uid": found[0][0],
                 }
             )
@@ -520,12 +506,9 @@ def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -
         for story_id in chunk:
             if story_id not in members and story_id not in pointers:
                 _delete_story(conn, story_id)
-                refreshed.gone.append(story_id)
         if moved_to:
-            more = refresh_stories(conn, sorted(moved_to), now)
-            refreshed.gone.extend(more.gone)
-            refreshed.sources.update(more.sources)
-    return refreshed
+            sources |= refresh_stories(conn, sorted(moved_to), now)
+    return sources
 
 
 def _final_story(conn: Connection, story_id: str) -> str:
@@ -649,7 +632,7 @@ def _widen_span(conn: Connection) -> Any:
 
 def cluster_entries(
     conn: Connection, entries: Sequence[StoryEntry], settings: StorySettings, now: datetime
-) -> Clustered:
+) -> None:
     """Assign each new entry (oldest first) a story, recording the decision on its member."""
     tracking = settings.mode == StoryMode.EVENT
     index = SqlStoryIndex(conn, now, window=settings.window, track_terms=tracking)
@@ -660,14 +643,9 @@ def cluster_entries(
         for entry, vector in zip(ordered, vectors, strict=True)
     ]
     index.prefetch(features, settings)
-    decisions: dict[str, StoryDecision] = {}
     for entry, found in zip(ordered, features, strict=True):
-        decision = assign_story(entry, index, settings, features=found)
-        decisions[entry.uid] = decision
-        index.record(entry.uid, decision)
+        index.record(entry.uid, assign_story(entry, index, settings, features=found))
     bump_sources(conn, index.flush())
-    joined = frozenset(d.story_id for d in decisions.values() if d.joined)
-    return Clustered(decisions, joined)
 
 
 def bump_sources(conn: Connection, sources: Iterable[str]) -> None:
@@ -716,7 +694,7 @@ def forget_entries(conn: Connection, uids: Sequence[str], now: datetime) -> list
         )
         stories.update(found.scalars())
         conn.execute(delete(StoryMemberRow).where(StoryMemberRow.entry_uid.in_(chunk)))
-    bump_sources(conn, refresh_stories(conn, sorted(stories), now).sources)
+    bump_sources(conn, refresh_stories(conn, sorted(stories), now))
     return sorted(stories)
 
 
