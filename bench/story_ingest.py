@@ -117,7 +117,7 @@ async def ingest_all(
 
 
 PLANS = {
-    "band keys": "SELECT bucket, key, story_id FROM story_keys "
+    "band keys": "SELECT bucket, key, story_hi, story_lo FROM story_keys "
     "WHERE bucket IN (20514, 20515, 20516) AND key IN ({keys})",
     "canonical link": "SELECT m.story_id FROM story_members m JOIN entries e "
     "ON e.uid = m.entry_uid WHERE e.canonical_link = 'https://s001.example/e5'",

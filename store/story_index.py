@@ -26,14 +26,18 @@ pointer when its writer recounts.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    BindParameter,
     Connection,
     String,
+    and_,
     bindparam,
     delete,
     func,
@@ -103,17 +107,16 @@ class SqlStoryIndex:
         self.track_terms = track_terms
         # What was read from the tables, by lookup key.
         self._by_link: dict[str, set[str]] = {}
-        self._days_read: dict[int, set[int]] = defaultdict(set)  # key -> days read
-        self._prefetched_keys: frozenset[int] = frozenset()  # read on all prefetched days
-        self._prefetched_days: frozenset[int] = frozenset()
-        # key -> day -> stories: the rows read (keys with none are left out)
-        self._key_rows: dict[int, dict[int, set[str]]] = {}
+        self._keys_read: list[tuple[frozenset[int], int, int]] = []  # (keys, first, last day)
+        # key -> {(day, story)}: the rows read (keys with none are left out)
+        self._key_rows: dict[int, set[tuple[int, str]]] = {}
         self._stored: dict[str, list[EntryFeatures]] = {}  # story -> its stored members
         self._stored_terms: dict[str, Counter[str]] = {}
         self._df: dict[str, int] = {}
         # What this document's entries add, not yet written.
         self._new_links: dict[str, set[str]] = defaultdict(set)
-        self._new_keys: dict[int, dict[int, set[str]]] = {}  # key -> day -> stories
+        self._new_keys: dict[int, set[tuple[int, str]]] = {}  # key -> {(day, story)}
+        self._spans: dict[str, tuple[int, int]] = {}  # story -> first, last day of new keys
         self._new_members: dict[str, list[EntryFeatures]] = defaultdict(list)
         self._rows: dict[str, dict[str, Any]] = {}  # entry uid -> story_members row
         self._founded: list[str] = []
@@ -134,10 +137,10 @@ class SqlStoryIndex:
             keys.update(found.term_keys)  # every term's key: any may be among the rarest
         if self.track_terms:
             self._read_frequencies(sorted({t for f in features for t in f.terms}))
-        days = frozenset().union(*(self._days_around(f.published - self.window) for f in features))
-        self._read_keys(sorted(keys), days)
-        self._prefetched_keys, self._prefetched_days = frozenset(keys), days
-        stories = {s for days in self._key_rows.values() for f in days.values() for s in f}
+        first = min(self._day_range(f.published - self.window)[0] for f in features)
+        last = max(self._day_range(f.published - self.window)[1] for f in features)
+        self._read_keys(keys, first, last)
+        stories = {story for rows in self._key_rows.values() for _, story in rows}
         stories.update(s for found in self._by_link.values() for s in found)
         self._read_stories(sorted(stories))
 
@@ -149,52 +152,50 @@ class SqlStoryIndex:
         # join over all of story_members: the entries with the links, then their stories.
         link_of: dict[str, str] = {}
         for chunk in _chunks(wanted):
-            query = select(EntryRow.uid, EntryRow.canonical_link)
-            for uid, found in self.conn.execute(query.where(EntryRow.canonical_link.in_(chunk))):
+            for uid, found in self.conn.execute(_ENTRIES_AT_LINKS, {"values": chunk}):
                 link_of[uid] = found or ""
         for chunk in _chunks(sorted(link_of)):
-            members = select(StoryMemberRow.entry_uid, StoryMemberRow.story_id)
-            for uid, story_id in self.conn.execute(
-                members.where(StoryMemberRow.entry_uid.in_(chunk))
-            ):
+            for uid, story_id in self.conn.execute(_STORIES_OF_ENTRIES, {"values": chunk}):
                 self._by_link[link_of[uid]].add(story_id)
 
-    def _days_around(self, since: datetime) -> frozenset[int]:
-        """The days whose key rows a lookup from ``since`` (the entry's time less the window)
-        reads: up to the entry's time plus the window."""
-        return frozenset(range(_day(since), _day(since + 2 * self.window) + 1))
+    def _day_range(self, since: datetime) -> tuple[int, int]:
+        """The first and last day whose key rows a lookup from ``since`` (the entry's time
+        less the window) reads: up to the entry's time plus the window."""
+        return _day(since), _day(since + 2 * self.window)
 
-    def _read_keys(self, keys: Sequence[int], days: frozenset[int]) -> None:
-        """The stories with each of these keys on each of these days, unless read already:
-        the primary key's (day, key) prefix, one seek a pair."""
-        if days <= self._prefetched_days and self._prefetched_keys.issuperset(keys):
-            return  # the common case: prefetch read them all
-        read = self._days_read
-        wanted = [key for key in keys if not days <= read[key]]
-        ordered = sorted(days)
-        for chunk in _chunks(wanted):
-            for few in _chunks(ordered, _DAYS_A_QUERY):
-                query = select(StoryKeyRow.bucket, StoryKeyRow.key, StoryKeyRow.story_id)
-                query = query.where(StoryKeyRow.bucket.in_(few), StoryKeyRow.key.in_(chunk))
-                for day, key, story_id in self.conn.execute(query):
-                    self._key_rows.setdefault(key, {}).setdefault(day, set()).add(story_id)
-        for key in wanted:
-            read[key] |= days
+    def _read_keys(self, keys: Iterable[int], first: int, last: int) -> None:
+        """The stories with each of these keys on each day from ``first`` to ``last``, unless
+        read already: the primary key's (day, key) prefix, one seek a pair."""
+        wanted = frozenset(keys)
+        for read, low, high in self._keys_read:
+            if low <= first and last <= high and wanted <= read:
+                return  # the common case: prefetch read them all
+        self._keys_read.append((wanted, first, last))
+        ordered = sorted(wanted)
+        days = list(range(first, last + 1))
+        postgres = self.conn.dialect.name == "postgresql"
+        for chunk in _chunks(ordered):
+            for few in _chunks(days, _DAYS_A_QUERY):
+                if postgres:  # two arrays: the statement is the same for every document
+                    rows = self.conn.exec_driver_sql(_SELECT_KEYS_ANY, (list(few), list(chunk)))
+                else:  # integers only, written into the statement: no parameter limit
+                    in_days = ", ".join(map(str, few))
+                    in_keys = ", ".join(map(str, chunk))
+                    rows = self.conn.exec_driver_sql(_SELECT_KEYS_IN.format(in_days, in_keys))
+                for day, key, high, low in rows:
+                    found = self._key_rows.get(key)
+                    if found is None:
+                        found = self._key_rows[key] = set()
+                    found.add((day, _story_id(high, low)))
 
     def _read_stories(self, story_ids: Sequence[str]) -> None:
         wanted = [s for s in story_ids if s not in self._stored]
         for story_id in wanted:
             self._stored[story_id] = []
+        query = _MEMBERS_OF_STORIES[self.track_terms]
         for chunk in _chunks(wanted):
-            query = select(
-                StoryMemberRow.story_id,
-                StoryMemberRow.entry_uid,
-                StoryMemberRow.source_id,
-                StoryMemberRow.published,
-                StoryMemberRow.signature,
-                StoryMemberRow.embedding if self.track_terms else null(),
-            ).where(StoryMemberRow.story_id.in_(chunk))
-            for story_id, uid, source_id, published, signature, vector in self.conn.execute(query):
+            rows = self.conn.execute(query, {"values": chunk})
+            for story_id, uid, source_id, published, signature, vector in rows:
                 self._stored[story_id].append(
                     EntryFeatures(
                         uid,
@@ -240,19 +241,18 @@ class SqlStoryIndex:
     def stories_by_keys(self, keys: Sequence[int], since: datetime, limit: int) -> Sequence[str]:
         if not keys:
             return []
-        wanted = sorted(set(keys))
-        days = self._days_around(since)
-        self._read_keys(wanted, days)
+        wanted = set(keys)
+        first, last = self._day_range(since)
+        self._read_keys(wanted, first, last)
         counts: Counter[str] = Counter()
         stored, added = self._key_rows, self._new_keys
         for key in wanted:
-            sharing: set[str] = set()
-            for rows in (stored.get(key), added.get(key)):
-                if rows:
-                    for day, story_ids in rows.items():
-                        if day in days:
-                            sharing |= story_ids
-            counts.update(sharing)
+            rows = stored.get(key)
+            more = added.get(key)
+            if more:
+                rows = rows | more if rows else more
+            if rows:
+                counts.update({story for day, story in rows if first <= day <= last})
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         return [story_id for story_id, _ in ranked[:limit]]
 
@@ -313,8 +313,17 @@ class SqlStoryIndex:
         if features.link:
             self._new_links[features.link].add(story_id)
         day = _day(features.published)
+        row = (day, story_id)
+        new_keys = self._new_keys
         for key in (*features.band_keys, *features.term_keys):
-            self._new_keys.setdefault(key, {}).setdefault(day, set()).add(story_id)
+            found = new_keys.get(key)
+            if found is None:
+                new_keys[key] = {row}
+            else:
+                found.add(row)
+        if features.band_keys or features.term_keys:
+            low, high = self._spans.get(story_id, (day, day))
+            self._spans[story_id] = (min(low, day), max(high, day))
         if self.track_terms:
             kept = [t for t in features.terms if len(t) <= MAX_TERM_LENGTH]
             self._terms.update((story_id, t) for t in kept)
@@ -338,11 +347,13 @@ class SqlStoryIndex:
                         del self._terms[owner, term]
                         self._terms[keep, term] += count
             for by_key in (self._key_rows, self._new_keys):
-                for days in by_key.values():
-                    for story_ids in days.values():
-                        if story_id in story_ids:
-                            story_ids.discard(story_id)
-                            story_ids.add(keep)
+                for key, rows in by_key.items():
+                    if any(story == story_id for _, story in rows):
+                        by_key[key] = {(d, keep if s == story_id else s) for d, s in rows}
+            if story_id in self._spans:
+                low, high = self._spans.pop(story_id)
+                kept_low, kept_high = self._spans.get(keep, (low, high))
+                self._spans[keep] = (min(low, kept_low), max(high, kept_high))
             for by_link in (self._by_link, self._new_links):
                 for story_ids in by_link.values():
                     if story_id in story_ids:
@@ -368,12 +379,7 @@ class SqlStoryIndex:
         if not self._rows:
             return set()
         founded = set(self._founded)
-        spans: dict[str, tuple[int, int]] = {}  # story -> the days of its new keys
-        for days in self._new_keys.values():
-            for day, story_ids in days.items():
-                for story_id in story_ids:
-                    low, high = spans.get(story_id, (day, day))
-                    spans[story_id] = (min(low, day), max(high, day))
+        spans = self._spans  # story -> the days of its new keys
         stories = [
             {
                 "id": story_id,
@@ -413,18 +419,20 @@ class SqlStoryIndex:
         one statement here that writes many rows an entry (20), so it goes to the driver as
         plain tuples: nothing in them needs SQLAlchemy's type processing."""
         stored = self._key_rows
-        rows = sorted(
-            (day, key, story_id)
-            for key, days in self._new_keys.items()
-            for day, story_ids in days.items()
-            for story_id in story_ids - stored.get(key, {}).get(day, set())
-        )
+        halves: dict[str, tuple[int, int]] = {}
+        rows = []
+        for key, added in self._new_keys.items():
+            known = stored.get(key)
+            for day, story_id in added - known if known else added:
+                high, low = halves.get(story_id) or halves.setdefault(
+                    story_id, _story_halves(story_id)
+                )
+                rows.append((day, key, high, low))
+        rows.sort()
         if self.conn.dialect.name == "postgresql":  # one statement over three arrays
             for chunk in _chunks(rows, 5000):
-                days, keys, story_ids = zip(*chunk, strict=True)
-                self.conn.exec_driver_sql(
-                    _INSERT_KEYS_UNNEST, (list(days), list(keys), list(story_ids))
-                )
+                columns = tuple(list(column) for column in zip(*chunk, strict=True))
+                self.conn.exec_driver_sql(_INSERT_KEYS_UNNEST, columns)
             return
         for chunk in _chunks(rows, 1000):
             self.conn.exec_driver_sql(_INSERT_KEYS, list(chunk))
@@ -464,12 +472,9 @@ def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -
     wanted = sorted(set(story_ids))
     sources: set[str] = set()
     for chunk in _chunks(wanted, 500):
-        locked = update(StoryRow).where(StoryRow.id.in_(chunk)).values(updated_at=now)
         pointers = {
             story_id: target
-            for story_id, target in conn.execute(
-                locked.returning(StoryRow.id, StoryRow.merged_into)
-            )
+            for story_id, target in conn.execute(_LOCK_STORIES, {"values": chunk, "now": now})
             if target is not None
         }
         moved_to: set[str] = set()
@@ -482,12 +487,7 @@ def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -
             )
             moved_to.add(target)
         members: dict[str, list[tuple[str, str]]] = defaultdict(list)  # earliest first
-        ordered = (
-            select(StoryMemberRow.story_id, StoryMemberRow.entry_uid, StoryMemberRow.source_id)
-            .where(StoryMemberRow.story_id.in_(chunk))
-            .order_by(StoryMemberRow.story_id, StoryMemberRow.published, StoryMemberRow.entry_uid)
-        )
-        for story_id, uid, source_id in conn.execute(ordered):
+        for story_id, uid, source_id in conn.execute(_MEMBERS_IN_ORDER, {"values": chunk}):
             members[story_id].append((uid, source_id))
         rows = []
         for story_id, found in sorted(members.items()):
@@ -541,19 +541,19 @@ def move_story(conn: Connection, gone: str, keep: str, now: datetime) -> None:
     insert = _insert(conn)
     if span.keyed_from is not None and span.keyed_until is not None:
         for days in _chunks(list(range(span.keyed_from, span.keyed_until + 1)), 500):
-            rows = select(StoryKeyRow.bucket, StoryKeyRow.key, literal(keep, String)).where(
-                StoryKeyRow.bucket.in_(days), StoryKeyRow.story_id == gone
-            )
+            high, low = _story_halves(keep)
+            rows = select(
+                StoryKeyRow.bucket,
+                StoryKeyRow.key,
+                literal(high, BigInteger),
+                literal(low, BigInteger),
+            ).where(StoryKeyRow.bucket.in_(days), _of_story(gone))
             conn.execute(
                 insert(StoryKeyRow)
-                .from_select(["bucket", "key", "story_id"], rows)
-                .on_conflict_do_nothing(index_elements=["bucket", "key", "story_id"])
+                .from_select(["bucket", "key", "story_hi", "story_lo"], rows)
+                .on_conflict_do_nothing(index_elements=["bucket", "key", "story_hi", "story_lo"])
             )
-            conn.execute(
-                delete(StoryKeyRow).where(
-                    StoryKeyRow.bucket.in_(days), StoryKeyRow.story_id == gone
-                )
-            )
+            conn.execute(delete(StoryKeyRow).where(StoryKeyRow.bucket.in_(days), _of_story(gone)))
         conn.execute(
             _widen_span(conn), [{"_id": keep, "low": span.keyed_from, "high": span.keyed_until}]
         )
@@ -576,12 +576,71 @@ def move_story(conn: Connection, gone: str, keep: str, now: datetime) -> None:
 
 
 _stories_table = Base.metadata.tables["stories"]
+_VALUES: BindParameter[Any] = bindparam("values", expanding=True)
+_ENTRIES_AT_LINKS = select(EntryRow.uid, EntryRow.canonical_link).where(
+    EntryRow.canonical_link.in_(_VALUES)
+)
+_STORIES_OF_ENTRIES = select(StoryMemberRow.entry_uid, StoryMemberRow.story_id).where(
+    StoryMemberRow.entry_uid.in_(_VALUES)
+)
+_MEMBERS_OF_STORIES = {  # by whether vectors are wanted (event mode)
+    wanted: select(
+        StoryMemberRow.story_id,
+        StoryMemberRow.entry_uid,
+        StoryMemberRow.source_id,
+        StoryMemberRow.published,
+        StoryMemberRow.signature,
+        StoryMemberRow.embedding if wanted else null(),
+    ).where(StoryMemberRow.story_id.in_(_VALUES))
+    for wanted in (False, True)
+}
+_LOCK_STORIES = (
+    update(StoryRow)
+    .where(StoryRow.id.in_(_VALUES))
+    .values(updated_at=bindparam("now"))
+    .returning(StoryRow.id, StoryRow.merged_into)
+)
+_MEMBERS_IN_ORDER = (
+    select(StoryMemberRow.story_id, StoryMemberRow.entry_uid, StoryMemberRow.source_id)
+    .where(StoryMemberRow.story_id.in_(_VALUES))
+    .order_by(StoryMemberRow.story_id, StoryMemberRow.published, StoryMemberRow.entry_uid)
+)
+_KEY_COLUMNS = 'SELECT bucket, "key", story_hi, story_lo FROM story_keys'
+_SELECT_KEYS_IN = _KEY_COLUMNS + ' WHERE bucket IN ({}) AND "key" IN ({})'
+_SELECT_KEYS_ANY = _KEY_COLUMNS + ' WHERE bucket = ANY(%s) AND "key" = ANY(%s)'
+_UID = re.compile(r"[0-9a-f]{32}")
+_MASK = (1 << 64) - 1
+
+
+def _story_halves(story_id: str) -> tuple[int, int]:
+    """A story id (an entry uid: 32 hex digits) as story_keys keeps it: two signed 64-bit
+    halves. Raises ValueError for anything else."""
+    if not _UID.fullmatch(story_id):
+        raise ValueError(f"a story id is an entry uid (32 hex digits), got {story_id!r}")
+    value = int(story_id, 16)
+    high, low = value >> 64, value & _MASK
+    return high - (1 << 64) if high >> 63 else high, low - (1 << 64) if low >> 63 else low
+
+
+def _story_id(high: int, low: int) -> str:
+    """The story id of story_keys' two halves (the inverse of :func:`_story_halves`)."""
+    return f"{high & _MASK:016x}{low & _MASK:016x}"
+
+
+def _of_story(story_id: str) -> Any:
+    """story_keys rows of the story: a WHERE clause on its two halves."""
+    high, low = _story_halves(story_id)
+    return and_(StoryKeyRow.story_hi == high, StoryKeyRow.story_lo == low)
+
+
 _INSERT_KEYS = (  # sqlite3's paramstyle
-    'INSERT INTO story_keys (bucket, "key", story_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'
+    'INSERT INTO story_keys (bucket, "key", story_hi, story_lo) VALUES (?, ?, ?, ?) '
+    "ON CONFLICT DO NOTHING"
 )
 _INSERT_KEYS_UNNEST = (  # psycopg's
-    'INSERT INTO story_keys (bucket, "key", story_id) '
-    "SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::varchar[]) ON CONFLICT DO NOTHING"
+    'INSERT INTO story_keys (bucket, "key", story_hi, story_lo) '
+    "SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+    "ON CONFLICT DO NOTHING"
 )
 _REFRESH = (
     update(_stories_table)
@@ -603,9 +662,7 @@ def _delete_story(conn: Connection, story_id: str) -> None:
         days = list(range(span.keyed_from, span.keyed_until + 1))
         for chunk in _chunks(days, 500):
             conn.execute(
-                delete(StoryKeyRow).where(
-                    StoryKeyRow.bucket.in_(chunk), StoryKeyRow.story_id == story_id
-                )
+                delete(StoryKeyRow).where(StoryKeyRow.bucket.in_(chunk), _of_story(story_id))
             )
     conn.execute(delete(StoryTermRow).where(StoryTermRow.story_id == story_id))
     conn.execute(delete(StoryRow).where(StoryRow.id == story_id))

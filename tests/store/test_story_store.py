@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -45,6 +47,17 @@ def item(key: str, title: str, summary: str, link: str, published: datetime) -> 
 async def ingest(store: Store, source_id: str, *entries: ParsedEntry, now: datetime = T0) -> None:
     feed = ParsedFeed(url=f"https://{source_id}.example/feed", version="rss20", entries=entries)
     await store.ingest(source_id, feed, Validators(), now, now + HOUR)
+
+
+# A story id with both halves' top bits set one way and the other: 0008 keeps them signed.
+OLD = f"{(1 << 64) - 0x0123456789ABCDF0:016x}0fedcba987654321"
+
+
+async def keyed_stories(conn: Any) -> set[str]:
+    """The stories story_keys has rows of (it keeps an id as two signed 64-bit halves)."""
+    rows = await conn.execute(select(StoryKeyRow.story_hi, StoryKeyRow.story_lo).distinct())
+    mask = (1 << 64) - 1
+    return {f"{high & mask:016x}{low & mask:016x}" for high, low in rows}
 
 
 async def uid_of(store: Store, source_id: str, key: str) -> str:
@@ -178,8 +191,8 @@ async def test_a_story_left_without_members_is_deleted_with_its_keys(db_url: str
         survivor = await uid_of(store, "wire", "w2")
         async with store.engine.connect() as conn:
             stories = (await conn.execute(select(StoryRow.id))).scalars().all()
-            keyed = (await conn.execute(select(StoryKeyRow.story_id).distinct())).scalars().all()
-        assert stories == [survivor] and keyed == [survivor]
+            keyed = await keyed_stories(conn)
+        assert stories == [survivor] and keyed == {survivor}
     finally:
         await store.close()
 
@@ -258,8 +271,8 @@ async def test_joining_a_story_bumps_the_versions_of_its_members_sources(
 @pytest.mark.parametrize(
     "statement",
     [
-        "SELECT bucket, key, story_id FROM story_keys WHERE bucket IN (20412, 20413) "
-        "AND key IN (1, 2, 3)",
+        "SELECT bucket, key, story_hi, story_lo FROM story_keys "
+        "WHERE bucket IN (20412, 20413) AND key IN (1, 2, 3)",
         "SELECT m.story_id FROM story_members m JOIN entries e ON e.uid = m.entry_uid "
         "WHERE e.canonical_link = 'https://w/1'",
         "SELECT entry_uid, source_id, published, signature FROM story_members "
@@ -274,7 +287,8 @@ async def test_candidate_lookups_use_indexes_not_scans(
             plan = " | ".join(
                 str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {statement}"))
             )
-            assert "INDEX" in plan and "SCAN entries" not in plan, plan
+            assert "INDEX" in plan or "PRIMARY KEY" in plan, plan
+            assert "SCAN entries" not in plan, plan
             assert "SCAN story_keys" not in plan and "SCAN story_members" not in plan, plan
         else:
             await conn.execute(text("SET enable_seqscan = off"))  # tiny tables: plan as big
@@ -308,10 +322,11 @@ async def test_an_ingest_aborted_for_a_deadlock_is_run_again(
     assert story is not None and story.member_count == 1
 
 
-async def test_migration_0006_rekeys_stories_clustered_before_it(db_url: str) -> None:
+async def test_migrations_0006_and_0008_rekey_stories_clustered_before_them(db_url: str) -> None:
     """Stories stored under the old band shape (32 x 4, datetimes) are re-keyed from their
-    members' signatures (20 x 3, Unix seconds), so a copy arriving after the upgrade still
-    finds them; the downgrade restores the old keys."""
+    members' signatures (20 x 3, Unix seconds; 0006), their story ids then kept as two
+    64-bit halves (0008), so a copy arriving after the upgrade still finds them; the
+    downgrade restores the old keys."""
     from alembic import command
 
     from store.migrate import alembic_config
@@ -319,7 +334,7 @@ async def test_migration_0006_rekeys_stories_clustered_before_it(db_url: str) ->
     from store.stories.sketch import band_keys
 
     old = featurize_entry(
-        StoryEntry("old-uid", "wire", T0, "Lenovo expands Tianjin AI server hub", WIRE),
+        StoryEntry(OLD, "wire", T0, "Lenovo expands Tianjin AI server hub", WIRE),
         StorySettings(),
     )
     store = Store.open(db_url, stories=StorySettings())
@@ -332,26 +347,26 @@ async def test_migration_0006_rekeys_stories_clustered_before_it(db_url: str) ->
             await conn.run_sync(migrate, "upgrade", "0005")
             when = {"t": T0.replace(tzinfo=None) if conn.dialect.name == "sqlite" else T0}
             await conn.execute(
-                text("INSERT INTO stories VALUES ('old-uid', 'old-uid', 1, 1, :t, :t)").bindparams(
-                    **when
-                )
+                text("INSERT INTO stories VALUES (:old, :old, 1, 1, :t, :t)"), {"old": OLD, **when}
             )
             await conn.execute(
                 text(
                     "INSERT INTO story_members VALUES "
-                    "('old-uid', 'old-uid', 'wire', :t, :sig, NULL, '[]', :t)"
+                    "(:old, :old, 'wire', :t, :sig, NULL, '[]', :t)"
                 ),
-                {**when, "sig": old.signature},
+                {**when, "sig": old.signature, "old": OLD},
             )
             for key in band_keys(old.signature, 32, 4):
                 await conn.execute(
-                    text("INSERT INTO story_keys VALUES (:k, 'old-uid', :t)"), {"k": key, **when}
+                    text("INSERT INTO story_keys VALUES (:k, :old, :t)"),
+                    {"k": key, "old": OLD, **when},
                 )
             await conn.run_sync(migrate, "upgrade", "head")
             rows = (await conn.execute(text("SELECT * FROM story_keys"))).all()
             span = (await conn.execute(text("SELECT keyed_from, keyed_until FROM stories"))).one()
         day = int(T0.timestamp()) // 86_400
-        assert sorted(rows) == sorted((day, k, "old-uid") for k in band_keys(old.signature, 20, 3))
+        halves = (-0x0123456789ABCDF0, 0x0FEDCBA987654321)  # OLD's, as signed 64-bit integers
+        assert sorted(rows) == sorted((day, k, *halves) for k in band_keys(old.signature, 20, 3))
         assert tuple(span) == (day, day)
 
         await store.sync_sources([source("post")], T0)
@@ -366,12 +381,18 @@ async def test_migration_0006_rekeys_stories_clustered_before_it(db_url: str) ->
                     )
                 )
             ).scalar_one()
-        assert story == "old-uid"
+        assert story == OLD
 
         async with store.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM story_members WHERE entry_uid != 'old-uid'"))
+            await conn.execute(
+                text("DELETE FROM story_members WHERE entry_uid != :old"), {"old": OLD}
+            )
+            await conn.run_sync(migrate, "downgrade", "0007")
+            back = (await conn.execute(text("SELECT * FROM story_keys"))).all()
             await conn.run_sync(migrate, "downgrade", "0005")
             keys = (await conn.execute(text("SELECT key FROM story_keys"))).scalars().all()
+        assert {row[2] for row in back} == {OLD}  # p1's keys are OLD's too
+        assert {(day, k, OLD) for k in band_keys(old.signature, 20, 3)} <= set(back)
         assert sorted(set(keys)) == sorted(set(band_keys(old.signature, 32, 4)))
     finally:
         await store.close()
@@ -456,15 +477,13 @@ async def test_an_entry_bridging_two_stored_stories_merges_them_in_the_database(
         async with store.engine.connect() as conn:
             query = select(StoryRow.merged_into).where(StoryRow.id == a)
             pointer = (await conn.execute(query)).scalar()
-            keyed = (
-                await conn.execute(select(StoryKeyRow.story_id).where(StoryKeyRow.story_id == a))
-            ).all()
+            keyed = a in await keyed_stories(conn)
             terms = (
                 await conn.execute(
                     text("SELECT count(*) FROM story_terms WHERE story_id = :a"), {"a": a}
                 )
             ).scalar()
-        assert keyed == [] and terms == 0
+        assert not keyed and terms == 0
         if one_document:  # `a` was founded and merged before anything was written
             assert pointer is None and [s.id for s in await store.recent_stories()] == [b]
             return
@@ -545,3 +564,22 @@ async def test_with_an_embedder_members_keep_their_vectors_and_later_entries_com
         assert alone is not None and alone.id == entry_uid("ledger", "l1")
     finally:
         await store.close()
+
+
+@settings(max_examples=200)
+@given(st.integers(min_value=0, max_value=(1 << 128) - 1))
+def test_story_keys_keep_a_story_id_as_two_signed_halves(value: int) -> None:
+    from store.story_index import _story_halves, _story_id
+
+    story_id = f"{value:032x}"
+    high, low = _story_halves(story_id)
+    assert all(-(1 << 63) <= half < (1 << 63) for half in (high, low))  # BIGINT columns
+    assert _story_id(high, low) == story_id
+
+
+@pytest.mark.parametrize("story_id", ["old-uid", "", "A" * 32, "0" * 31, " " + "0" * 31, "0_" * 16])
+def test_story_keys_refuse_what_is_not_an_entry_uid(story_id: str) -> None:
+    from store.story_index import _story_halves
+
+    with pytest.raises(ValueError, match="32 hex digits"):
+        _story_halves(story_id)
