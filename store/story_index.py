@@ -59,7 +59,7 @@ from store.stories import (
     StoryState,
     assign_story,
     embed_entries,
-    featurize_entry,
+    featurize_entries,
 )
 from store.tables import (
     Base,
@@ -695,10 +695,7 @@ def cluster_entries(
     index = SqlStoryIndex(conn, now, window=settings.window, track_terms=tracking)
     ordered = sorted(entries, key=lambda e: (e.published, e.uid))
     vectors = embed_entries(ordered, settings)  # one model call for the document, if any
-    features = [
-        featurize_entry(entry, settings, vector)
-        for entry, vector in zip(ordered, vectors, strict=True)
-    ]
+    features = featurize_entries(ordered, settings, vectors)
     index.prefetch(features, settings)
     for entry, found in zip(ordered, features, strict=True):
         index.record(entry.uid, assign_story(entry, index, settings, features=found))

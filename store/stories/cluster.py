@@ -1,6 +1,6 @@
 """The incremental clustering decision: which story a new entry belongs to. Pure.
 
-    features = featurize_entry(entry, settings)
+    features = featurize_entry(entry, settings)  # a document's all at once: featurize_entries
     candidates = index: stories with the entry's canonical link, or sharing an LSH band key
                  (or, in event mode, a content term) with activity within the window
     decision = decide_story(features, candidates, idf, settings)
@@ -35,8 +35,22 @@ from store.stories.model import (
     StoryState,
 )
 from store.stories.settings import StoryMode, StorySettings
-from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_keys
-from store.stories.text import content_terms, normalise_spaces, shingles, strip_tags, tokenize
+from store.stories.sketch import (
+    band_key_rows,
+    estimate_jaccards,
+    hash_array,
+    minhash_rows,
+    signature_bytes,
+    term_keys,
+)
+from store.stories.text import (
+    content_terms,
+    hash_shingles,
+    normalise_spaces,
+    strip_tags,
+    tokenize_both,
+    tokenize_utf8,
+)
 
 Idf = Callable[[str], float]
 
@@ -54,22 +68,67 @@ def featurize_entry(
 ) -> EntryFeatures:
     """The entry's features; ``embedding``, when the caller embedded it already (in a batch:
     :func:`embed_entries`)."""
-    tokens = tokenize(f"{entry.title}\n{entry.text}")
-    signature = sign_shingles(shingles(tokens, settings.shingle_size), settings.num_perm)
+    return featurize_entries([entry], settings, None if embedding is None else [embedding])[0]
+
+
+def featurize_entries(
+    entries: Sequence[StoryEntry],
+    settings: StorySettings,
+    embeddings: Sequence[bytes] | None = None,
+) -> list[EntryFeatures]:
+    """Each entry's features, the same as :func:`featurize_entry` gives it, computed for
+    all of them at once (a document's new entries): the MinHash minimums and band keys of
+    every entry in one numpy pass each (tokens: :func:`tokenize_utf8`, which splits most
+    texts without a regex). ``embeddings``, one per entry, when the caller embedded them
+    already; else they are embedded in one model call (:func:`embed_entries`)."""
+    if embeddings is None:
+        embeddings = embed_entries(entries, settings)
+    elif len(embeddings) != len(entries):
+        raise ValueError(f"{len(embeddings)} embeddings for {len(entries)} entries")
     # Only event mode weighs terms (and looks stories up by them); the others keep none.
     event = settings.mode == StoryMode.EVENT
-    terms = content_terms(tokens) if event else frozenset()
-    return EntryFeatures(
-        uid=entry.uid,
-        source_id=entry.source_id,
-        published=entry.published,
-        link=entry.link,
-        signature=signature,
-        band_keys=band_keys(signature, settings.bands, settings.rows),
-        terms=terms,
-        term_keys=tuple(sorted(term_keys(terms))),
-        embedding=embed_entry(entry, settings) if embedding is None else embedding,
-    )
+    size = settings.shingle_size
+    hashes = hash_array()
+    counts: list[int] = []  # shingles per entry, in ``hashes`` one entry after another
+    entry_terms: list[frozenset[str]] = []
+    for entry in entries:
+        text = f"{entry.title}\n{entry.text}"
+        if event:
+            tokens, words = tokenize_both(text)
+            entry_terms.append(content_terms(tokens))
+        else:
+            words = tokenize_utf8(text)
+        counts.append(hash_shingles(words, size, hashes))
+    minimums = minhash_rows(hashes, [n for n in counts if n], settings.num_perm)
+    signed = iter(signature_bytes(minimums))
+    banded = iter(band_key_rows(minimums, settings.bands, settings.rows))
+    keys_of = _term_keys_of(entry_terms) if event else None
+    features = []
+    for i, (entry, count, embedding) in enumerate(zip(entries, counts, embeddings, strict=True)):
+        features.append(
+            EntryFeatures(
+                uid=entry.uid,
+                source_id=entry.source_id,
+                published=entry.published,
+                link=entry.link,
+                signature=next(signed) if count else b"",
+                band_keys=next(banded) if count else (),
+                terms=entry_terms[i] if event else frozenset(),
+                term_keys=keys_of[i] if keys_of is not None else (),
+                embedding=embedding,
+            )
+        )
+    return features
+
+
+def _term_keys_of(entry_terms: Sequence[frozenset[str]]) -> list[tuple[int, ...]]:
+    """Each entry's sorted term keys, all terms keyed in one call."""
+    keys = term_keys(t for terms in entry_terms for t in terms)
+    keyed, start = [], 0
+    for terms in entry_terms:
+        keyed.append(tuple(sorted(keys[start : start + len(terms)])))
+        start += len(terms)
+    return keyed
 
 
 def embed_entries(entries: Sequence[StoryEntry], settings: StorySettings) -> list[bytes]:
@@ -78,13 +137,6 @@ def embed_entries(entries: Sequence[StoryEntry], settings: StorySettings) -> lis
     if settings.mode != StoryMode.EVENT or not settings.embedder or not entries:
         return [b""] * len(entries)
     return load_embedder(settings.embedder)([embed_text(entry) for entry in entries])
-
-
-def embed_entry(entry: StoryEntry, settings: StorySettings) -> bytes:
-    """The entry's sentence vector, when event mode uses an embedder; else empty."""
-    if settings.mode != StoryMode.EVENT or not settings.embedder:
-        return b""
-    return load_embedder(settings.embedder)([embed_text(entry)])[0]
 
 
 def embed_text(entry: StoryEntry) -> str:

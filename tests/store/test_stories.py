@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import unicodedata
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +17,8 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sources import ParseError
+from sources.parse import parse_document
 from store.stories import (
     EntryFeatures,
     MatchKind,
@@ -25,6 +30,7 @@ from store.stories import (
     StoryState,
     assign_story,
     choose_representative,
+    featurize_entries,
     featurize_entry,
     score_bcubed,
 )
@@ -36,7 +42,25 @@ from store.stories.embed import (
     story_similarity,
 )
 from store.stories.evaluate import read_news_dedup
-from store.stories.sketch import band_keys, estimate_jaccards, sign_shingles, term_key, term_keys
+from store.stories.sketch import (
+    band_key_rows,
+    band_keys,
+    estimate_jaccards,
+    minhash_rows,
+    sign_shingles,
+    signature_bytes,
+    term_key,
+    term_keys,
+)
+from store.stories.text import (
+    MARKS,
+    content_terms,
+    shingles,
+    tokenize,
+    tokenize_both,
+    tokenize_utf8,
+)
+from store.story_index import story_entry
 
 SYNDICATED = Path(__file__).resolve().parent.parent / "data" / "syndicated" / "items.json"
 T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -307,6 +331,166 @@ def test_keys_do_not_depend_on_the_process() -> None:
     assert signature.hex() == PINNED_SIGNATURE
     assert band_keys(signature, 4, 2)[0] == PINNED_BAND_KEY
     assert term_key("lenovo") == PINNED_TERM_KEY
+
+
+# What tokenize is specified as, step by step (store.stories.text skips the steps that cannot
+# change a text): tags dropped, entities decoded, NFKC, case folded, possessive 's dropped.
+_SPEC_TAG = re.compile(r"<[^>]*>")
+_SPEC_WORD = re.compile(r"\w+")
+_SPEC_POSSESSIVE = re.compile(r"['’]s\b")
+
+
+def spec_tokens(text: str) -> list[str]:
+    plain = unicodedata.normalize("NFKC", html.unescape(_SPEC_TAG.sub(" ", text))).casefold()
+    return _SPEC_WORD.findall(_SPEC_POSSESSIVE.sub("", plain))
+
+
+def spec_features(entry: StoryEntry, settings_: StorySettings) -> EntryFeatures:
+    """An entry's features from the specification: datasketch's MinHash of the shingle set."""
+    tokens = spec_tokens(f"{entry.title}\n{entry.text}")
+    grams = shingles(tokens, settings_.shingle_size)
+    signature = b""
+    if grams:
+        sketch = MinHash(
+            num_perm=settings_.num_perm, seed=1, hashfunc=zlib.crc32, scheme="affine32"
+        )
+        sketch.update_batch([g.encode("utf-8", "surrogatepass") for g in grams])
+        signature = sketch.hashvalues.astype("<u4").tobytes()
+    terms = content_terms(tokens) if settings_.mode == StoryMode.EVENT else frozenset()
+    return EntryFeatures(
+        uid=entry.uid,
+        source_id=entry.source_id,
+        published=entry.published,
+        link=entry.link,
+        signature=signature,
+        band_keys=band_keys(signature, settings_.bands, settings_.rows),
+        terms=terms,
+        term_keys=tuple(sorted(term_keys(terms))),
+    )
+
+
+# Pieces of text that take every path of the tokeniser: plain ASCII, tags, entities (some
+# making possessives), characters NFKC or case folding change, Unicode words and spaces.
+FRAGMENTS = [
+    " ", " ", "\n", "\t", "\x1c", "\u00a0", "\u2003", "-", ".", "_", "'", "’",
+    "Lenovo", "TIANJIN", "it's", "O'Brien's", "Reuters'", "'s", "’s", "’S", "'sa", "42", "x1",
+    "<p>", "</p>", "<a href='x'>", "<b", ">", "<", "&", "&amp;", "&lt;b&gt;", "&eacute;",
+    "&#39;s", "&#x2019;s", "&nbsp;", "&bogus;", "ﬁnance", "Ｆｕｌｌ", "①", "x²", "ǅ", "Straße",
+    "İstanbul", "café", "cafe\u0301", "naïve", "東京", "ΣΊΣΥΦΟΣ", "“", "”", "—", "★", "…", "€",
+]  # fmt: skip
+TEXTS = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=5)), max_size=24).map(
+    "".join
+)
+FEATURE_SETTINGS = [
+    DEFAULTS,
+    StorySettings(mode=StoryMode.EVENT),
+    StorySettings(shingle_size=1),
+    StorySettings(shingle_size=3, num_perm=64, bands=16, rows=4),
+]
+
+
+def text_entries(texts: Sequence[tuple[str, str]]) -> list[StoryEntry]:
+    return [
+        StoryEntry(f"e{i}", f"s{i % 3}", T0 + timedelta(minutes=i), title, text, f"https://x/{i}")
+        for i, (title, text) in enumerate(texts)
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.tuples(TEXTS, TEXTS), max_size=12),
+    settings_=st.sampled_from(FEATURE_SETTINGS),
+)
+def test_features_of_a_batch_are_each_entrys_features_to_the_byte(
+    texts: list[tuple[str, str]], settings_: StorySettings
+) -> None:
+    entries = text_entries(texts)
+    batch = featurize_entries(entries, settings_)
+    assert batch == [featurize_entry(e, settings_) for e in entries]
+    assert batch == [spec_features(e, settings_) for e in entries]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text())
+def test_tokens_are_the_specified_ones_for_any_text(text: str) -> None:
+    assert tokenize(text) == spec_tokens(text)
+    assert tokenize_utf8(text) == [t.encode("utf-8", "surrogatepass") for t in spec_tokens(text)]
+
+
+def test_every_ascii_character_tokenizes_as_specified() -> None:
+    for code in range(128):
+        c = chr(code)
+        text = f"Ab{c}Cd {c}s O{c}S x{c}'s {c}{c}Y'S"
+        assert tokenize(text) == spec_tokens(text), repr(c)
+        assert tokenize_both(text) == (spec_tokens(text), tokenize_utf8(text)), repr(c)
+
+
+def test_the_marks_made_spaces_before_tokenizing_are_no_word_characters() -> None:
+    assert all(re.fullmatch(r"\W", mark) for mark in MARKS)
+    text = "“Lenovo’s” hub—in Tianjin★ €5 naïve"
+    assert tokenize(text) == spec_tokens(text) == ["lenovo", "hub", "in", "tianjin", "5", "naïve"]
+
+
+def test_a_batch_handles_empty_entries_and_keeps_the_given_embeddings() -> None:
+    entries = text_entries([("", ""), ("Lenovo", ""), ("", "<p>&nbsp;</p>"), ("a b", "c")])
+    features = featurize_entries(entries, DEFAULTS, [b"0", b"1", b"2", b"3"])
+    assert [len(f.signature) for f in features] == [0, 512, 0, 512]
+    assert [len(f.band_keys) for f in features] == [0, 20, 0, 20]
+    assert [f.embedding for f in features] == [b"0", b"1", b"2", b"3"]
+    assert featurize_entries([], DEFAULTS) == []
+    with pytest.raises(ValueError, match="2 embeddings for 4 entries"):
+        featurize_entries(entries, DEFAULTS, [b"", b""])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    runs=st.lists(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=20), max_size=8),
+    block=st.integers(1, 50),
+)
+def test_minhash_rows_in_blocks_are_each_runs_signature(runs: list[list[int]], block: int) -> None:
+    """Runs split across blocks, several in one block: each row is that run's MinHash alone."""
+    rows = minhash_rows([h for run in runs for h in run], [len(run) for run in runs], 64, block)
+    assert rows.shape == (len(runs), 64)
+    alone = [signature_bytes(minhash_rows(run, [len(run)], 64))[0] for run in runs]
+    assert signature_bytes(rows) == alone
+    assert band_key_rows(rows, 16, 4) == [band_keys(s, 16, 4) for s in alone]
+
+
+def test_minhash_rows_refuse_empty_runs_and_miscounted_hashes() -> None:
+    with pytest.raises(ValueError, match="at least one hash"):
+        minhash_rows([1, 2], [2, 0], 8)
+    with pytest.raises(ValueError, match="3 hashes in total, got 2"):
+        minhash_rows([1, 2], [3], 8)
+
+
+def real_documents(corpus: Path) -> list[list[StoryEntry]]:
+    """Each parsed document of the real corpus, its entries as ingest hands them over."""
+    documents = []
+    for path in sorted((corpus / "real").iterdir()):
+        try:
+            feed = parse_document(path.read_bytes(), f"https://corpus.example/{path.name}")
+        except ParseError:  # the two documents in the corpus that are not feeds
+            continue
+        documents.append(
+            [
+                story_entry(
+                    f"{path.name}#{i}", path.name, T0, e.title, e.summary, e.content, e.link
+                )
+                for i, e in enumerate(feed.entries)
+            ]
+        )
+    return documents
+
+
+def test_features_of_real_documents_are_each_entrys_features(corpus: Path) -> None:
+    documents = real_documents(corpus)
+    entries = [e for document in documents for e in document]
+    assert len(entries) > 2000
+    plain = sum(1 for e in entries if f"{e.title}\n{e.text}".isascii())
+    assert 0 < plain < len(entries)  # both the fast path and the full one are taken
+    for settings_ in (DEFAULTS, StorySettings(mode=StoryMode.EVENT)):
+        batch = [f for document in documents for f in featurize_entries(document, settings_)]
+        assert batch == [spec_features(e, settings_) for e in entries]
 
 
 def test_centroid_similarity_is_the_cosine_to_the_members_mean() -> None:
