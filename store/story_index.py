@@ -429,8 +429,11 @@ class SqlStoryIndex:
                 )
                 rows.append((day, key, high, low))
         rows.sort()
-        if self.conn.dialect.name == "postgresql":  # one statement over three arrays
-            for chunk in _chunks(rows, 5000):
+        if self.conn.dialect.name == "postgresql":
+            # A merge may have moved rows the new ones repeat: only INSERT skips those.
+            if rows and not self._merges and _copy_keys(self.conn, rows):
+                return
+            for chunk in _chunks(rows, 5000):  # one statement over four arrays
                 columns = tuple(list(column) for column in zip(*chunk, strict=True))
                 self.conn.exec_driver_sql(_INSERT_KEYS_UNNEST, columns)
             return
@@ -458,6 +461,25 @@ class SqlStoryIndex:
         rows = [{"term": t, "count": c} for t, c in sorted(self._frequencies.items())]
         for start in range(0, len(rows), 500):
             self.conn.execute(frequency, rows[start : start + 500])
+
+
+def _copy_keys(conn: Connection, rows: Sequence[tuple[int, int, int, int]]) -> bool:
+    """COPY new story_keys rows in (PostgreSQL, binary), in a savepoint: about 0.6 of the
+    time of INSERT ... ON CONFLICT DO NOTHING. False if one of them exists already (another
+    writer added a key of the same story on the same day since this document's look-up):
+    then nothing was written, for the caller to INSERT them skipping the existing ones."""
+    from psycopg.errors import UniqueViolation  # the postgres extra; only PostgreSQL gets here
+
+    try:
+        with conn.begin_nested():
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(_COPY_KEYS) as copy:
+                copy.set_types(["int4", "int8", "int8", "int8"])
+                for row in rows:
+                    copy.write_row(row)
+    except UniqueViolation:
+        return False
+    return True
 
 
 def refresh_stories(conn: Connection, story_ids: Sequence[str], now: datetime) -> set[str]:
@@ -605,6 +627,7 @@ _MEMBERS_IN_ORDER = (
     .where(StoryMemberRow.story_id.in_(_VALUES))
     .order_by(StoryMemberRow.story_id, StoryMemberRow.published, StoryMemberRow.entry_uid)
 )
+_COPY_KEYS = 'COPY story_keys (bucket, "key", story_hi, story_lo) FROM STDIN (FORMAT BINARY)'
 _KEY_COLUMNS = 'SELECT bucket, "key", story_hi, story_lo FROM story_keys'
 _SELECT_KEYS_IN = _KEY_COLUMNS + ' WHERE bucket IN ({}) AND "key" IN ({})'
 _SELECT_KEYS_ANY = _KEY_COLUMNS + ' WHERE bucket = ANY(%s) AND "key" = ANY(%s)'

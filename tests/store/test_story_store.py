@@ -583,3 +583,63 @@ def test_story_keys_refuse_what_is_not_an_entry_uid(story_id: str) -> None:
 
     with pytest.raises(ValueError, match="32 hex digits"):
         _story_halves(story_id)
+
+
+async def test_a_key_row_another_writer_added_meanwhile_is_skipped(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A story's key row written after the document's look-up (by another worker joining the
+    same story on PostgreSQL) makes the fast COPY fail; the rows then go in by INSERT, which
+    skips it, and the ingest goes on. On SQLite the INSERT skips it directly."""
+    import store.story_index as story_index
+    from store.database import create_thread_engine, write_with
+    from store.stories import StoryEntry, assign_story, featurize_entries
+
+    settings_ = StorySettings()
+    copies: list[bool] = []
+    real_copy = story_index._copy_keys
+
+    def spy(conn: Any, rows: Any) -> bool:
+        copies.append(real_copy(conn, rows))
+        return copies[-1]
+
+    monkeypatch.setattr(story_index, "_copy_keys", spy)
+    store = Store.open(db_url, stories=settings_)
+    await ensure_schema(store)
+    engine = create_thread_engine(store.engine)
+    assert engine is not None
+
+    def cluster(entry: StoryEntry, meanwhile: bool) -> tuple[int, ...]:
+        def work(conn: Any) -> tuple[int, ...]:
+            index = story_index.SqlStoryIndex(conn, T0, window=settings_.window, track_terms=False)
+            [features] = featurize_entries([entry], settings_)
+            index.prefetch([features], settings_)
+            index.record(entry.uid, assign_story(entry, index, settings_, features=features))
+            if meanwhile:
+                high, low = story_index._story_halves(entry.uid)
+                conn.execute(
+                    text("INSERT INTO story_keys VALUES (:day, :key, :high, :low)"),
+                    {"day": story_index._day(T0), "key": features.band_keys[0]}
+                    | {"high": high, "low": low},
+                )
+            index.flush()
+            return features.band_keys
+
+        return write_with(engine, work)
+
+    try:
+        first = StoryEntry(entry_uid("wire", "w1"), "wire", T0, "Lenovo Tianjin hub", WIRE)
+        second = StoryEntry(entry_uid("blog", "b1"), "blog", T0, "Nvidia rates", OTHER)
+        expected = set()
+        for entry, meanwhile in ((first, False), (second, True)):
+            keys = await asyncio.to_thread(cluster, entry, meanwhile)
+            high, low = story_index._story_halves(entry.uid)
+            expected |= {(story_index._day(T0), key, high, low) for key in keys}
+        async with store.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT * FROM story_keys"))).all()
+        assert sorted(rows) == sorted(expected)  # every key once, none lost
+        postgres = store.engine.dialect.name == "postgresql"
+        assert copies == ([True, False] if postgres else [])
+    finally:
+        engine.dispose()
+        await store.close()
