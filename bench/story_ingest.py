@@ -40,8 +40,8 @@ from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from store.database import create_thread_engine  # noqa: E402
 from store.stories import StoryEntry, StorySettings, featurize_entries  # noqa: E402
 from store.story_index import (  # noqa: E402
+    _COPY_KEYS,
     _INSERT_KEYS,
-    _INSERT_KEYS_UNNEST,
     _SELECT_KEYS_ANY,
     _SELECT_KEYS_IN,
     _day,
@@ -238,7 +238,10 @@ async def bare_index(url: str, entries: Sequence[tuple[str, ParsedEntry]]) -> fl
         if postgres:
             cursor.execute(_SELECT_KEYS_ANY, (days, keys))
             cursor.fetchall()
-            cursor.execute(_INSERT_KEYS_UNNEST, tuple(list(c) for c in zip(*rows, strict=True)))
+            with cursor.copy(_COPY_KEYS) as copy:  # as the store does when no row exists
+                copy.set_types(["int4", "int8", "int8", "int8"])
+                for row in rows:
+                    copy.write_row(row)
             raw.commit()
         else:
             cursor.execute("BEGIN IMMEDIATE")
