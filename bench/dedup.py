@@ -5,7 +5,8 @@
     python bench/dedup.py --split    # news-dedup: tune half A, held-out half B, and the ceiling
 
 Event mode with an embedder (all-minilm-l6-v2) is evaluated when the ``embeddings`` extra is
-installed, with its cost per entry (one model call per entry, as ingest makes them).
+installed, with its cost per entry: one model call per entry, and in batches of 32 (ingest
+embeds a document's new entries in one call).
 
 Quality: tests/data/syndicated/items.json (our own copies, with hard negatives) and
 ../shared/corpus/news-dedup/ (6,366 headlines, 87 stories; each publisher is a source).
