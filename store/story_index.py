@@ -48,6 +48,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from store.stories import (
     EntryFeatures,
@@ -467,8 +468,10 @@ def _copy_keys(conn: Connection, rows: Sequence[tuple[int, int, int, int]]) -> b
     """COPY new story_keys rows in (PostgreSQL, binary), in a savepoint: about 0.6 of the
     time of INSERT ... ON CONFLICT DO NOTHING. False if one of them exists already (another
     writer added a key of the same story on the same day since this document's look-up):
-    then nothing was written, for the caller to INSERT them skipping the existing ones."""
-    from psycopg.errors import UniqueViolation  # the postgres extra; only PostgreSQL gets here
+    then nothing was written, for the caller to INSERT them skipping the existing ones.
+    Any other error of the driver's (a deadlock) is raised as SQLAlchemy raises its own, so
+    the ingest's retry sees it as it sees any statement's."""
+    import psycopg  # the postgres extra; only PostgreSQL gets here
 
     try:
         with conn.begin_nested():
@@ -477,8 +480,10 @@ def _copy_keys(conn: Connection, rows: Sequence[tuple[int, int, int, int]]) -> b
                 copy.set_types(["int4", "int8", "int8", "int8"])
                 for row in rows:
                     copy.write_row(row)
-    except UniqueViolation:
+    except psycopg.errors.UniqueViolation:
         return False
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(_COPY_KEYS, None, exc, psycopg.Error) from exc
     return True
 
 

@@ -643,3 +643,30 @@ async def test_a_key_row_another_writer_added_meanwhile_is_skipped(
     finally:
         engine.dispose()
         await store.close()
+
+
+async def test_a_deadlock_in_the_key_copy_runs_the_ingest_again(
+    stories_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key rows' COPY goes to the driver directly; a deadlock there reaches the ingest's
+    retry as any statement's does (a DBAPIError with the SQLSTATE), and nothing is lost."""
+    if stories_store.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's; SQLite inserts the key rows")
+    import psycopg
+
+    real_copy = psycopg.Cursor.copy
+    calls: list[int] = []
+
+    def copy_once_deadlocked(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return real_copy(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", copy_once_deadlocked)
+    await ingest(stories_store, "wire", item("w1", "Lenovo Tianjin", WIRE, "https://w/1", T0))
+    assert len(calls) == 2
+    assert (await stories_store.count_entries()) == {"wire": 1}
+    uid = entry_uid("wire", "w1")
+    async with stories_store.engine.connect() as conn:
+        assert await keyed_stories(conn) == {uid}
