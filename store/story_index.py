@@ -62,6 +62,8 @@ from store.stories import (
     embed_entries,
     featurize_entries,
 )
+from store.stories.index import EVENT_LOOKUP_TERMS
+from store.stories.sketch import term_keys
 from store.tables import (
     Base,
     EntryRow,
@@ -79,6 +81,7 @@ _TOTAL = ""  # the term_frequencies row that counts the entries
 _IN_CHUNK = 2000  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
 _DAY_SECONDS = 86_400
 _DAYS_A_QUERY = 16  # a query seeks (day, key) for each of its days and keys
+_SPARE_TERMS = 4  # term keys read beyond an entry's EVENT_LOOKUP_TERMS rarest, in prefetch
 
 
 def _insert(conn: Connection) -> Any:
@@ -121,7 +124,9 @@ class SqlStoryIndex:
         self._new_members: dict[str, list[EntryFeatures]] = defaultdict(list)
         self._rows: dict[str, dict[str, Any]] = {}  # entry uid -> story_members row
         self._founded: list[str] = []
-        self._terms: Counter[tuple[str, str]] = Counter()
+        self._terms: dict[str, Counter[str]] = defaultdict(Counter)  # story -> new term counts
+        # What load_stories made of a story, until the story changes (a member, a merge).
+        self._states: dict[str, tuple[tuple[int, int], StoryState]] = {}
         self._frequencies: Counter[str] = Counter()
         self._merges: list[tuple[str, str]] = []  # (keep, gone) of stored stories, in order
 
@@ -135,15 +140,26 @@ class SqlStoryIndex:
         keys: set[int] = set()
         for found in features:
             keys.update(found.band_keys)
-            keys.update(found.term_keys)  # every term's key: any may be among the rarest
         if self.track_terms:
             self._read_frequencies(sorted({t for f in features for t in f.terms}))
+            # Event mode looks an entry's rarest terms up (store.stories.index): read the keys
+            # of those by the stored counts, and a few more, since what this document adds
+            # can reorder them; a key not read here is read when a look-up asks for it.
+            df = self._df
+            likely: set[str] = set()
+            for found in features:
+                rarest = sorted(found.terms, key=lambda t: (df.get(t, 0), t))
+                likely.update(rarest[: EVENT_LOOKUP_TERMS + _SPARE_TERMS])
+            keys.update(term_keys(sorted(likely)))
         first = min(self._day_range(f.published - self.window)[0] for f in features)
         last = max(self._day_range(f.published - self.window)[1] for f in features)
         self._read_keys(keys, first, last)
         stories = {story for rows in self._key_rows.values() for _, story in rows}
         stories.update(s for found in self._by_link.values() for s in found)
         self._read_stories(sorted(stories))
+        if self.track_terms:  # the candidates' terms, whose rarity their scores weigh
+            stored_terms = self._stored_terms
+            self._read_frequencies(sorted({t for s in stories for t in stored_terms.get(s, ())}))
 
     def _read_links(self, links: Sequence[str]) -> None:
         wanted = [link for link in links if link not in self._by_link]
@@ -215,10 +231,7 @@ class SqlStoryIndex:
         for story_id in wanted:
             self._stored_terms[story_id] = Counter()
         for chunk in _chunks(wanted):
-            terms = select(StoryTermRow.story_id, StoryTermRow.term, StoryTermRow.count).where(
-                StoryTermRow.story_id.in_(chunk)
-            )
-            for story_id, term, count in self.conn.execute(terms):
+            for story_id, term, count in self.conn.execute(_TERMS_OF_STORIES, {"values": chunk}):
                 self._stored_terms[story_id][term] += count
 
     def _read_frequencies(self, terms: Sequence[str]) -> None:
@@ -227,10 +240,7 @@ class SqlStoryIndex:
         for term in wanted:
             self._df[term] = 0
         for chunk in _chunks(wanted):
-            query = select(TermFrequencyRow.term, TermFrequencyRow.count).where(
-                TermFrequencyRow.term.in_(chunk)
-            )
-            for term, count in self.conn.execute(query):
+            for term, count in self.conn.execute(_FREQUENCIES_OF_TERMS, {"values": chunk}):
                 self._df[term] = count
 
     # -- the StoryIndex Protocol -------------------------------------------------------------
@@ -264,23 +274,30 @@ class SqlStoryIndex:
             return []
         self._read_stories(story_ids)
         stories = []
+        shape = (max_members, max_terms)
         for story_id in story_ids:
+            cached = self._states.get(story_id)
+            if cached is not None and cached[0] == shape:
+                stories.append(cached[1])
+                continue
             found = self._stored[story_id] + self._new_members.get(story_id, [])
             if not found:  # pruned meanwhile
                 continue
             recent = sorted(found, key=lambda m: (m.published, m.uid))[-max_members:]
             sources = frozenset(m.source_id for m in found)
             terms = self._story_terms(story_id, max_terms)
-            stories.append(StoryState(story_id, tuple(recent), terms, sources))
+            state = StoryState(story_id, tuple(recent), terms, sources)
+            self._states[story_id] = (shape, state)
+            stories.append(state)
         return stories
 
     def _story_terms(self, story_id: str, max_terms: int) -> dict[str, int]:
         if not self.track_terms:
             return {}
         counts = Counter(self._stored_terms.get(story_id, Counter()))
-        for (story, term), count in self._terms.items():
-            if story == story_id:
-                counts[term] += count
+        added = self._terms.get(story_id)
+        if added:
+            counts.update(added)
         return dict(sorted(counts.items(), key=lambda t: (-t[1], t[0]))[:max_terms])
 
     def term_frequencies(self, terms: Sequence[str]) -> tuple[int, Mapping[str, int]]:
@@ -295,6 +312,7 @@ class SqlStoryIndex:
     def add_member(self, story_id: str, features: EntryFeatures) -> None:
         if features.uid in self._rows:
             return
+        self._states.pop(story_id, None)
         if story_id == features.uid:  # founded now: nothing of it is stored to be read
             self._founded.append(story_id)
             self._stored.setdefault(story_id, [])
@@ -327,14 +345,16 @@ class SqlStoryIndex:
             self._spans[story_id] = (min(low, day), max(high, day))
         if self.track_terms:
             kept = [t for t in features.terms if len(t) <= MAX_TERM_LENGTH]
-            self._terms.update((story_id, t) for t in kept)
+            self._terms[story_id].update(kept)
             self._frequencies.update([_TOTAL, *kept])
 
     def merge_stories(self, keep: str, gone: Sequence[str]) -> None:
         """Fold the ``gone`` stories into ``keep`` (event mode: an entry bridged them). What
         this index holds in memory is relabelled now; the stored rows move at :meth:`flush`
         (members, keys and terms to ``keep``, the gone rows left as pointers to it)."""
+        self._states.pop(keep, None)
         for story_id in gone:
+            self._states.pop(story_id, None)
             self._stored.setdefault(keep, []).extend(self._stored.pop(story_id, []))
             self._new_members[keep].extend(self._new_members.pop(story_id, []))
             for row in self._rows.values():
@@ -343,10 +363,7 @@ class SqlStoryIndex:
             if self.track_terms:
                 terms = self._stored_terms.setdefault(keep, Counter())
                 terms.update(self._stored_terms.pop(story_id, Counter()))
-                for (owner, term), count in list(self._terms.items()):
-                    if owner == story_id:
-                        del self._terms[owner, term]
-                        self._terms[keep, term] += count
+                self._terms[keep].update(self._terms.pop(story_id, Counter()))
             for by_key in (self._key_rows, self._new_keys):
                 for key, rows in by_key.items():
                     if any(story == story_id for _, story in rows):
@@ -442,26 +459,27 @@ class SqlStoryIndex:
             self.conn.exec_driver_sql(_INSERT_KEYS, list(chunk))
 
     def _flush_terms(self) -> None:
-        insert = _insert(self.conn)
-        counted = insert(StoryTermRow)
-        counted = counted.on_conflict_do_update(
-            index_elements=["story_id", "term"],
-            set_={"count": StoryTermRow.count + counted.excluded.count},
-        )
-        rows = [
-            {"story_id": story_id, "term": term, "count": count}
-            for (story_id, term), count in sorted(self._terms.items())
+        """Add the document's term counts to story_terms and term_frequencies (event mode):
+        about a hundred rows an entry, so plain tuples to the driver, sorted (two writers
+        lock rows in the same order), one statement over arrays on PostgreSQL."""
+        counted = [
+            (story_id, term, count)
+            for story_id, counts in sorted(self._terms.items())
+            for term, count in sorted(counts.items())
         ]
-        for start in range(0, len(rows), 500):
-            self.conn.execute(counted, rows[start : start + 500])
-        frequency = insert(TermFrequencyRow)
-        frequency = frequency.on_conflict_do_update(
-            index_elements=["term"],
-            set_={"count": TermFrequencyRow.count + frequency.excluded.count},
-        )
-        rows = [{"term": t, "count": c} for t, c in sorted(self._frequencies.items())]
-        for start in range(0, len(rows), 500):
-            self.conn.execute(frequency, rows[start : start + 500])
+        frequencies = sorted(self._frequencies.items())
+        if self.conn.dialect.name == "postgresql":
+            for chunk in _chunks(counted, 5000):
+                columns = tuple(list(column) for column in zip(*chunk, strict=True))
+                self.conn.exec_driver_sql(_ADD_STORY_TERMS_UNNEST, columns)
+            for chunk in _chunks(frequencies, 5000):
+                columns = tuple(list(column) for column in zip(*chunk, strict=True))
+                self.conn.exec_driver_sql(_ADD_FREQUENCIES_UNNEST, columns)
+            return
+        for chunk in _chunks(counted, 1000):
+            self.conn.exec_driver_sql(_ADD_STORY_TERMS, list(chunk))
+        for chunk in _chunks(frequencies, 1000):
+            self.conn.exec_driver_sql(_ADD_FREQUENCIES, list(chunk))
 
 
 def _copy_keys(conn: Connection, rows: Sequence[tuple[int, int, int, int]]) -> bool:
@@ -621,6 +639,12 @@ _MEMBERS_OF_STORIES = {  # by whether vectors are wanted (event mode)
     ).where(StoryMemberRow.story_id.in_(_VALUES))
     for wanted in (False, True)
 }
+_TERMS_OF_STORIES = select(StoryTermRow.story_id, StoryTermRow.term, StoryTermRow.count).where(
+    StoryTermRow.story_id.in_(_VALUES)
+)
+_FREQUENCIES_OF_TERMS = select(TermFrequencyRow.term, TermFrequencyRow.count).where(
+    TermFrequencyRow.term.in_(_VALUES)
+)
 _LOCK_STORIES = (
     update(StoryRow)
     .where(StoryRow.id.in_(_VALUES))
@@ -633,6 +657,26 @@ _MEMBERS_IN_ORDER = (
     .order_by(StoryMemberRow.story_id, StoryMemberRow.published, StoryMemberRow.entry_uid)
 )
 _COPY_KEYS = 'COPY story_keys (bucket, "key", story_hi, story_lo) FROM STDIN (FORMAT BINARY)'
+_ADD_STORY_TERMS_TAIL = (
+    " ON CONFLICT (story_id, term) DO UPDATE SET count = story_terms.count + excluded.count"
+)
+_ADD_STORY_TERMS = (  # sqlite3's paramstyle
+    "INSERT INTO story_terms (story_id, term, count) VALUES (?, ?, ?)" + _ADD_STORY_TERMS_TAIL
+)
+_ADD_STORY_TERMS_UNNEST = (  # psycopg's
+    "INSERT INTO story_terms (story_id, term, count) "
+    "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::integer[])" + _ADD_STORY_TERMS_TAIL
+)
+_ADD_FREQUENCIES_TAIL = (
+    " ON CONFLICT (term) DO UPDATE SET count = term_frequencies.count + excluded.count"
+)
+_ADD_FREQUENCIES = (
+    "INSERT INTO term_frequencies (term, count) VALUES (?, ?)" + _ADD_FREQUENCIES_TAIL
+)
+_ADD_FREQUENCIES_UNNEST = (
+    "INSERT INTO term_frequencies (term, count) "
+    "SELECT * FROM unnest(%s::varchar[], %s::integer[])" + _ADD_FREQUENCIES_TAIL
+)
 _KEY_COLUMNS = 'SELECT bucket, "key", story_hi, story_lo FROM story_keys'
 _SELECT_KEYS_IN = _KEY_COLUMNS + ' WHERE bucket IN ({}) AND "key" IN ({})'
 _SELECT_KEYS_ANY = _KEY_COLUMNS + ' WHERE bucket = ANY(%s) AND "key" = ANY(%s)'

@@ -22,7 +22,7 @@ would then have entries in two of them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from store.stories.embed import load_embedder, story_similarity
@@ -51,8 +51,6 @@ from store.stories.text import (
     tokenize_both,
     tokenize_utf8,
 )
-
-Idf = Callable[[str], float]
 
 # An embedder reads the title and the start of the summary: about a paragraph.
 EMBED_WORDS = 96
@@ -271,27 +269,57 @@ def event_similarity(terms: frozenset[str], story_terms: Mapping[str, int], idf:
     """Cosine between the entry's IDF-weighted terms and the story's (term count x IDF)."""
     if not terms or not story_terms:
         return 0.0
-    weights = {t: idf(t) for t in terms}
-    dot = sum(w * story_terms.get(t, 0) * weights[t] for t, w in weights.items())
-    entry_norm = math.sqrt(sum(w * w for w in weights.values()))
-    story_norm = math.sqrt(sum((c * idf(t)) ** 2 for t, c in story_terms.items()))
+    weights, entry_norm = idf.weigh(terms)
+    dot = sum([w * story_terms.get(t, 0) * w for t, w in weights.items()])
+    story_norm = math.sqrt(sum([(c * v) ** 2 for c, v in idf.counted(story_terms)]))
     if not entry_norm or not story_norm:
         return 0.0
     return dot / (entry_norm * story_norm)
 
 
-def make_idf(total: int, frequencies: Mapping[str, int]) -> Idf:
-    """Smoothed IDF from the index's document frequencies: log((N + 1) / (df + 1)) + 1."""
+class Idf:
+    """Smoothed IDF from the index's document frequencies: log((N + 1) / (df + 1)) + 1.
 
-    known: dict[str, float] = {}
+    One is made for each entry and asked about the entry's terms against every candidate
+    story's, so it remembers each term's value and the entry's weights (same values, same
+    order of summing as computing them afresh: the scores do not change)."""
 
-    def idf(term: str) -> float:
-        value = known.get(term)
+    def __init__(self, total: int, frequencies: Mapping[str, int]) -> None:
+        self._total = total
+        self._frequencies = frequencies
+        self._known: dict[str, float] = {}
+        self._weighed: tuple[frozenset[str], dict[str, float], float] | None = None
+
+    def __call__(self, term: str) -> float:
+        value = self._known.get(term)
         if value is None:
-            value = known[term] = math.log((total + 1) / (frequencies.get(term, 0) + 1)) + 1.0
+            df = self._frequencies.get(term, 0)
+            value = self._known[term] = math.log((self._total + 1) / (df + 1)) + 1.0
         return value
 
-    return idf
+    def weigh(self, terms: frozenset[str]) -> tuple[dict[str, float], float]:
+        """The terms' weights and their Euclidean norm (of the last terms asked, kept)."""
+        weighed = self._weighed
+        if weighed is not None and weighed[0] is terms:
+            return weighed[1], weighed[2]
+        weights = {t: self(t) for t in terms}
+        norm = math.sqrt(sum([w * w for w in weights.values()]))
+        self._weighed = (terms, weights, norm)
+        return weights, norm
+
+    def counted(self, counts: Mapping[str, int]) -> list[tuple[int, float]]:
+        """(count, IDF) of each of ``counts``' terms, in its order."""
+        known = self._known
+        pairs = []
+        for term, count in counts.items():
+            value = known.get(term)
+            pairs.append((count, self(term) if value is None else value))
+        return pairs
+
+
+def make_idf(total: int, frequencies: Mapping[str, int]) -> Idf:
+    """Smoothed IDF from the index's document frequencies: log((N + 1) / (df + 1)) + 1."""
+    return Idf(total, frequencies)
 
 
 def choose_representative(

@@ -670,3 +670,44 @@ async def test_a_deadlock_in_the_key_copy_runs_the_ingest_again(
     uid = entry_uid("wire", "w1")
     async with stories_store.engine.connect() as conn:
         assert await keyed_stories(conn) == {uid}
+
+
+@pytest.mark.parametrize("mode", [StoryMode.NEAR_COPY, StoryMode.EVENT])
+async def test_the_database_index_decides_as_the_memory_index_on_real_headlines(
+    db_url: str, corpus: Path, mode: StoryMode
+) -> None:
+    """The first 300 headlines of news-dedup (each publisher a source), one document each in
+    time order, through Store.ingest and through assign_story on the in-memory index that
+    bench/dedup.py measures: every entry lands in the same story (ids included), merges and
+    all. So the batched reads of the database index (prefetch, and in event mode only the
+    likely rarest terms' keys) change no decision."""
+    from store.stories import MemoryStoryIndex, StoryEntry, assign_story
+    from store.stories.evaluate import read_news_dedup
+
+    headlines, _ = read_news_dedup(corpus / "news-dedup" / "uci_news_aggregator_first6366.csv")
+    headlines = headlines[:300]
+    settings_ = StorySettings(mode=mode)
+    memory = MemoryStoryIndex()
+    for headline in headlines:
+        uid = entry_uid(headline.source_id, headline.uid)
+        entry = StoryEntry(uid, headline.source_id, headline.published, headline.title, "")
+        assign_story(entry, memory, settings_)
+    store = Store.open(db_url, stories=settings_)
+    try:
+        await ensure_schema(store)
+        sources = sorted({h.source_id for h in headlines})
+        await store.sync_sources([source(s) for s in sources], T0)
+        for headline in headlines:
+            parsed = ParsedEntry(
+                id=headline.uid, link=None, title=headline.title, published=headline.published
+            )
+            feed = ParsedFeed(url="u", version="rss20", entries=(parsed,))
+            await store.ingest(headline.source_id, feed, Validators(), T0, T0 + HOUR)
+        async with store.engine.connect() as conn:
+            rows = await conn.execute(select(StoryMemberRow.entry_uid, StoryMemberRow.story_id))
+            stored = dict(rows.all())
+    finally:
+        await store.close()
+    assert len(stored) == len(headlines)
+    assert sum(1 for s in set(memory.story_of.values()) if s) < len(headlines)  # some join
+    assert stored == memory.story_of
