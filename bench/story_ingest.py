@@ -3,6 +3,7 @@
     python bench/story_ingest.py                 # SQLite, 100,000 entries
     python bench/story_ingest.py --postgres      # also PostgreSQL (127.0.0.1:5432, test)
     python bench/story_ingest.py --entries 20000
+    python bench/story_ingest.py --mode event    # event mode (lexical) instead of near-copy
 
 Both runs use the real Store (migrated schema, one transaction per document of 50 entries
 of one source; 100 sources over 100 days). The baseline is `Store(stories=None)`: the same
@@ -38,7 +39,7 @@ from sqlalchemy import text  # noqa: E402
 from sources.model import ParsedEntry, ParsedFeed, Validators  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from store.database import create_thread_engine  # noqa: E402
-from store.stories import StoryEntry, StorySettings, featurize_entries  # noqa: E402
+from store.stories import StoryEntry, StoryMode, StorySettings, featurize_entries  # noqa: E402
 from store.story_index import (  # noqa: E402
     _COPY_KEYS,
     _INSERT_KEYS,
@@ -156,7 +157,12 @@ async def print_plans(store: Store) -> None:
 _SOME_KEYS = "SELECT key FROM story_keys LIMIT 32"
 
 
-async def measure(label: str, url_for: Any, entries: list[tuple[str, ParsedEntry]]) -> None:
+async def measure(
+    label: str,
+    url_for: Any,
+    entries: list[tuple[str, ParsedEntry]],
+    mode: StoryMode = StoryMode.NEAR_COPY,
+) -> None:
     plain_url, plain_cleanup = url_for()
     plain, plain_blocks, store = await ingest_all(plain_url, entries, None)
     await store.close()
@@ -164,9 +170,9 @@ async def measure(label: str, url_for: Any, entries: list[tuple[str, ParsedEntry
     print(f"{label}: {len(entries)} entries, documents of {BATCH}, {SOURCES} sources")
     print(f"  ingest, no clustering       {plain:7.1f} s  {len(entries) / plain:7.0f} entries/s")
     url, cleanup = url_for()
-    total, blocks, store = await ingest_all(url, entries, StorySettings())
+    total, blocks, store = await ingest_all(url, entries, StorySettings(mode=mode))
     print(
-        f"  ingest + near-copy stories  {total:7.1f} s  {len(entries) / total:7.0f} entries/s"
+        f"  ingest + {mode:<9} stories  {total:7.1f} s  {len(entries) / total:7.0f} entries/s"
         f"  ratio {total / plain:.2f}"
     )
     per = "  ".join(f"{(i + 1) * BLOCK // 1000}k: {s * 1e6:.0f}" for i, s in enumerate(blocks))
@@ -279,11 +285,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
+    parser.add_argument(
+        "--mode", choices=[m.value for m in StoryMode], default=StoryMode.NEAR_COPY.value
+    )
     args = parser.parse_args()
     entries = synthetic(args.entries)
-    asyncio.run(measure("SQLite", sqlite_url, entries))
+    mode = StoryMode(args.mode)
+    asyncio.run(measure("SQLite", sqlite_url, entries, mode))
     if args.postgres:
-        asyncio.run(measure("PostgreSQL", postgres_url, entries))
+        asyncio.run(measure("PostgreSQL", postgres_url, entries, mode))
 
 
 if __name__ == "__main__":

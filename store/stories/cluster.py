@@ -155,7 +155,14 @@ def decide_story(
         story = min(by_link, key=lambda s: s.story_id)
         score = StoryScore(story.story_id, MatchKind.LINK, 1.0, 1.0)
         return StoryDecision(story.story_id, True, MatchKind.LINK, (score,))
-    scores = [s for story in candidates for s in score_story(entry, story, idf, settings)]
+    closest: Sequence[tuple[float, str | None] | None] = [None] * len(candidates)
+    if settings.mode != StoryMode.LINK and candidates:
+        closest = closest_members(entry, candidates)  # one comparison for all of them
+    scores = [
+        score
+        for story, found in zip(candidates, closest, strict=True)
+        for score in score_story(entry, story, idf, settings, found)
+    ]
     scores.sort(key=lambda s: (not s.matches, -s.score, s.kind != MatchKind.NEAR_COPY))
     best = scores[0] if scores and scores[0].matches else None
     if best is None:
@@ -217,13 +224,18 @@ def story_sources(story: StoryState) -> frozenset[str]:
 
 
 def score_story(
-    entry: EntryFeatures, story: StoryState, idf: Idf, settings: StorySettings
+    entry: EntryFeatures,
+    story: StoryState,
+    idf: Idf,
+    settings: StorySettings,
+    closest_found: tuple[float, str | None] | None = None,
 ) -> list[StoryScore]:
-    """The entry's near-copy (and event) scores against one story, with any exclusion."""
+    """The entry's near-copy (and event) scores against one story, with any exclusion.
+    ``closest_found``: :func:`closest_member`'s answer, when the caller has it already."""
     excluded = exclusion(entry, story, settings)
     scores = []
     if settings.mode != StoryMode.LINK:
-        similarity, closest = closest_member(entry, story)
+        similarity, closest = closest_found or closest_member(entry, story)
         scores.append(
             StoryScore(
                 story.story_id,
@@ -257,12 +269,25 @@ def exclusion(entry: EntryFeatures, story: StoryState, settings: StorySettings) 
 
 
 def closest_member(entry: EntryFeatures, story: StoryState) -> tuple[float, str | None]:
-    similarities = estimate_jaccards(entry.signature, [m.signature for m in story.members])
-    best, uid = 0.0, None
-    for member, similarity in zip(story.members, similarities, strict=True):
-        if similarity > best or uid is None:
-            best, uid = similarity, member.uid
-    return best, uid
+    return closest_members(entry, [story])[0]
+
+
+def closest_members(
+    entry: EntryFeatures, stories: Sequence[StoryState]
+) -> list[tuple[float, str | None]]:
+    """For each story, (the estimated Jaccard similarity, uid) of its member closest to the
+    entry: all the stories' members compared in one vectorised call."""
+    signatures = [m.signature for story in stories for m in story.members]
+    similarities = iter(estimate_jaccards(entry.signature, signatures))
+    found = []
+    for story in stories:
+        best, uid = 0.0, None
+        for member in story.members:
+            similarity = next(similarities)
+            if similarity > best or uid is None:
+                best, uid = similarity, member.uid
+        found.append((best, uid))
+    return found
 
 
 def event_similarity(terms: frozenset[str], story_terms: Mapping[str, int], idf: Idf) -> float:
@@ -295,7 +320,7 @@ class Idf:
         if value is None:
             df = self._frequencies.get(term, 0)
             value = self._known[term] = math.log((self._total + 1) / (df + 1)) + 1.0
-        return value
+        return value  # the same expression as in counted()
 
     def weigh(self, terms: frozenset[str]) -> tuple[dict[str, float], float]:
         """The terms' weights and their Euclidean norm (of the last terms asked, kept)."""
@@ -309,11 +334,14 @@ class Idf:
 
     def counted(self, counts: Mapping[str, int]) -> list[tuple[int, float]]:
         """(count, IDF) of each of ``counts``' terms, in its order."""
-        known = self._known
+        known, frequency, log = self._known, self._frequencies.get, math.log
+        base = self._total + 1
         pairs = []
-        for term, count in counts.items():
+        for term, count in counts.items():  # __call__, inlined: a story has dozens of terms
             value = known.get(term)
-            pairs.append((count, self(term) if value is None else value))
+            if value is None:
+                value = known[term] = log(base / (frequency(term, 0) + 1)) + 1.0
+            pairs.append((count, value))
         return pairs
 
 
