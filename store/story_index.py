@@ -1,16 +1,19 @@
 """Story clustering on the database: the table-backed StoryIndex and the ingest step.
 
     new entries of one document (or a backlog batch), oldest first
-      -> features of all of them (one embedder call, in event mode with an embedder)
+      -> features of all of them at once (featurize_entries; one embedder call, in event
+         mode with an embedder)
       -> SqlStoryIndex.prefetch: a few IN queries read what their look-ups need: the
          entries with their canonical links and those entries' stories; story_keys rows
-         (day, key, story) for their band (and term) keys on the days around them; the
-         members (and terms) of every story found
+         (day, key, story) for their band keys (in event mode also their likely rarest
+         terms' keys, and the terms' frequencies) on the days around them; the members
+         (and terms) of every story found
       -> store.stories.assign_story(entry, index, settings) per entry, from memory
          (pure decision; event mode may merge stories the entry bridges)
       -> flush: founded stories, merges (members, keys, terms moved; the merged-away row
          left as a pointer), members (unique per entry: ON CONFLICT DO NOTHING), new key
-         rows, event-mode term counts; then the changed stories are recounted
+         rows (story_keys keeps a story id as two 64-bit halves; PostgreSQL takes them by
+         COPY), event-mode term counts; then the changed stories are recounted
       -> the member row keeps the decision's kind and scores, for `feedmill explain`
 
 Everything runs on the caller's sync Connection inside the ingest transaction, in a writer
