@@ -366,8 +366,8 @@ class Store:
         polling: PollingUpdate | None,
         exact: bool = False,
     ) -> IngestCounts:
-        """One try of :meth:`ingest`: on a SQLite file, the whole transaction in one call in a
-        worker thread (the event loop stays free); else through the async connection."""
+        """One try of :meth:`ingest`: the whole transaction in one call in a writer thread
+        (:meth:`_write_sync`; the event loop stays free)."""
         work = functools.partial(
             self._write_document, source_id, feed, validators, now, next_poll_at, polling, exact
         )

@@ -154,9 +154,8 @@ class SqlStoryIndex:
                 rarest = sorted(found.terms, key=lambda t: (df.get(t, 0), t))
                 likely.update(rarest[: EVENT_LOOKUP_TERMS + _SPARE_TERMS])
             keys.update(term_keys(sorted(likely)))
-        first = min(self._day_range(f.published - self.window)[0] for f in features)
-        last = max(self._day_range(f.published - self.window)[1] for f in features)
-        self._read_keys(keys, first, last)
+        ranges = [self._day_range(f.published - self.window) for f in features]
+        self._read_keys(keys, min(low for low, _ in ranges), max(high for _, high in ranges))
         stories = {story for rows in self._key_rows.values() for _, story in rows}
         stories.update(s for found in self._by_link.values() for s in found)
         self._read_stories(sorted(stories))
@@ -445,10 +444,9 @@ class SqlStoryIndex:
         for key, added in self._new_keys.items():
             known = stored.get(key)
             for day, story_id in added - known if known else added:
-                high, low = halves.get(story_id) or halves.setdefault(
-                    story_id, _story_halves(story_id)
-                )
-                rows.append((day, key, high, low))
+                if story_id not in halves:
+                    halves[story_id] = _story_halves(story_id)
+                rows.append((day, key, *halves[story_id]))
         rows.sort()
         if self.conn.dialect.name == "postgresql":
             # A merge may have moved rows the new ones repeat: only INSERT skips those.
