@@ -13,6 +13,7 @@ from typing import Any
 
 from lxml import etree
 
+from feeds.clean import clean_context, plain_text
 from feeds.model import FORMATS, FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from feeds.render import (
     Credit,
@@ -42,6 +43,7 @@ def render_rss(
     links: PageLinks | None = None,
     stories: Mapping[str, ShownStory] | None = None,
 ) -> RenderedFeed:
+    definition, sources, site = clean_context(definition, sources, site)
     links = links or first_page_links(site, definition.id, "rss")
     presented = [e for e, _ in present_entries(entries, stories, sources)]
     nsmap = {"atom": ATOM_NS, "content": CONTENT_NS, "dc": DC_NS}
@@ -117,6 +119,7 @@ def render_json_feed(
     links: PageLinks | None = None,
     stories: Mapping[str, ShownStory] | None = None,
 ) -> RenderedFeed:
+    definition, sources, site = clean_context(definition, sources, site)
     links = links or first_page_links(site, definition.id, "json")
     presented = present_entries(entries, stories, sources)
     document: dict[str, Any] = {
@@ -153,7 +156,7 @@ def _json_item(
     else:
         item["content_text"] = item["title"]
     if entry.summary and entry.content and entry.summary != entry.content:
-        item["summary"] = html_text(entry.summary).strip()
+        item["summary"] = plain_text(html_text(entry.summary))
     if entry.published:
         item["date_published"] = entry.published.isoformat()
     item["date_modified"] = entry_updated(entry).isoformat()
