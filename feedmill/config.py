@@ -269,7 +269,7 @@ class RuleSettings(_Section):
             raise ValueError(f"an {kinds[0]!r} group needs at least one rule")
         if self.regex is not None:
             try:
-                compile_regex(self.regex)
+                compile_regex(self.regex, strict=True)
             except RuleError as exc:
                 raise ValueError(str(exc)) from None
         if self.fields is not None and not self.fields:

@@ -4,27 +4,32 @@
       versions = store.source_versions()     at most once per `recheck` (or after invalidate())
       stamp = versions of F's sources (+ the minute, if F has max_age)
       cached (F, X, P) with the same stamp?  -> serve it (no other query)
-      else select P's entries (rules at read time), render X, hash -> ETag, gzip; cache
+      else select P's entries (rules at read time, off the event loop, one time budget
+           for the regular expressions), render X, hash -> ETag, gzip; cache
 
 Both the HTTP app and the static export call this, so they give the same bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from feeds.errors import UnknownFeedError
 from feeds.formats import render_json_feed, render_rss
 from feeds.model import FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from feeds.opml import OPML_MEDIA_TYPE, render_feeds_opml, render_sources_opml
 from feeds.render import EPOCH, render_atom
+from feeds.rules import Budget
 from feeds.select import Selector, Verdict
 from feeds.stories import (
     Group,
@@ -36,6 +41,8 @@ from feeds.stories import (
 from store.model import StoredEntry, StoredSource
 from store.store import Store
 
+log = logging.getLogger("feeds.publish")
+T = TypeVar("T")
 RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json_feed}
 CACHE_SIZE = 512  # rendered documents kept (feeds x formats x recently asked pages)
 
@@ -124,38 +131,56 @@ class Publisher:
         else:
             pages = self.store.entries_before(definition.source_ids, before)
         shown: dict[str, ShownStory] = {}
+        budget = Budget()
         async with aclosing(pages):
             async for batch in pages:
                 if definition.dedupe == "none":
-                    chosen += selector.select(batch, room=room - len(chosen), now=now)
+                    chosen += await _off_loop(
+                        selector, selector.select, batch, room - len(chosen), now, budget
+                    )
                 else:
-                    chosen += await self._collapse(selector, batch, room - len(chosen), shown)
+                    chosen += await self._collapse(
+                        selector, batch, room - len(chosen), shown, budget
+                    )
                 if len(chosen) >= room:
                     break
+        _report(definition.id, budget)
         entries = chosen[: definition.limit]
         next_before = entries[-1].uid if len(chosen) > definition.limit else None
         return Page(definition, entries, before, next_before, shown)
 
     async def _collapse(
-        self, selector: Selector, batch: list[StoredEntry], room: int, shown: dict[str, ShownStory]
+        self,
+        selector: Selector,
+        batch: list[StoredEntry],
+        room: int,
+        shown: dict[str, ShownStory],
+        budget: Budget,
     ) -> list[StoredEntry]:
         """The entries of ``batch`` the feed carries that represent their story (or canonical
         link), at most ``room``; ``shown`` gets how each is shown."""
         now = self.clock()
-        passing = [e for e in batch if selector.judge(e, now).included]
+        passing = await _off_loop(selector, _passing, selector, batch, now, budget)
         groups = await self.groups(selector.definition, passing)
         prefer = selector.definition.prefer
-        chosen = []
-        for entry in passing:
-            story = collapse_entry(
-                entry, groups.get(entry.uid), lambda m: selector.judge(m, now).included, prefer
-            )
-            if story is not None:
-                shown[entry.uid] = story
-                chosen.append(entry)
-                if len(chosen) >= room:
-                    break
-        return chosen
+
+        def represent() -> list[StoredEntry]:
+            chosen = []
+            for entry in passing:
+                story = collapse_entry(
+                    entry,
+                    groups.get(entry.uid),
+                    lambda m: selector.judge(m, now, budget).included,
+                    prefer,
+                )
+                if story is not None:
+                    shown[entry.uid] = story
+                    chosen.append(entry)
+                    if len(chosen) >= room:
+                        break
+            return chosen
+
+        return await _off_loop(selector, represent)
 
     async def groups(
         self, definition: FeedDefinition, entries: Sequence[StoredEntry]
@@ -183,26 +208,32 @@ class Publisher:
         selector = self._selectors[feed_id]
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
         judged: list[tuple[StoredEntry, Verdict]] = []
-        kept, now = 0, self.clock()
+        kept, now, budget = 0, self.clock(), Budget()
         pages = self.store.newest_entries(definition.source_ids)
         async with aclosing(pages):
             async for batch in pages:
-                for entry in batch:
+                batch = batch[: candidates - len(judged)]
+                verdicts = await _off_loop(selector, _verdicts, selector, batch, now, budget)
+                for entry, verdict in zip(batch, verdicts, strict=True):
                     if kept >= definition.limit or len(judged) >= candidates:
-                        return judged
-                    verdict = selector.judge(entry, now)
+                        break
                     if verdict.included and definition.dedupe != "none":
-                        verdict = await self.verdict(feed_id, entry)
+                        verdict = await self.verdict(feed_id, entry, budget)
                     kept += verdict.included
                     judged.append((entry, verdict))
+                if kept >= definition.limit or len(judged) >= candidates:
+                    break
+        _report(feed_id, budget)
         return judged
 
-    async def verdict(self, feed_id: str, entry: StoredEntry) -> Verdict:
+    async def verdict(
+        self, feed_id: str, entry: StoredEntry, budget: Budget | None = None
+    ) -> Verdict:
         """Whether the feed carries ``entry`` and why, its ``dedupe`` included (explain)."""
         definition, selector = self.definition(feed_id), self._selectors[feed_id]
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
-        now = self.clock()
-        verdict = selector.judge(entry, now)
+        now, budget = self.clock(), budget or Budget()
+        verdict = await _off_loop(selector, selector.judge, entry, now, budget)
         if not verdict.included or definition.dedupe == "none":
             return verdict
         group = (await self.groups(definition, [entry])).get(entry.uid)
@@ -210,13 +241,16 @@ class Publisher:
             return verdict
 
         def carries(m: StoredEntry) -> bool:
-            return selector.judge(m, now).included
+            return selector.judge(m, now, budget).included
+
+        def decide() -> tuple[ShownStory | None, StoredEntry]:
+            shown = collapse_entry(entry, group, carries, definition.prefer)
+            eligible = [m for m in group[1] if m.uid == entry.uid or carries(m)]
+            return shown, pick_representative(eligible, definition.prefer)
 
         what = "story" if definition.dedupe == "story" else "link group"
-        shown = collapse_entry(entry, group, carries, definition.prefer)
+        shown, chosen = await _off_loop(selector, decide)
         if shown is None:
-            eligible = [m for m in group[1] if m.uid == entry.uid or carries(m)]
-            chosen = pick_representative(eligible, definition.prefer)
             return Verdict(
                 False,
                 f"{verdict.reason}, but {chosen.source_id}'s entry {chosen.uid} represents "
@@ -303,6 +337,37 @@ class Publisher:
 
     async def source_infos(self) -> dict[str, SourceInfo]:
         return {s.id: source_info(s) for s in await self.store.list_sources(active_only=False)}
+
+
+async def _off_loop(selector: Selector, work: Callable[..., T], *args: object) -> T:
+    """``work(*args)`` in a thread when the feed's rules read entry text (regular
+    expressions, keywords: CPU the event loop should not wait for), else here."""
+    if selector.has_rules:
+        return await asyncio.to_thread(work, *args)
+    return work(*args)
+
+
+def _passing(
+    selector: Selector, batch: Iterable[StoredEntry], now: datetime, budget: Budget
+) -> list[StoredEntry]:
+    return [e for e in batch if selector.judge(e, now, budget).included]
+
+
+def _verdicts(
+    selector: Selector, batch: Iterable[StoredEntry], now: datetime, budget: Budget
+) -> list[Verdict]:
+    return [selector.judge(e, now, budget) for e in batch]
+
+
+def _report(feed_id: str, budget: Budget) -> None:
+    if budget.cut_off:
+        log.warning(
+            "feed %s: %d regular-expression searches ran out of time (%.1fs a selection); "
+            "the entries they were to decide are left out",
+            feed_id,
+            budget.cut_off,
+            budget.seconds,
+        )
 
 
 def source_info(source: StoredSource) -> SourceInfo:
