@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -38,12 +38,14 @@ from feeds.stories import (
     link_group_id,
     pick_representative,
 )
+from store.errors import DatabaseUnavailable
 from store.model import StoredEntry, StoredSource
 from store.store import Store
 
 log = logging.getLogger("feeds.publish")
 T = TypeVar("T")
 RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json_feed}
+DB_TIMEOUT = 1.0  # seconds the versions read may take before the cached documents are served
 CACHE_SIZE = 512  # rendered documents kept (feeds x formats x recently asked pages)
 
 
@@ -68,6 +70,7 @@ class Document:
     media_type: str
     etag: str
     updated: datetime
+    age: int | None = None  # seconds since known current: served while the database is away
 
 
 def make_document(body: bytes, media_type: str, updated: datetime) -> Document:
@@ -101,6 +104,8 @@ class Publisher:
         self._cache: OrderedDict[tuple[str, str, str | None], tuple[object, Document]] = (
             OrderedDict()
         )
+        self._confirmed: dict[tuple[str, str, str | None], float] = {}  # known current at
+        self._down: tuple[float, str] | None = None  # database failed: until when, why
         self._announced: dict[str, str] = {}
         self.renders = 0  # documents rendered (cache misses): tests and /metrics read it
 
@@ -264,21 +269,36 @@ class Publisher:
 
     async def render(self, feed_id: str, extension: str, before: str | None = None) -> Document:
         """The document for ``feeds/ID.EXT`` (or an archive page), from the cache when none
-        of the feed's sources changed since it was rendered."""
+        of the feed's sources changed since it was rendered. While the database does not
+        answer, the last good rendering with its ``age`` (DatabaseUnavailable without one)."""
         definition = self.definition(feed_id)
         if extension not in RENDERERS:
             raise UnknownFeedError(f"{feed_id}.{extension}")
-        stamp = await self._stamp(definition)
         key = (feed_id, extension, before)
+        try:
+            return await self._current(definition, extension, key)
+        except DatabaseUnavailable:
+            cached = self._cache.get(key)
+            if cached is None:
+                raise
+            age = self._monotonic() - self._confirmed.get(key, self._monotonic())
+            return replace(cached[1], age=max(int(age), 0))
+
+    async def _current(
+        self, definition: FeedDefinition, extension: str, key: tuple[str, str, str | None]
+    ) -> Document:
+        stamp = await self._stamp(definition)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == stamp:
             self._cache.move_to_end(key)
+            self._confirmed[key] = self._versions_read_at or self._monotonic()
             return cached[1]
-        document = await self._render(definition, extension, before)
+        document = await self._render(definition, extension, key[2])
         self._cache[key] = (stamp, document)
+        self._confirmed[key] = self._monotonic()
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+            self._confirmed.pop(self._cache.popitem(last=False)[0], None)
         return document
 
     async def _render(
@@ -305,13 +325,27 @@ class Publisher:
         now = self._monotonic()
         stale = self._versions_read_at is None or now - self._versions_read_at >= self._recheck
         if stale:
-            self._versions = await self.store.source_versions()
+            self._versions = await self._read_versions(now)
             self._versions_read_at = now
         versions = tuple(self._versions.get(s, -1) for s in definition.source_ids)
         if definition.max_age is None:
             return versions
         # Entries age out of the feed as time passes: re-select at most once a minute.
         return versions, self.clock().replace(second=0, microsecond=0)
+
+    async def _read_versions(self, now: float) -> dict[str, int]:
+        """The sources' versions, within DB_TIMEOUT; after a failure the database is left
+        alone for ``recheck`` (requests get the cached documents at once meanwhile)."""
+        if self._down is not None and now < self._down[0]:
+            raise DatabaseUnavailable(self._down[1])
+        try:
+            versions = await asyncio.wait_for(self.store.source_versions(), DB_TIMEOUT)
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            reason = str(exc) or f"the database did not answer within {DB_TIMEOUT:g}s"
+            self._down = (now + self._recheck, reason)
+            raise DatabaseUnavailable(reason) from exc
+        self._down = None
+        return versions
 
     async def render_atom(self, feed_id: str) -> Document:
         return await self.render(feed_id, "atom")
