@@ -215,6 +215,9 @@ class Service:
         return self.server
 
     async def _serve(self, server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        for sock in sockets:  # accepted connections inherit it: no Nagle wait on replies
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         host, port = sockets[0].getsockname()[:2]
         public = self.settings.site().base_url
         log.info("listening on http://%s:%d/ (public URL %s)", host, port, public)

@@ -166,7 +166,7 @@ def _regex_searcher(compiled: regex.Pattern[str]) -> Callable[[str, Budget], boo
         timeout = budget.next_timeout()
         if timeout <= 0:
             raise TimeoutError("the selection's time budget is spent")
-        return compiled.search(text, timeout=timeout) is not None
+        return compiled.search(text, timeout=timeout, concurrent=True) is not None
 
     return search
 
