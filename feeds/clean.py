@@ -32,6 +32,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # the end of the text (a reader that pastes the text into its own markup would close it).
 _TAG = re.compile(r"<[A-Za-z/!?][^>]*(?:>|$)")
 _SPACE = re.compile(r"\s+")
+# Anything plain_text would change but the length: a quick test before the work.
+_NOT_PLAIN = re.compile(
+    "[^\\S ]|\\s\\s|^\\s|\\s$|[<\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]"
+)
 
 
 def xml_text(text: str) -> str:
@@ -44,6 +48,8 @@ def xml_text(text: str) -> str:
 def plain_text(text: str, limit: int | None = None) -> str:
     """XML-safe text with tag-like runs removed and white space collapsed, at most
     ``limit`` characters (the last one an ellipsis when cut)."""
+    if _NOT_PLAIN.search(text) is None and (limit is None or len(text) <= limit):
+        return text
     cleaned = xml_text(text)
     if "<" in cleaned:
         cleaned = _TAG.sub(" ", cleaned)
@@ -74,17 +80,23 @@ def web_link(url: str | None) -> str | None:
 def clean_entry(entry: StoredEntry) -> StoredEntry:
     """The entry with every field safe to render (see the module docstring)."""
     title = plain_text(entry.title, MAX_TITLE) if entry.title else None
-    return dataclasses.replace(
-        entry,
-        link=web_link(entry.link),
-        title=title or None,
-        summary=optional_text(entry.summary),
-        content=optional_text(entry.content),
-        authors=tuple(filter(None, (plain_text(str(a), MAX_TITLE) for a in entry.authors))),
-        categories=tuple(filter(None, (plain_text(str(c), MAX_TITLE) for c in entry.categories))),
-        enclosures=tuple(_enclosures(entry.enclosures)),
-        language=optional_text(entry.language),
-    )
+    cleaned = {
+        "link": web_link(entry.link),
+        "title": title or None,
+        "summary": optional_text(entry.summary),
+        "content": optional_text(entry.content),
+        "authors": _texts(entry.authors),
+        "categories": _texts(entry.categories),
+        "enclosures": tuple(_enclosures(entry.enclosures)),
+        "language": optional_text(entry.language),
+    }
+    if all(value == getattr(entry, name) for name, value in cleaned.items()):
+        return entry  # the usual case: nothing to change, no copy
+    return dataclasses.replace(entry, **cleaned)  # type: ignore[arg-type]
+
+
+def _texts(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(filter(None, (plain_text(str(v), MAX_TITLE) for v in values)))
 
 
 def _enclosures(enclosures: tuple[Enclosure, ...]) -> list[Enclosure]:
@@ -95,7 +107,8 @@ def _enclosures(enclosures: tuple[Enclosure, ...]) -> list[Enclosure]:
             continue
         kind = plain_text(enclosure.type) if enclosure.type else None
         length = enclosure.length if isinstance(enclosure.length, int) else None
-        cleaned.append(Enclosure(url, kind or None, length if length and length > 0 else None))
+        safe = Enclosure(url, kind or None, length if length and length > 0 else None)
+        cleaned.append(enclosure if safe == enclosure else safe)
     return cleaned
 
 
