@@ -105,3 +105,20 @@ def test_aliases_that_expand_without_bound_are_refused(
 
 def test_deep_nesting_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not valid YAML" in check(tmp_path, "a: " + "[" * 100_000 + "\n", capsys)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("(a|aa)+$", "an alternation under a repeat"),
+        ("(\\\\w+\\\\s?)+$", "a nested quantifier"),
+        ("((((a{100}){100}){100}){100}){100}", "multiply out to more than 10000"),
+    ],
+)
+def test_check_config_refuses_a_pattern_that_could_hang_naming_the_rule(
+    tmp_path: Path, pattern: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = f'feeds:\n  - id: f\n    title: F\n    include:\n      - regex: "{pattern}"\n'
+    err = check(tmp_path, text, capsys)
+    assert "feeds[0] (id 'f').include[0]: regular expression" in err
+    assert expected in err
