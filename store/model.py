@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sources.model import Enclosure, Validators
 from store.stories import StoryScore
@@ -151,3 +152,16 @@ class StorySummary:
     member_count: int
     source_count: int
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentKey:
+    """A served document: a curated feed's page in one format (``page`` is the archive
+    page's entry uid, "" for the first page). store.documents keeps when each last changed."""
+
+    feed_id: str
+    format: str
+    page: str = ""
+
+    def where(self) -> dict[str, Any]:
+        return {"feed_id": self.feed_id, "format": self.format, "page": self.page}
