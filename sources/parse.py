@@ -72,7 +72,7 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         link=_http_url(info.get("link"), url),
         subtitle=_text(info.get("subtitle"), info.get("subtitle_detail")),
         updated=_struct_time(dict.get(info, "updated_parsed")),
-        entries=tuple(_xml_entry(e, base, info) for e in parsed.entries),
+        entries=tuple(_xml_entry(e, base, info, parsed.get("version")) for e in parsed.entries),
         ttl=_plain(info.get("ttl")),
         update_period=_plain(info.get("sy_updateperiod")),
         update_frequency=_plain(info.get("sy_updatefrequency")),
@@ -89,10 +89,31 @@ def _why_not_a_feed(parsed: Any, content: bytes) -> tuple[ErrorKind, str]:
     return ErrorKind.NOT_A_FEED, "no RSS, Atom or JSON Feed found in the document"
 
 
-def _xml_entry(item: Any, site: str, info: Mapping[str, Any]) -> ParsedEntry:
+def _xml_entry(item: Any, site: str, info: Mapping[str, Any], version: str | None) -> ParsedEntry:
     fields = dict(item)
     entry = _entry(fields, item.get("enclosures") or (), site)
+    if not (version or "").startswith("atom") and "@" in str(fields.get("author") or ""):
+        entry = replace(entry, authors=_rss_authors(fields))
     return _with_language(entry, _entry_language(fields, info))
+
+
+# feedparser 6.0.x finds the e-mail address in an RSS author string ("alice@a.example (Alice
+# A)") with a pattern that allows top-level domains of two to four letters, and cuts the rest
+# of a longer one into the name ("ple (Alice A"). RSS keeps the last author's string as
+# written ("author"): its name is taken from there.
+_ADDRESS = re.compile(r"<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?")
+
+
+def _rss_authors(e: Mapping[str, Any]) -> tuple[str, ...]:
+    """Author names of an RSS entry without e-mail addresses: "alice@a.example (Alice A)"
+    and "Alice A <alice@a.example>" give "Alice A"; a bare address stands for itself."""
+    names = [a.get("name") or a.get("email") for a in e.get("authors") or ()]
+    written = str(e["author"])
+    rest = _ADDRESS.sub("", written).replace("()", "").strip()
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1]
+    names[-1:] = [_plain(rest) or _plain(written)]
+    return _unique(n.split("(", 1)[-1] if n and n.count("(") > n.count(")") else n for n in names)
 
 
 def _entry(e: dict[str, Any], enclosures: Iterable[Any], site: str) -> ParsedEntry:

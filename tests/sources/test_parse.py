@@ -141,3 +141,23 @@ def test_summaries_come_out_as_nh3_gives_them(text: str) -> None:
     document = feed.replace("<description>", f"<description>{escaped}").encode()
     [entry] = parse_document(document, "https://example.org/feed").entries
     assert entry.summary == (nh3.clean(text).strip() or None)
+
+
+@pytest.mark.parametrize(
+    ("authors", "names"),
+    [
+        (["alice@a.example (Alice A)"], ("Alice A",)),  # feedparser 6.0.14: "ple (Alice A"
+        (["Carol &lt;carol@c.example&gt;"], ("Carol",)),
+        (["frank@f.museum"], ("frank@f.museum",)),  # nothing else to call them
+        (["bob@b.com (Bob B)"], ("Bob B",)),
+        (["Ann (Ed.)"], ("Ann (Ed.)",)),
+        (["alice@a.example (Alice A)", "dan@d.example (Dan D)"], ("Alice A", "Dan D")),
+    ],
+)
+def test_rss_author_names_leave_the_address_out(authors: list[str], names: tuple[str]) -> None:
+    creators = "".join(f"<dc:creator>{a}</dc:creator>" for a in authors)
+    document = (
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+        f"<item><title>t</title>{creators}</item></channel></rss>"
+    ).encode()
+    assert parse_document(document, "https://x.example/").entries[0].authors == names
