@@ -44,6 +44,5 @@ async def test_undated_entries_keep_document_order_across_polls(
     edited = dataclasses.replace(feed.entries[5], title="Edited in place")
     later = dataclasses.replace(feed, entries=(*fresh, *feed.entries[:5], edited))
     await ingest(store, clock, later)
-    assert (
-        await titles(store) == ["New 1", "New 2", *upstream[:5], "Edited in place"] + (upstream[6:])
-    )
+    edited = ["New 1", "New 2", *upstream[:5], "Edited in place", *upstream[6:]]
+    assert await titles(store) == edited
