@@ -89,8 +89,8 @@ def _rss_item(item: etree._Element, entry: StoredEntry, source: SourceInfo | Non
         _text(item, "description", description)
     if entry.content:
         _text(item, f"{{{CONTENT_NS}}}encoded", entry.content)
-    for name in entry.authors:
-        _text(item, f"{{{DC_NS}}}creator", name)
+    for author in entry.authors:
+        _text(item, f"{{{DC_NS}}}creator", author.name)
     for term in entry.categories:
         _text(item, "category", term)
     if entry.enclosures:  # RSS 2.0 allows one enclosure per item
@@ -168,7 +168,9 @@ def _json_item(
         item["date_published"] = entry.published.isoformat()
     item["date_modified"] = entry_updated(entry).isoformat()
     if entry.authors:
-        item["authors"] = [{"name": name} for name in entry.authors]
+        item["authors"] = [
+            {"name": a.name, **({"url": a.url} if a.url else {})} for a in entry.authors
+        ]
     if entry.categories:
         item["tags"] = list(entry.categories)
     if entry.language:

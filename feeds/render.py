@@ -214,8 +214,8 @@ def _add_entry(
         item.link(links)  # feedgen checks them; _EntryLinks writes them
     item.register_extension("feedmill_links", _EntryLinks, atom=True, rss=False)
     item.feedmill_links.links = links
-    for name in entry.authors:
-        item.author({"name": name})
+    for author in entry.authors:
+        item.author({"name": author.name, **({"uri": author.url} if author.url else {})})
     for term in entry.categories:
         item.category(term=term)
     _add_text(item, entry)

@@ -40,7 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sources.model import ParsedEntry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
-from store.identity import content_hash, entry_keys, entry_uid
+from store.identity import authors_data, content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
 from store.stories import StoryEntry, StorySettings
 from store.story_index import cluster_entries, story_entry
@@ -228,7 +228,7 @@ def _fields(entry: ParsedEntry, digest: str, link: str | None) -> dict[str, Any]
         "title": entry.title,
         "summary": entry.summary,
         "content": entry.content,
-        "authors": list(entry.authors),
+        "authors": authors_data(entry.authors),
         "categories": list(entry.categories),
         "enclosures": [
             {"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sources.model import Enclosure, Validators
+from sources.model import Author, Enclosure, Validators
 from store.stories import StoryScore
 
 
@@ -91,7 +91,7 @@ class StoredEntry:
     title: str | None
     summary: str | None
     content: str | None
-    authors: tuple[str, ...]
+    authors: tuple[Author, ...]
     categories: tuple[str, ...]
     enclosures: tuple[Enclosure, ...]
     published: datetime | None

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sources.model import Enclosure, ParsedFeed, Validators
+from sources.model import Author, Enclosure, ParsedFeed, Validators
 from store import documents, story_index, story_queries
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
 from store.database import (
@@ -771,7 +771,10 @@ def _entry(e: Row[Any]) -> StoredEntry:
         title=e.title,
         summary=e.summary,
         content=e.content,
-        authors=tuple(e.authors or ()),
+        authors=tuple(
+            Author(a) if isinstance(a, str) else Author(a["name"], a.get("url"))
+            for a in e.authors or ()
+        ),
         categories=tuple(e.categories or ()),
         enclosures=tuple(
             Enclosure(x["url"], x.get("type"), x.get("length")) for x in e.enclosures or ()

@@ -104,7 +104,7 @@ class EntryRow(Base):
     title: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
     content: Mapped[str | None] = mapped_column(Text)
-    authors: Mapped[list[str]] = mapped_column(JSON)
+    authors: Mapped[list[str | dict[str, str]]] = mapped_column(JSON)  # store.identity
     categories: Mapped[list[str]] = mapped_column(JSON)
     enclosures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     published: Mapped[datetime | None] = mapped_column(UTCDateTime)
