@@ -4,6 +4,7 @@ its ETag, whatever changed it, and every process on the database gives the same 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 from typing import Any
@@ -137,3 +138,23 @@ async def test_an_archive_page_is_dated_by_its_own_changes(pod: Store, clock: Fa
     assert moved.etag != archive.etag and moved.updated == T0 + HOUR
     with pytest.raises(UnknownFeedError):
         await paged.render("pod", "atom", "0123456789abcdef")
+
+
+async def test_nodes_rendering_one_change_at_once_agree_on_its_date(
+    pod: Store, clock: FakeClock, db_url: str
+) -> None:
+    await publisher(pod, clock).render("pod", "atom")
+    clock.advance(HOUR)
+    await ingest(pod, clock, episode(9), episode(8), episode(2))
+    later = FakeClock(clock() + 5 * SECOND)  # the other node's clock is a little ahead
+    others = [Store.open(db_url) for _ in range(3)]
+    try:
+        documents = await asyncio.gather(
+            publisher(pod, clock).render("pod", "atom"),
+            *(publisher(other, later).render("pod", "atom") for other in others),
+        )
+    finally:
+        for other in others:
+            await other.close()
+    assert len({(d.updated, d.etag) for d in documents}) == 1
+    assert documents[0].updated in (clock(), later())
