@@ -28,16 +28,18 @@ from store.tables import FeedDocumentRow
 _STEP = timedelta(seconds=1)  # HTTP dates have whole seconds
 
 
-_ROW = select(FeedDocumentRow.digest, FeedDocumentRow.changed_at).where(
-    FeedDocumentRow.feed_id == bindparam("feed_id"),
-    FeedDocumentRow.format == bindparam("format"),
-    FeedDocumentRow.page == bindparam("page"),
+_KEY = (  # one row, by the parameters of _params(key)
+    FeedDocumentRow.feed_id == bindparam("doc_feed"),
+    FeedDocumentRow.format == bindparam("doc_format"),
+    FeedDocumentRow.page == bindparam("doc_page"),
 )
+_ROW = select(FeedDocumentRow.digest, FeedDocumentRow.changed_at).where(*_KEY)
+_CHANGE = update(FeedDocumentRow).where(*_KEY)
 
 
 async def stored_change(conn: AsyncConnection, key: DocumentKey) -> tuple[str, datetime] | None:
     """The stored (digest, changed_at) of ``key``, if any."""
-    row = (await conn.execute(_ROW, key.where())).first()
+    row = (await conn.execute(_ROW, _params(key))).first()
     return None if row is None else (row.digest, row.changed_at)
 
 
@@ -48,24 +50,21 @@ async def record_change(
     transaction. Two processes that render the same new document at once agree: the second
     waits on the first's row lock (PostgreSQL) or write lock (SQLite) and reads its date."""
     for _ in range(2):
-        row = (await conn.execute(_ROW.with_for_update(), key.where())).first()
+        row = (await conn.execute(_ROW.with_for_update(), _params(key))).first()
         if row is not None:
             if row.digest == digest:
                 return row.changed_at  # type: ignore[no-any-return]
             changed = next_change(row.changed_at, now)
-            await conn.execute(
-                update(FeedDocumentRow)
-                .where(*_matches(key))
-                .values(digest=digest, changed_at=changed)
-            )
+            values = {"digest": digest, "changed_at": changed}
+            await conn.execute(_CHANGE, {**_params(key), **values})
             return changed
         changed = next_change(None, now)
         insert = _dialect(conn).insert(FeedDocumentRow).on_conflict_do_nothing()
-        values = {**key.where(), "digest": digest, "changed_at": changed}
-        result = await conn.execute(insert.values(**values))
+        row_key = {"feed_id": key.feed_id, "format": key.format, "page": key.page}
+        result = await conn.execute(insert.values(digest=digest, changed_at=changed, **row_key))
         if result.rowcount:
             return changed
-    raise AssertionError("feed_documents row neither inserted nor found")  # pragma: no cover
+    raise AssertionError("feed_documents row neither inserted nor found")
 
 
 def next_change(previous: datetime | None, now: datetime) -> datetime:
@@ -76,12 +75,8 @@ def next_change(previous: datetime | None, now: datetime) -> datetime:
     return moment
 
 
-def _matches(key: DocumentKey) -> tuple[Any, ...]:
-    return (
-        FeedDocumentRow.feed_id == key.feed_id,
-        FeedDocumentRow.format == key.format,
-        FeedDocumentRow.page == key.page,
-    )
+def _params(key: DocumentKey) -> dict[str, str]:
+    return {"doc_feed": key.feed_id, "doc_format": key.format, "doc_page": key.page}
 
 
 def _dialect(conn: AsyncConnection) -> Any:

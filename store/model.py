@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sources.model import Author, Enclosure, Validators
 from store.stories import StoryScore
@@ -162,6 +161,3 @@ class DocumentKey:
     feed_id: str
     format: str
     page: str = ""
-
-    def where(self) -> dict[str, Any]:
-        return {"feed_id": self.feed_id, "format": self.format, "page": self.page}
