@@ -4,13 +4,16 @@
       versions = store.source_versions()     at most once per `recheck` (or after invalidate())
       stamp = versions of F's sources (+ the minute, if F has max_age)
       cached (F, X, P) with the same stamp?  -> serve it (no other query)
-      else select P's entries (rules at read time), render X, hash -> ETag, gzip; cache
+      else select P's entries (rules at read time), render X
+           date = when these bytes were first rendered (store.document_changed_at)
+           render X with that date, hash -> ETag, gzip; cache
 
 Both the HTTP app and the static export call this, so they give the same bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import time
@@ -33,7 +36,7 @@ from feeds.stories import (
     link_group_id,
     pick_representative,
 )
-from store.model import StoredEntry, StoredSource
+from store.model import DocumentKey, StoredEntry, StoredSource
 from store.store import Store
 
 RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json_feed}
@@ -261,9 +264,23 @@ class Publisher:
             ),
             hub=self.hub,
         )
-        rendered: RenderedFeed = RENDERERS[extension](
-            definition, page.entries, await self.source_infos(), self.site, links, page.stories
+        if before is not None and not page.entries and not await self.store.has_entry(before):
+            raise UnknownFeedError(f"{definition.id}/before/{before}.{extension}")
+        render = functools.partial(
+            RENDERERS[extension],
+            definition,
+            page.entries,
+            await self.source_infos(),
+            self.site,
+            links,
+            page.stories,
         )
+        # The content decides the date: rendered with a fixed one, hashed, then dated by
+        # when these bytes were first rendered by any process (store.documents).
+        digest = hashlib.sha256(render(updated=EPOCH).body).hexdigest()
+        key = DocumentKey(definition.id, extension, before or "")
+        changed = await self.store.document_changed_at(key, digest, self.clock())
+        rendered: RenderedFeed = render(updated=changed)
         self.renders += 1
         return make_document(rendered.body, rendered.media_type, rendered.updated)
 

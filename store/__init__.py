@@ -9,6 +9,7 @@ from store.errors import SchemaError, StoreError, UnknownSourceError
 from store.identity import entry_key, entry_uid
 from store.migrate import ensure_schema, upgrade
 from store.model import (
+    DocumentKey,
     IngestCounts,
     PollingUpdate,
     Retention,
@@ -22,6 +23,7 @@ from store.model import (
 from store.store import Store
 
 __all__ = [
+    "DocumentKey",
     "IngestCounts",
     "PollingUpdate",
     "Retention",
