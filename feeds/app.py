@@ -5,9 +5,10 @@
     GET|HEAD /sources.opml  /feeds.opml             OPML 2.0 subscription lists
     GET|HEAD /  /healthz                            index page, health check (Starlette)
 
-Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (the newest
-entry), Cache-Control and Vary; If-None-Match / If-Modified-Since get a 304 without a body;
-gzip when the client accepts it. Documents come from the Publisher's cache, so a 200 or a
+Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (feeds: when
+the document last changed, stored, so it moves with the ETag and is the same on every web
+node), Cache-Control and Vary; If-None-Match, else If-Modified-Since, gets a 304 without a
+body; gzip when the client accepts it. Documents come from the Publisher's cache, so a 200 or a
 304 costs no database query while the feed's sources are unchanged.
 
 While the database does not answer, feeds and the index page are the last good rendering

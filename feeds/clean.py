@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from feeds.model import FeedDefinition, Site, SourceInfo
-from sources.model import Enclosure
+from sources.model import Author, Enclosure
 from store.model import StoredEntry
 
 MAX_TITLE = 1000  # characters of a published title; a longer one is cut with an ellipsis
@@ -85,7 +85,7 @@ def clean_entry(entry: StoredEntry) -> StoredEntry:
         "title": title or None,
         "summary": optional_text(entry.summary),
         "content": optional_text(entry.content),
-        "authors": _texts(entry.authors),
+        "authors": tuple(_authors(entry.authors)),
         "categories": _texts(entry.categories),
         "enclosures": tuple(_enclosures(entry.enclosures)),
         "language": optional_text(entry.language),
@@ -97,6 +97,18 @@ def clean_entry(entry: StoredEntry) -> StoredEntry:
 
 def _texts(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(filter(None, (plain_text(str(v), MAX_TITLE) for v in values)))
+
+
+def _authors(authors: tuple[Author, ...]) -> list[Author]:
+    """Names as plain text (an author left without one is dropped), pages only http(s)."""
+    cleaned = []
+    for author in authors:
+        name = plain_text(str(author.name), MAX_TITLE)
+        if not name:
+            continue
+        safe = Author(name, web_link(author.url))
+        cleaned.append(author if safe == author else safe)
+    return cleaned
 
 
 def _enclosures(enclosures: tuple[Enclosure, ...]) -> list[Enclosure]:

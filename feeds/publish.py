@@ -5,7 +5,9 @@
       stamp = versions of F's sources (+ the minute, if F has max_age)
       cached (F, X, P) with the same stamp?  -> serve it (no other query)
       else select P's entries (rules at read time, off the event loop, one time budget
-           for the regular expressions), render X, hash -> ETag, gzip; cache
+           for the regular expressions), render X
+           date = when these bytes were first rendered (store.document_changed_at)
+           render X with that date, hash -> ETag, gzip; cache
 
 Both the HTTP app and the static export call this, so they give the same bytes.
 """
@@ -13,6 +15,7 @@ Both the HTTP app and the static export call this, so they give the same bytes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import hashlib
 import logging
@@ -38,8 +41,9 @@ from feeds.stories import (
     link_group_id,
     pick_representative,
 )
+from store.database import unavailable_reason
 from store.errors import DatabaseUnavailable
-from store.model import StoredEntry, StoredSource
+from store.model import DocumentKey, StoredEntry, StoredSource
 from store.store import Store
 
 log = logging.getLogger("feeds.publish")
@@ -277,10 +281,13 @@ class Publisher:
         key = (feed_id, extension, before)
         try:
             return await self._current(definition, extension, key)
-        except DatabaseUnavailable:
+        except Exception as exc:
+            reason = unavailable_reason(exc)  # a read, or the write that dates a document
+            if reason is None:
+                raise
             cached = self._cache.get(key)
             if cached is None:
-                raise
+                raise DatabaseUnavailable(reason) from exc
             age = self._monotonic() - self._confirmed.get(key, self._monotonic())
             return replace(cached[1], age=max(int(age), 0))
 
@@ -315,9 +322,23 @@ class Publisher:
             ),
             hub=self.hub,
         )
-        rendered: RenderedFeed = RENDERERS[extension](
-            definition, page.entries, await self.source_infos(), self.site, links, page.stories
+        if before is not None and not page.entries and not await self.store.has_entry(before):
+            raise UnknownFeedError(f"{definition.id}/before/{before}.{extension}")
+        render = functools.partial(
+            RENDERERS[extension],
+            definition,
+            page.entries,
+            await self.source_infos(),
+            self.site,
+            links,
+            page.stories,
         )
+        # The content decides the date: rendered with a fixed one, hashed, then dated by
+        # when these bytes were first rendered by any process (store.documents).
+        digest = hashlib.sha256(render(updated=EPOCH).body).hexdigest()
+        key = DocumentKey(definition.id, extension, before or "")
+        changed = await self.store.document_changed_at(key, digest, self.clock())
+        rendered: RenderedFeed = render(updated=changed)
         self.renders += 1
         return make_document(rendered.body, rendered.media_type, rendered.updated)
 

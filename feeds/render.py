@@ -1,8 +1,9 @@
 """Render a curated feed as Atom 1.0 (RFC 4287) with feedgen.
 
-Deterministic: the same entries give the same bytes. The feed's ``updated`` is the newest
-entry's (never the clock; an empty feed says 1970-01-01), entries keep the order given, and
-entry ids are the stored ``uid`` as a URN, so a reader never sees one entry twice.
+Deterministic: the same entries give the same bytes. The feed's ``updated`` is given by the
+caller (the publisher passes the stored time the document last changed; never the clock),
+else the newest entry's; entries keep the order given, and entry ids are the stored ``uid``
+as a URN, so a reader never sees one entry twice.
 """
 
 from __future__ import annotations
@@ -117,13 +118,17 @@ def render_atom(
     site: Site,
     links: PageLinks | None = None,
     stories: Mapping[str, ShownStory] | None = None,
+    *,
+    updated: datetime | None = None,
 ) -> RenderedFeed:
     """``links`` places the document among its pages (RFC 5005) and names the WebSub hub;
     without it the document is the feed's first page with no next page and no hub.
-    ``stories`` (feeds with ``dedupe``): how each entry is shown, by uid."""
+    ``stories`` (feeds with ``dedupe``): how each entry is shown, by uid. ``updated``: when
+    the document last changed (feeds.publish stores it); by default the newest entry's."""
     definition, sources, site = clean_context(definition, sources, site)
     presented = present_entries(entries, stories, sources)
-    updated = feed_updated([e for e, _ in presented])
+    if updated is None:
+        updated = feed_updated([e for e, _ in presented])
     generator = _feed_generator(definition, site, updated)
     _add_page_links(generator, links or first_page_links(site, definition.id, "atom"))
     for entry, credits in presented:
@@ -212,8 +217,8 @@ def _add_entry(
         item.link(links)  # feedgen checks them; _EntryLinks writes them
     item.register_extension("feedmill_links", _EntryLinks, atom=True, rss=False)
     item.feedmill_links.links = links
-    for name in entry.authors:
-        item.author({"name": name})
+    for author in entry.authors:
+        item.author({"name": author.name, **({"uri": author.url} if author.url else {})})
     for term in entry.categories:
         item.category(term=term)
     _add_text(item, entry)

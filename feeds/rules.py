@@ -85,7 +85,7 @@ class EntryText:
         if name == "content":
             return html_text(entry.content)
         if name == "author":
-            return "\n".join(entry.authors)
+            return "\n".join(a.name for a in entry.authors)
         if name == "categories":
             return "\n".join(entry.categories)
         if name == "link":

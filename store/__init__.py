@@ -9,6 +9,7 @@ from store.errors import DatabaseUnavailable, SchemaError, StoreError, UnknownSo
 from store.identity import entry_key, entry_uid
 from store.migrate import ensure_schema, upgrade
 from store.model import (
+    DocumentKey,
     IngestCounts,
     PollingUpdate,
     Retention,
@@ -23,6 +24,7 @@ from store.store import Store
 
 __all__ = [
     "DatabaseUnavailable",
+    "DocumentKey",
     "IngestCounts",
     "PollingUpdate",
     "Retention",

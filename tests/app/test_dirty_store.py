@@ -55,7 +55,14 @@ def dirty_rows(nul: bool) -> list[dict[str, Any]]:
                 "title": title,
                 "summary": f"<p>bad{zero}\x01 summary\uffff &lt;img src=x onerror=xss(3)&gt;</p>",
                 "content": f"<p>content {ESCAPES}\x08</p>" if number % 2 else None,
-                "authors": ["\ud800 lone", "\x01ctl", "", "<b>x</b>"],
+                "authors": [
+                    "\ud800 lone",
+                    "\x01ctl",
+                    "",
+                    "<b>x</b>",
+                    {"name": "<i>Page</i>", "url": "javascript:xss(7)"},
+                    {"name": "Me\x01", "url": "https://e.example/me"},
+                ],
                 "categories": ["\udfff", "ok", "<script>xss(4)</script>"],
                 "enclosures": [
                     {"url": "javascript:xss(5)", "type": "audio/mpeg", "length": 5},
@@ -150,7 +157,14 @@ def test_every_format_of_every_feed_renders_stored_dirt(
     assert len(titles[1]) == MAX_TITLE and titles[1].endswith("…")
     assert titles[2] == "Markup [link=https://evil.example/]title[/link] [/]"
     assert titles[3] == "[bold]rich[/bold] markup"
-    assert [a.name for a in atom.entries[0].authors] == ["\ufffd lone", "ctl", "x"]
+    authors = [(a.name, a.get("href")) for a in atom.entries[0].authors]
+    assert authors == [
+        ("\ufffd lone", None),
+        ("ctl", None),
+        ("x", None),
+        ("Page", None),
+        ("Me", "https://e.example/me"),
+    ]
     assert [t.term for t in atom.entries[0].tags] == ["\ufffd", "ok", "xss(4)"]
     assert [link.href for link in atom.entries[0].links] == [
         "https://e.example/a",
