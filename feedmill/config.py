@@ -492,6 +492,28 @@ def parse_yaml(content: bytes, name: str) -> Any:
                 f"(byte 0x{content[exc.start]:02x}): save the file as UTF-8"
             ]
         ) from None
+    try:
+        return _load(text, name)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ConfigError(
+            [
+                f"{name}: not valid YAML at line {line}, column {column}: the character "
+                f"U+{exc.character:04X} is not allowed (write it as an escape such as \\x01 "
+                "in a double-quoted string)"
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{name}: not valid YAML{where}: {problem}"]) from exc
+    except RecursionError:
+        raise ConfigError([f"{name}: not valid YAML: nested too deeply"]) from None
+
+
+def _load(text: str, name: str) -> Any:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -501,13 +523,6 @@ def parse_yaml(content: bytes, name: str) -> Any:
         if problems:
             raise ConfigError(problems)
         return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{name}: not valid YAML{where}: {problem}"]) from exc
-    except RecursionError:
-        raise ConfigError([f"{name}: not valid YAML: nested too deeply"]) from None
     finally:
         loader.dispose()
 

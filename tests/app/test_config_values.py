@@ -122,3 +122,11 @@ def test_check_config_refuses_a_pattern_that_could_hang_naming_the_rule(
     err = check(tmp_path, text, capsys)
     assert "feeds[0] (id 'f').include[0]: regular expression" in err
     assert expected in err
+
+
+def test_a_control_character_in_the_file_is_named_by_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = SOURCE + "    title: a\x01b\n"
+    err = check(tmp_path, text, capsys)
+    assert "not valid YAML at line 4, column 13: the character U+0001 is not allowed" in err
