@@ -110,6 +110,7 @@ class Publisher:
         )
         self._confirmed: dict[tuple[str, str, str | None], float] = {}  # known current at
         self._down: tuple[float, str] | None = None  # database failed: until when, why
+        self._last_sources_opml: tuple[Document, float] | None = None
         self._announced: dict[str, str] = {}
         self.renders = 0  # documents rendered (cache misses): tests and /metrics read it
 
@@ -372,8 +373,17 @@ class Publisher:
         return await self.render(feed_id, "atom")
 
     async def sources_opml(self) -> Document:
-        body = render_sources_opml(self.site, await self.store.list_sources())
-        return make_document(body, OPML_MEDIA_TYPE, EPOCH)
+        """The sources as OPML; while the database is away, the last one with its age."""
+        try:
+            sources = await self.store.list_sources()
+        except DatabaseUnavailable:
+            if self._last_sources_opml is None:
+                raise
+            document, at = self._last_sources_opml
+            return replace(document, age=max(int(self._monotonic() - at), 0))
+        document = make_document(render_sources_opml(self.site, sources), OPML_MEDIA_TYPE, EPOCH)
+        self._last_sources_opml = (document, self._monotonic())
+        return document
 
     def feeds_opml(self) -> Document:
         body = render_feeds_opml(self.site, list(self.definitions.values()))

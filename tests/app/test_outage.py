@@ -28,7 +28,13 @@ NEW_ITEM = b"""    <item>
       <pubDate>Tue, 24 Nov 2026 11:00:00 +0000</pubDate>
     </item>
   </channel>"""
-PAGES = ["/feeds/ai-infrastructure.atom", "/feeds/everything.rss", "/feeds/everything.json", "/"]
+PAGES = [
+    "/feeds/ai-infrastructure.atom",
+    "/feeds/everything.rss",
+    "/feeds/everything.json",
+    "/sources.opml",
+    "/",
+]
 
 
 @pytest.fixture
