@@ -15,6 +15,7 @@ from typing import Any
 
 from lxml import etree
 
+from feeds.clean import clean_context, plain_text
 from feeds.model import FORMATS, FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from feeds.render import (
     Credit,
@@ -46,6 +47,7 @@ def render_rss(
     *,
     updated: datetime | None = None,
 ) -> RenderedFeed:
+    definition, sources, site = clean_context(definition, sources, site)
     links = links or first_page_links(site, definition.id, "rss")
     presented = [e for e, _ in present_entries(entries, stories, sources)]
     if updated is None:
@@ -126,6 +128,7 @@ def render_json_feed(
     updated: datetime | None = None,
 ) -> RenderedFeed:
     """JSON Feed has no date of its own: ``updated`` only goes to the RenderedFeed."""
+    definition, sources, site = clean_context(definition, sources, site)
     links = links or first_page_links(site, definition.id, "json")
     presented = present_entries(entries, stories, sources)
     document: dict[str, Any] = {
@@ -163,7 +166,7 @@ def _json_item(
     else:
         item["content_text"] = item["title"]
     if entry.summary and entry.content and entry.summary != entry.content:
-        item["summary"] = html_text(entry.summary).strip()
+        item["summary"] = plain_text(html_text(entry.summary))
     if entry.published:
         item["date_published"] = entry.published.isoformat()
     item["date_modified"] = entry_updated(entry).isoformat()

@@ -137,6 +137,11 @@ class Store:
                 await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SETUP_LOCK})
                 await conn.commit()
 
+    async def ping(self) -> None:
+        """Ask the database one trivial question; DatabaseUnavailable when it does not answer."""
+        async with reading(self.engine) as conn:
+            await conn.execute(text("SELECT 1"))
+
     async def close(self) -> None:
         await self.engine.dispose()
         self._writer.shutdown()  # idle: the writes went through the write turn
