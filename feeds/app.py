@@ -3,7 +3,8 @@
     GET|HEAD /feeds/ID.{atom,rss,json}              first page of a curated feed
     GET|HEAD /feeds/ID/before/UID.{atom,rss,json}   an archive page (RFC 5005 paging)
     GET|HEAD /sources.opml  /feeds.opml             OPML 2.0 subscription lists
-    GET|HEAD /  /healthz                            index page, health check (Starlette)
+    GET|HEAD /  /status.json  /healthz              status page (?q=&state=&page=) and the
+                                                    same as JSON, health check (Starlette)
 
 Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (the newest
 entry), Cache-Control and Vary; If-None-Match / If-Modified-Since get a 304 without a body;
@@ -21,13 +22,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from feeds.errors import UnknownFeedError
-from feeds.pages import render_index
+from feeds.pages import render_status_page
 from feeds.publish import Document, Publisher
 from feeds.render import EPOCH
+from feeds.status import ProcessInfo, StatusQuery, collect_status, status_json
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -138,15 +140,28 @@ def accepts_gzip(accept_encoding: bytes) -> bool:
     return match is not None and (match.group(1) is None or float(match.group(1)) > 0)
 
 
-def create_app(publisher: Publisher, *, max_age: int = 300, gzip: bool = True) -> FeedApp:
+def create_app(
+    publisher: Publisher,
+    *,
+    max_age: int = 300,
+    gzip: bool = True,
+    process: Callable[[], ProcessInfo] | None = None,
+) -> FeedApp:
+    """The app; ``process`` tells the status page about the process serving it."""
+    started = ProcessInfo(version="", role="serve", started_at=publisher.clock())
+    describe = process or (lambda: started)
+
     async def index(request: Request) -> Response:
-        sources = await publisher.store.list_sources()
-        counts = await publisher.store.count_entries()
+        query = StatusQuery.from_params(request.query_params)
+        report = await collect_status(publisher, describe(), publisher.clock(), query)
         stories = await publisher.store.recent_stories(10)
-        page = render_index(
-            publisher.site, list(publisher.definitions.values()), sources, counts, stories
-        )
-        return HTMLResponse(page)
+        definitions = list(publisher.definitions.values())
+        return HTMLResponse(render_status_page(publisher.site, definitions, report, stories))
+
+    async def status(request: Request) -> Response:
+        query = StatusQuery.from_params(request.query_params)
+        report = await collect_status(publisher, describe(), publisher.clock(), query)
+        return JSONResponse(status_json(report))
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -154,6 +169,7 @@ def create_app(publisher: Publisher, *, max_age: int = 300, gzip: bool = True) -
     starlette = Starlette(
         routes=[
             Route("/", index, methods=["GET", "HEAD"]),
+            Route("/status.json", status, methods=["GET", "HEAD"]),
             Route("/healthz", health, methods=["GET", "HEAD"]),
         ]
     )

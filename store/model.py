@@ -111,6 +111,8 @@ class IngestCounts:
     unchanged: int = 0
     ignored: int = 0  # listed upstream but removed by retention (a tombstone keeps them out)
     pruned: int = 0  # removed by retention after this pull
+    stories_formed: int = 0  # stories the new entries founded (story clustering on)
+    stories_merged: int = 0  # stories merged into another (event mode)
 
 
 @dataclass(frozen=True, slots=True)

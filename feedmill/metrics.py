@@ -1,0 +1,212 @@
+"""/metrics: Prometheus metrics of this process (each process of a deployment has its own;
+scrape them all, see docs/deploy.md).
+
+    pulls       feedmill_pulls_total{result, error_kind}, feedmill_fetch_duration_seconds,
+                feedmill_fetched_bytes_total, feedmill_entries_ingested_total{change},
+                feedmill_stories_formed_total, feedmill_stories_merged_total
+    heartbeat   feedmill_last_heartbeat_timestamp_seconds
+    sources     feedmill_sources{state}, feedmill_sources_due  (read from the database at scrape)
+    serving     feedmill_feed_requests_total{status}, feedmill_feed_request_duration_seconds,
+                feedmill_render_duration_seconds{format}
+    process     feedmill_build_info{version, role}, process_* and python_* (prometheus-client)
+
+Counters and histograms live in a registry of this :class:`Metrics`, never the global one,
+so two services in one test process do not mix their numbers.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from feedmill.pull import PullResult
+from feeds.app import Message, Receive, Scope, Send
+from feeds.status import count_sources
+from store import Store
+
+_FEED_PATH = re.compile(r"^/(?:feeds/.+\.(?:atom|rss|json)|sources\.opml|feeds\.opml)$")
+_FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_SERVE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+disable_created_metrics()  # no *_created series: they double the output and nobody reads them
+
+
+class Metrics:
+    def __init__(self, version: str, role: str) -> None:
+        self.registry = registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=registry)
+        Info("feedmill_build", "The running feedmill", registry=registry).info(
+            {"version": version, "role": role}
+        )
+        self.pulls = Counter(
+            "feedmill_pulls",
+            "Pulls of sources, by result (new, updated, unchanged, error, postponed) and "
+            "error kind",
+            ["result", "error_kind"],
+            registry=registry,
+        )
+        self.fetch_seconds = Histogram(
+            "feedmill_fetch_duration_seconds",
+            "Time to fetch one upstream document (the HTTP exchange, redirects included)",
+            buckets=_FETCH_BUCKETS,
+            registry=registry,
+        )
+        self.fetched_bytes = Counter(
+            "feedmill_fetched_bytes", "Bytes of upstream documents received", registry=registry
+        )
+        self.entries = Counter(
+            "feedmill_entries_ingested",
+            "Entries stored by pulls: new ones and changed ones",
+            ["change"],
+            registry=registry,
+        )
+        self.stories_formed = Counter(
+            "feedmill_stories_formed", "Stories founded by new entries", registry=registry
+        )
+        self.stories_merged = Counter(
+            "feedmill_stories_merged", "Stories merged into another", registry=registry
+        )
+        self.last_heartbeat = Gauge(
+            "feedmill_last_heartbeat_timestamp_seconds",
+            "When this process's last heartbeat ended (Unix time; 0 before the first)",
+            registry=registry,
+        )
+        self.sources = Gauge(
+            "feedmill_sources",
+            "Active sources by state (read from the database at each scrape)",
+            ["state"],
+            registry=registry,
+        )
+        self.due = Gauge(
+            "feedmill_sources_due",
+            "Active sources due for a pull and held by no worker: the backlog",
+            registry=registry,
+        )
+        self.feed_requests = Counter(
+            "feedmill_feed_requests",
+            "Requests for feed and OPML documents, by HTTP status",
+            ["status"],
+            registry=registry,
+        )
+        self.feed_seconds = Histogram(
+            "feedmill_feed_request_duration_seconds",
+            "Time to answer a feed or OPML request",
+            buckets=_SERVE_BUCKETS,
+            registry=registry,
+        )
+        self.render_seconds = Histogram(
+            "feedmill_render_duration_seconds",
+            "Time to select and render one feed document (a render-cache miss)",
+            ["format"],
+            buckets=_SERVE_BUCKETS,
+            registry=registry,
+        )
+
+    def observe_pull(self, result: PullResult) -> None:
+        error = result.error
+        self.pulls.labels(result.status, error.kind.value if error else "").inc()
+        if result.fetch_seconds is not None:
+            self.fetch_seconds.observe(result.fetch_seconds)
+        self.fetched_bytes.inc(result.fetched_bytes)
+        counts = result.counts
+        if counts is not None:
+            self.entries.labels("new").inc(counts.new)
+            self.entries.labels("updated").inc(counts.updated)
+            self.stories_formed.inc(counts.stories_formed)
+            self.stories_merged.inc(counts.stories_merged)
+
+    def observe_render(self, extension: str, seconds: float) -> None:
+        self.render_seconds.labels(extension).observe(seconds)
+
+    def heartbeat_ended(self, moment: datetime) -> None:
+        self.last_heartbeat.set(moment.timestamp())
+
+    async def read_sources(self, store: Store, now: datetime) -> None:
+        counts = count_sources(await store.list_sources(), now)
+        for state, number in counts.states.items():
+            self.sources.labels(state).set(number)
+        self.due.set(counts.due)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class MetricsApp:
+    """ASGI in front of the feed app: answers ``GET /metrics``, and times and counts the
+    feed and OPML requests that pass through to ``app`` (None: everything else is a 404)."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        app: ASGIApp | None,
+        store: Store,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.metrics = metrics
+        self.app = app
+        self.store = store
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if self.app is not None:
+                await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path == "/metrics" and scope["method"] in ("GET", "HEAD"):
+            await self._expose(scope, send)
+        elif self.app is None:
+            await _plain(send, 404, b"not found")
+        elif _FEED_PATH.match(path):
+            await self._timed(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _expose(self, scope: Scope, send: Send) -> None:
+        await self.metrics.read_sources(self.store, self.clock())
+        body = self.metrics.exposition()
+        await _plain(send, 200, b"" if scope["method"] == "HEAD" else body, CONTENT_TYPE_LATEST)
+
+    async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self.metrics.feed_requests.labels(str(status)).inc()
+            self.metrics.feed_seconds.observe(time.perf_counter() - started)
+
+
+async def _plain(
+    send: Send, status: int, body: bytes, media_type: str = "text/plain; charset=utf-8"
+) -> None:
+    headers = [(b"content-type", media_type.encode()), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

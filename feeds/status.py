@@ -1,0 +1,261 @@
+"""What the status page and /status.json say: this process, the curated feeds, the sources.
+
+    report = collect_status(publisher, process, now, query)
+        sources: every active source, failing ones first (most errors first), then the rest;
+                 filtered by state and text, one page of them (PAGE_SIZE) in the report
+        counts:  sources per state, due now (the backlog), the latest pull of any worker
+        feeds:   entries on each curated feed's first page and when it last changed
+    pages.render_status_page(report) / status_json(report)
+
+A source's state is one of ``ok``, ``backing off`` (its last pulls failed; the next one is
+put off), ``gone`` (HTTP 410: never pulled again) and ``blocked`` (its address is refused).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from feeds.publish import Publisher
+from store.model import StoredSource
+
+STATES = ("ok", "backing off", "gone", "blocked")
+FAILING = "failing"  # a filter: every state but ok
+PAGE_SIZE = 100
+
+
+def source_state(source: StoredSource) -> str:
+    if source.gone:
+        return "gone"
+    if source.error_kind == "blocked_address":
+        return "blocked"
+    return "backing off" if source.error_count else "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """The process answering: what it runs, since when, and its own heartbeat (if it pulls)."""
+
+    version: str
+    role: str  # run, worker or serve
+    started_at: datetime
+    last_heartbeat: datetime | None = None
+    heartbeat_running_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQuery:
+    """Which sources to list: a state (or ``failing``), text in the id, title or URL, a page."""
+
+    state: str = ""
+    text: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> StatusQuery:
+        state = params.get("state", "")
+        page = params.get("page", "1")
+        return cls(
+            state=state if state in (*STATES, FAILING) else "",
+            text=params.get("q", "").strip()[:200],
+            page=max(1, int(page)) if page.isdigit() else 1,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    id: str
+    title: str
+    url: str
+    state: str
+    entries: int
+    last_success_at: datetime | None
+    last_polled_at: datetime | None
+    next_poll_at: datetime | None
+    error_kind: str | None
+    error_message: str | None
+    error_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    id: str
+    title: str
+    url: str
+    entries: int  # on the first page, as served now
+    updated: datetime | None  # when its content last changed; None while it is empty
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCounts:
+    states: dict[str, int]
+    due: int  # active sources whose next poll time has come and that nobody holds
+    last_pull: datetime | None  # the latest pull of any process on this database
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    now: datetime
+    title: str
+    process: ProcessInfo
+    counts: SourceCounts
+    feeds: list[FeedStatus]
+    sources: list[SourceStatus]  # the page asked for
+    matching: int  # sources that pass the query's filter
+    query: StatusQuery = field(default_factory=StatusQuery)
+    page_size: int | None = PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        if not self.page_size:
+            return 1
+        return max(1, -(-self.matching // self.page_size))
+
+
+def count_sources(sources: Iterable[StoredSource], now: datetime) -> SourceCounts:
+    states: Counter[str] = Counter({state: 0 for state in STATES})
+    due = 0
+    last_pull: datetime | None = None
+    for source in sources:
+        states[source_state(source)] += 1
+        held = source.lease_expires_at is not None and source.lease_expires_at > now
+        due += not source.gone and source.next_poll_at <= now and not held
+        if source.last_polled_at and (last_pull is None or source.last_polled_at > last_pull):
+            last_pull = source.last_polled_at
+    return SourceCounts(dict(states), due, last_pull)
+
+
+async def collect_status(
+    publisher: Publisher,
+    process: ProcessInfo,
+    now: datetime,
+    query: StatusQuery = StatusQuery(),
+    page_size: int | None = PAGE_SIZE,
+) -> StatusReport:
+    """The report for one request: ``page_size`` None lists every matching source."""
+    sources = await publisher.store.list_sources()
+    matching = sorted(_matching(sources, query), key=_failing_first)
+    start = (query.page - 1) * page_size if page_size else 0
+    shown = matching[start : start + page_size] if page_size else matching
+    entries = await publisher.store.count_entries()
+    return StatusReport(
+        now=now,
+        title=publisher.site.title,
+        process=process,
+        counts=count_sources(sources, now),
+        feeds=await feed_statuses(publisher),
+        sources=[_source_status(s, entries.get(s.id, 0)) for s in shown],
+        matching=len(matching),
+        query=query,
+        page_size=page_size,
+    )
+
+
+async def feed_statuses(publisher: Publisher) -> list[FeedStatus]:
+    """Each curated feed as served now (from the render cache while nothing changed)."""
+    found = []
+    for definition in list(publisher.definitions.values()):
+        document = await publisher.render(definition.id, "atom")
+        updated = document.updated if document.entry_count else None
+        found.append(
+            FeedStatus(
+                definition.id,
+                definition.title,
+                publisher.site.feed_url(definition.id),
+                document.entry_count,
+                updated,
+            )
+        )
+    return found
+
+
+def _matching(sources: Sequence[StoredSource], query: StatusQuery) -> Iterable[StoredSource]:
+    text = query.text.casefold()
+    for source in sources:
+        state = source_state(source)
+        if query.state == FAILING and state == "ok":
+            continue
+        if query.state not in ("", FAILING) and state != query.state:
+            continue
+        if text and not any(
+            text in value.casefold() for value in (source.id, source.display_title, source.url)
+        ):
+            continue
+        yield source
+
+
+def _failing_first(source: StoredSource) -> tuple[bool, int, str]:
+    return source_state(source) == "ok", -source.error_count, source.id
+
+
+def _source_status(source: StoredSource, entries: int) -> SourceStatus:
+    return SourceStatus(
+        id=source.id,
+        title=source.display_title,
+        url=source.url,
+        state=source_state(source),
+        entries=entries,
+        last_success_at=source.last_success_at,
+        last_polled_at=source.last_polled_at,
+        next_poll_at=None if source.gone else source.next_poll_at,
+        error_kind=source.error_kind,
+        error_message=source.error_message,
+        error_count=source.error_count,
+    )
+
+
+def status_json(report: StatusReport) -> dict[str, Any]:
+    """/status.json: the report as JSON-ready values (times in ISO 8601, UTC)."""
+    process = report.process
+    return {
+        "now": _iso(report.now),
+        "version": process.version,
+        "role": process.role,
+        "started_at": _iso(process.started_at),
+        "uptime_seconds": int((report.now - process.started_at).total_seconds()),
+        "last_heartbeat": _iso(process.last_heartbeat),
+        "heartbeat_running_since": _iso(process.heartbeat_running_since),
+        "last_pull": _iso(report.counts.last_pull),
+        "sources": {"states": report.counts.states, "due": report.counts.due},
+        "feeds": [
+            {
+                "id": f.id,
+                "title": f.title,
+                "url": f.url,
+                "entries": f.entries,
+                "updated": _iso(f.updated),
+            }
+            for f in report.feeds
+        ],
+        "page": {
+            "state": report.query.state,
+            "q": report.query.text,
+            "page": report.query.page,
+            "pages": report.pages,
+            "matching": report.matching,
+            "sources": [_source_json(s) for s in report.sources],
+        },
+    }
+
+
+def _source_json(source: SourceStatus) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "title": source.title,
+        "url": source.url,
+        "state": source.state,
+        "entries": source.entries,
+        "last_success": _iso(source.last_success_at),
+        "last_polled": _iso(source.last_polled_at),
+        "next_poll": _iso(source.next_poll_at),
+        "error_kind": source.error_kind,
+        "error_message": source.error_message,
+        "error_count": source.error_count,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
