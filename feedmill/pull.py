@@ -204,6 +204,7 @@ class Puller:
         )
         state = replace(self._state(source), estimated_interval=estimate, feed_hint=hints)
         next_poll = next_poll_after_success(now, state, self.polling, [hint])
+        log.debug("pull %s: storing %d entries", source.id, len(feed.entries))
         counts = await self._write(
             self.store.ingest(source.id, feed, fetched.validators, now, next_poll, polling)
         )
