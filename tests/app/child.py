@@ -70,8 +70,8 @@ class Child:
         assert self.process is not None
         self.process.send_signal(signum)
 
-    async def wait(self, timeout: float = TIMEOUT) -> int:
-        """Read the rest of the log and wait for the exit, at most ``timeout`` seconds."""
+    async def wait(self, within: float = TIMEOUT) -> int:
+        """Read the rest of the log and wait for the exit, at most ``within`` seconds."""
         assert self.process is not None
 
         async def finish() -> int:
@@ -80,7 +80,7 @@ class Child:
             assert self.process is not None
             return await self.process.wait()
 
-        self.code = await asyncio.wait_for(finish(), timeout)
+        self.code = await asyncio.wait_for(finish(), within)
         return self.code
 
     @property

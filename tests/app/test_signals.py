@@ -145,7 +145,7 @@ async def test_sigterm_abandons_a_write_still_blocked_at_the_shutdown_timeout(
             await child.read_until(r"pull slow: storing 3 entries")
             child.signal(signal.SIGTERM)
             # The busy timeout (10 s) would hold the old shutdown well past this bound.
-            assert await child.wait(timeout=7) == 0
+            assert await child.wait(within=7) == 0
         finally:
             gate.set()
             blocker.execute("ROLLBACK")
