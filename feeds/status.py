@@ -25,6 +25,7 @@ from store.model import StoredSource
 STATES = ("ok", "backing off", "gone", "blocked")
 FAILING = "failing"  # a filter: every state but ok
 PAGE_SIZE = 100
+MESSAGE_LIMIT = 300  # characters of an upstream error message shown (pages stay small)
 
 
 def source_state(source: StoredSource) -> str:
@@ -202,9 +203,15 @@ def _source_status(source: StoredSource, entries: int) -> SourceStatus:
         last_polled_at=source.last_polled_at,
         next_poll_at=None if source.gone else source.next_poll_at,
         error_kind=source.error_kind,
-        error_message=source.error_message,
+        error_message=_cut(source.error_message),
         error_count=source.error_count,
     )
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= MESSAGE_LIMIT:
+        return text
+    return text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def status_json(report: StatusReport) -> dict[str, Any]:

@@ -156,6 +156,7 @@ class Store:
         async with self._writing() as conn:
             rows = (await conn.execute(select(SourceRow.id, SourceRow.url))).all()
             stored = {source_id: url for source_id, url in rows}
+            new, kept, moved = [], [], []  # one statement each, however many sources
             for definition in wanted.values():
                 values: dict[str, Any] = {
                     "url": definition.url,
@@ -165,21 +166,19 @@ class Store:
                     **_retention_columns(definition.retention),
                 }
                 if definition.id not in stored:
-                    await conn.execute(
-                        insert(SourceRow).values(
-                            id=definition.id,
-                            next_poll_at=now,
-                            created_at=now,
-                            error_count=0,
-                            **values,
-                        )
-                    )
-                    continue
-                if stored[definition.id] != definition.url:
-                    values |= _RESET_FOR_NEW_URL | {"next_poll_at": now}
-                await conn.execute(
-                    update(SourceRow).where(SourceRow.id == definition.id).values(**values)
-                )
+                    first = {"id": definition.id, "next_poll_at": now, "created_at": now}
+                    new.append({**first, "error_count": 0, **values})
+                elif stored[definition.id] != definition.url:
+                    moved.append({"_id": definition.id, "next_poll_at": now, **values})
+                else:
+                    kept.append({"_id": definition.id, **values})
+            if new:
+                await conn.execute(insert(SourceRow), new)
+            for changes, extra in ((kept, {}), (moved, _RESET_FOR_NEW_URL)):
+                if changes:
+                    columns = {name: bindparam(name) for name in changes[0] if name != "_id"}
+                    statement = update(SourceRow).where(SourceRow.id == bindparam("_id"))
+                    await conn.execute(statement.values(**columns, **extra), changes)
             gone = set(stored) - set(wanted)
             if gone:
                 await conn.execute(
