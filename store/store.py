@@ -176,7 +176,7 @@ class Store:
                 await conn.execute(insert(SourceRow), new)
             for changes, extra in ((kept, {}), (moved, _RESET_FOR_NEW_URL)):
                 if changes:
-                    columns = {name: bindparam(name) for name in changes[0] if name != "_id"}
+                    columns: dict[str, Any] = {n: bindparam(n) for n in changes[0] if n != "_id"}
                     statement = update(SourceRow).where(SourceRow.id == bindparam("_id"))
                     await conn.execute(statement.values(**columns, **extra), changes)
             gone = set(stored) - set(wanted)

@@ -149,10 +149,9 @@ async def test_status_json_and_page_put_failing_sources_first(
 async def many_sources(store: Store, clock: FakeClock) -> AsyncIterator[Publisher]:
     """10,000 sources, every 100th failing with a long message; one curated feed."""
     ids = [f"source-{i:05d}" for i in range(10_000)]
-    await store.sync_sources(
-        [SourceDefinition(i, f"https://{i}.example/feed.xml", None, timedelta(hours=1)) for i in ids],
-        clock(),
-    )
+    hourly = timedelta(hours=1)
+    definitions = [SourceDefinition(i, f"https://{i}.example/f.xml", None, hourly) for i in ids]
+    await store.sync_sources(definitions, clock())
     for number, source_id in enumerate(ids[::100]):
         message = f"HTTP 503 Service Unavailable {'x' * 2000}"
         for _ in range(1 + number % 2):
