@@ -10,7 +10,7 @@ hops through aiosqlite's thread per statement). The SQLite engines are tuned ali
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os.path
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -46,7 +46,13 @@ def missing_driver(url: str) -> str | None:
     """What to install for ``url``'s database, or None when its driver is there."""
     backend = async_url(url).get_backend_name()
     module, extra = _OPTIONAL_DRIVERS.get(backend, (None, None))
-    if module is None or importlib.util.find_spec(module) is not None:
+    if module is None:
+        return None
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        pass
+    else:
         return None
     return (
         f"the {backend} database driver ({module}) is not installed: "
