@@ -133,7 +133,8 @@ def _source_section(report: StatusReport) -> str:
         if report.sources
         else '<p class="muted">No source matches.</p>'
     )
-    return _filter_form(report) + "\n" + _pager(report) + "\n" + listed + "\n" + _pager(report)
+    below = _pager(report) if report.pages > 1 else ""
+    return _filter_form(report) + "\n" + _pager(report) + "\n" + listed + "\n" + below
 
 
 def _filter_form(report: StatusReport) -> str:
@@ -178,10 +179,11 @@ def _source_row(source: SourceStatus) -> str:
             f'<span class="error">{source.error_count} failed, {since}<br>'
             f"{escape(source.error_kind or '')}: {escape(_short(source.error_message))}</span>"
         )
+    named = "" if source.title == source.id else f"<br><span class=muted>{escape(source.id)}</span>"
     return (
         f'<tr><td class="state {source.state.replace(" ", "-")}">{source.state}</td>'
-        f'<td><a href="{escape(source.url)}">{escape(_short(source.title))}</a>'
-        f"<br><span class=muted>{escape(source.id)}</span></td><td>{source.entries}</td>"
+        f'<td><a href="{escape(source.url)}">{escape(_short(source.title))}</a>{named}'
+        f"</td><td>{source.entries}</td>"
         f"<td>{errors}</td><td>{_when(source.last_success_at)}</td>"
         f"<td>{_when(source.last_polled_at)}</td><td>{_when(source.next_poll_at)}</td></tr>"
     )
