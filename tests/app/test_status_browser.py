@@ -111,4 +111,4 @@ async def test_the_status_page_in_a_browser(
     shot = Path(os.environ.get("FEEDMILL_SCREENSHOT") or tmp_path / "status.png")
     size = "--window-size=1100,1000"
     await browse(chromium, tmp_path / "profile", base, f"--screenshot={shot}", size)
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (await asyncio.to_thread(shot.read_bytes))[:8] == b"\x89PNG\r\n\x1a\n"
