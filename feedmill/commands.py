@@ -32,10 +32,10 @@ from feedmill.opml_import import add_sources_to_text, plan_sources, write_config
 from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
 from feedmill.terminal import safe_text
-from feeds import export_static
+from feeds import Publisher, export_static
 from feeds.opml import read_opml
 from feeds.select import Verdict
-from feeds.status import source_state
+from feeds.status import source_json, source_state, source_status
 from sources import FeedmillError, make_client
 from store import Store, StoredEntry, StoredSource, ensure_schema
 from store.database import database_problem
@@ -151,7 +151,7 @@ async def _fetch(settings: Settings, source_ids: Sequence[str], as_json: bool) -
                 hosts=settings.host_limits(),
                 lease=settings.scheduler.lease,
             )
-            with _progress(len(sources), enabled=not as_json) as advance:
+            with _Progress(len(sources), enabled=not as_json) as advance:
                 puller.observe = advance
                 results = await puller.pull_many(sources)
     finally:
@@ -176,7 +176,7 @@ def _chosen(sources: list[StoredSource], source_ids: Sequence[str]) -> list[Stor
     return [by_id[i] for i in dict.fromkeys(source_ids)]
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on stderr while sources are pulled, when stderr is a terminal;
     entering gives the callback to call with each result."""
 
@@ -270,7 +270,7 @@ async def _sources(settings: Settings, as_json: bool) -> int:
     finally:
         await store.close()
     if as_json:
-        _print_json([_source_json(s, counts.get(s.id, 0)) for s in sources])
+        _print_json([source_json(source_status(s, counts.get(s.id, 0), None)) for s in sources])
         return EXIT_OK
     table = Table("id", "state", "last success", "last error", "next poll", "entries", box=None)
     for source in sources:
@@ -285,23 +285,6 @@ async def _sources(settings: Settings, as_json: bool) -> int:
         )
     _console().print(table)
     return EXIT_OK
-
-
-def _source_json(source: StoredSource, entries: int) -> dict[str, Any]:
-    return {
-        "id": source.id,
-        "url": source.url,
-        "effective_url": source.effective_url,
-        "title": source.display_title,
-        "state": source_state(source),
-        "last_success": source.last_success_at,
-        "last_polled": source.last_polled_at,
-        "next_poll": None if source.gone else source.next_poll_at,
-        "error_kind": source.error_kind,
-        "error_message": source.error_message,
-        "error_count": source.error_count,
-        "entries": entries,
-    }
 
 
 def _when(moment: datetime | None) -> str:
@@ -384,7 +367,7 @@ async def _explain(settings: Settings, target: str, as_json: bool) -> int:
     return EXIT_OK
 
 
-async def _explain_json(publisher: Any, target: str) -> dict[str, Any]:
+async def _explain_json(publisher: Publisher, target: str) -> dict[str, Any]:
     """What `explain` prints, as data: the entry, its story with every member's scores, and
     each curated feed's verdict."""
     entry = await publisher.store.find_entry(target)

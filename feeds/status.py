@@ -148,7 +148,7 @@ async def collect_status(
         process=process,
         counts=count_sources(sources, now),
         feeds=await feed_statuses(publisher),
-        sources=[_source_status(s, entries.get(s.id, 0)) for s in shown],
+        sources=[source_status(s, entries.get(s.id, 0)) for s in shown],
         matching=len(matching),
         query=query,
         page_size=page_size,
@@ -192,7 +192,10 @@ def _failing_first(source: StoredSource) -> tuple[bool, int, str]:
     return source_state(source) == "ok", -source.error_count, source.id
 
 
-def _source_status(source: StoredSource, entries: int) -> SourceStatus:
+def source_status(
+    source: StoredSource, entries: int, message_limit: int | None = MESSAGE_LIMIT
+) -> SourceStatus:
+    """What the status page says of a source; ``message_limit`` cuts its error message."""
     return SourceStatus(
         id=source.id,
         title=source.display_title,
@@ -203,15 +206,15 @@ def _source_status(source: StoredSource, entries: int) -> SourceStatus:
         last_polled_at=source.last_polled_at,
         next_poll_at=None if source.gone else source.next_poll_at,
         error_kind=source.error_kind,
-        error_message=_cut(source.error_message),
+        error_message=_cut(source.error_message, message_limit),
         error_count=source.error_count,
     )
 
 
-def _cut(text: str | None) -> str | None:
-    if text is None or len(text) <= MESSAGE_LIMIT:
+def _cut(text: str | None, limit: int | None) -> str | None:
+    if text is None or limit is None or len(text) <= limit:
         return text
-    return text[: MESSAGE_LIMIT - 1] + "…"
+    return text[: limit - 1] + "…"
 
 
 def status_json(report: StatusReport) -> dict[str, Any]:
@@ -243,12 +246,12 @@ def status_json(report: StatusReport) -> dict[str, Any]:
             "page": report.query.page,
             "pages": report.pages,
             "matching": report.matching,
-            "sources": [_source_json(s) for s in report.sources],
+            "sources": [source_json(s) for s in report.sources],
         },
     }
 
 
-def _source_json(source: SourceStatus) -> dict[str, Any]:
+def source_json(source: SourceStatus) -> dict[str, Any]:
     return {
         "id": source.id,
         "title": source.title,
