@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--metrics",
         metavar="HOST:PORT",
-        help="serve /metrics, /status.json and /healthz of this worker on HOST:PORT",
+        help="serve this worker's Prometheus metrics at http://HOST:PORT/metrics",
     )
     commands.add_parser(
         "serve",

@@ -305,7 +305,8 @@ class Service:
             return [(self.server, sockets)]
         if self.metrics_address:
             host, _, port = self.metrics_address.rpartition(":")
-            sockets = list(self.sockets) if self.sockets else [self._bind(host, _port(port))]
+            address = (host.strip("[]"), _port(port))
+            sockets = list(self.sockets) if self.sockets else [self._bind(*address)]
             metrics_only = MetricsApp(self.metrics, None, store, self.clock)
             return [(self._server(metrics_only, False), sockets)]
         return []
@@ -324,9 +325,11 @@ class Service:
 
     async def _serve(self, server: uvicorn.Server, sockets: list[socket.socket]) -> None:
         host, port = sockets[0].getsockname()[:2]
-        public = self.settings.site().base_url
-        what = "listening" if server is self.server else "metrics listening"
-        log.info("%s on http://%s:%d/ (public URL %s)", what, host, port, public)
+        if server is self.server:
+            public = self.settings.site().base_url
+            log.info("listening on http://%s:%d/ (public URL %s)", host, port, public)
+        else:
+            log.info("metrics on http://%s:%d/metrics", host, port)
         await server.serve(sockets=sockets)
 
     def _bind(self, host: str, port: int) -> socket.socket:
