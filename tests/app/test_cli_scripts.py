@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +202,39 @@ def test_a_locked_sqlite_file_says_so(
     err = capsys.readouterr().err
     assert err.startswith(f"feedmill: the SQLite database {tmp_path / 'feedmill.db'} is locked")
     assert len(err.splitlines()) == 1
+
+
+def test_fetch_shows_a_progress_bar_on_a_terminal(config_file: Path) -> None:
+    """stderr a terminal: a progress bar there while pulling, the table on stdout after."""
+    controller, terminal = os.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "feedmill", "--config", str(config_file), "fetch"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    shown = bytearray()
+    reader = threading.Thread(target=_read_all, args=(controller, shown))
+    reader.start()
+    out, _ = process.communicate(timeout=120)
+    reader.join(timeout=120)
+    os.close(controller)
+    screen = shown.decode(errors="replace")
+    assert process.returncode == 1
+    assert "pulling" in screen and "4/4" in screen
+    assert "pull missing" not in screen  # no log lines without -v
+    assert out.decode().splitlines()[-1] == "4 sources pulled, 1 failed"
+
+
+def _read_all(fd: int, into: bytearray) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side closed
+            return
+        if not chunk:
+            return
+        into.extend(chunk)
