@@ -27,6 +27,15 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
         [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=120, check=False
     )
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "")
+    # exposure 0 (locked down) to 10 (unsafe); the threshold is in tenths
+    scored = subprocess.run(
+        [analyze, "security", "--offline=true", "--threshold=30", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert scored.returncode == 0, scored.stdout[-500:]
 
 
 def test_the_unit_is_hardened_and_stops_in_time() -> None:
