@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -324,4 +324,27 @@ def log_pull(result: PullResult) -> None:
         counts.unchanged,
         took,
         extra=fields,
+    )
+
+
+def log_heartbeat(results: Sequence[PullResult]) -> None:
+    """The heartbeat's summary at INFO when it pulled anything (each pull has its own event)."""
+    if not results:
+        log.debug("heartbeat: nothing due")
+        return
+    by_status = {s: sum(r.status == s for r in results) for s in ("new", "updated", "unchanged")}
+    failed = sum(r.error is not None for r in results)
+    postponed = sum(r.postponed for r in results)
+    fetched = sum(r.fetched_bytes for r in results)
+    log.info(
+        "heartbeat: pulled %d sources, %d failed (%d with new entries, %d updated, "
+        "%d unchanged, %d postponed; %d bytes)",
+        len(results),
+        failed,
+        by_status["new"],
+        by_status["updated"],
+        by_status["unchanged"],
+        postponed,
+        fetched,
+        extra={"pulled": len(results), "failed": failed, "bytes": fetched, **by_status},
     )

@@ -34,10 +34,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from feedmill import systemd
 from feedmill.clock import Clock, utc_now
-from feedmill.config import Settings, load_config
-from feedmill.errors import ConfigError
+from feedmill.config import Settings
 from feedmill.metrics import Metrics, MetricsApp
-from feedmill.pull import Puller, PullResult
+from feedmill.pull import Puller, PullResult, log_heartbeat
+from feedmill.reload import reload_config
 from feedmill.version import feedmill_version
 from feeds import Publisher, create_app
 from feeds.model import FORMATS
@@ -49,8 +49,6 @@ from store import Store, ensure_schema
 log = logging.getLogger("feedmill.service")
 # Entries a backlog-clustering transaction takes: small, so pulls and serving go on between.
 BACKLOG_BATCH = 100
-# Sections a reload cannot apply to a running process (the others: sources, feeds, retention).
-RESTART_ONLY = ("database", "server", "fetch", "scheduler", "links", "http", "websub", "stories")
 
 
 class ServiceError(FeedmillError):
@@ -358,6 +356,11 @@ class Service:
                 results = await puller.pull_due()
                 await self._after_pull(results)
             log_heartbeat(results)
+            if results:
+                failed = sum(r.error is not None for r in results)
+                systemd.notify(
+                    f"STATUS=last heartbeat: pulled {len(results)} sources, {failed} failed"
+                )
         except asyncio.CancelledError:
             log.info("heartbeat cancelled: shutting down")
         except Exception:
@@ -401,75 +404,23 @@ class Service:
         async with self._reloading:
             systemd.reloading()
             try:
-                return await self._reload_from(self.config_file, self.store, self.publisher)
+                new = await reload_config(
+                    self.config_file, self.settings, self.store, self.publisher, self.clock
+                )
             finally:
                 systemd.notify("READY=1")
-
-    async def _reload_from(self, path: Path, store: Store, publisher: Publisher) -> bool:
-        try:
-            new = load_config(path)
-        except ConfigError as exc:
-            log.error("reload refused, still running the previous config: %s", _one_line(exc))
-            return False
-        old = self.settings
-        await store.sync_sources(new.source_definitions(), self.clock())
-        changed = publisher.update_definitions(new.feed_definitions())
-        publisher.invalidate()
-        self.settings = new
-        self.reloads += 1
-        for section in RESTART_ONLY:
-            if getattr(old, section) != getattr(new, section):
-                log.warning("reload: %s changed; that takes effect after a restart", section)
-        if old.story_settings() != new.story_settings():
-            log.warning("reload: story clustering changed; that takes effect after a restart")
-        log.info("config reloaded: %s", _describe_reload(old, new, changed))
-        await self._ping_changed()
-        return True
+            if new is None:
+                return False
+            self.settings = new
+            self.reloads += 1
+            await self._ping_changed()
+            return True
 
 
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise ServiceError(f"--metrics wants HOST:PORT, not a port of {text!r}")
     return int(text)
-
-
-def _one_line(error: ConfigError) -> str:
-    return "; ".join(error.problems)
-
-
-def _describe_reload(old: Settings, new: Settings, changed_feeds: set[str]) -> str:
-    before, after = {s.id for s in old.sources}, {s.id for s in new.sources}
-    feeds_before, feeds_after = {f.id for f in old.feeds}, {f.id for f in new.feeds}
-    feeds_changed = changed_feeds & feeds_before & feeds_after
-    return (
-        f"{len(after)} sources ({len(after - before)} added, {len(before - after)} removed), "
-        f"{len(feeds_after)} feeds ({len(feeds_after - feeds_before)} added, "
-        f"{len(feeds_before - feeds_after)} removed, {len(feeds_changed)} changed)"
-    )
-
-
-def log_heartbeat(results: Sequence[PullResult]) -> None:
-    """The heartbeat's summary at INFO when it pulled anything (each pull has its own event)."""
-    if not results:
-        log.debug("heartbeat: nothing due")
-        return
-    by_status = {s: sum(r.status == s for r in results) for s in ("new", "updated", "unchanged")}
-    failed = sum(r.error is not None for r in results)
-    postponed = sum(r.postponed for r in results)
-    fetched = sum(r.fetched_bytes for r in results)
-    log.info(
-        "heartbeat: pulled %d sources, %d failed (%d with new entries, %d updated, "
-        "%d unchanged, %d postponed; %d bytes)",
-        len(results),
-        failed,
-        by_status["new"],
-        by_status["updated"],
-        by_status["unchanged"],
-        postponed,
-        fetched,
-        extra={"pulled": len(results), "failed": failed, "bytes": fetched, **by_status},
-    )
-    systemd.notify(f"STATUS=last heartbeat: pulled {len(results)} sources, {failed} failed")
 
 
 def make_publisher(settings: Settings, store: Store, clock: Clock) -> Publisher:
