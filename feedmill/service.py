@@ -169,9 +169,9 @@ class Service:
                 puller.observe = self.metrics.observe_pull
                 await self._run_with(store, puller)
         finally:
-            if not self.abandoned:
-                deadline = self._deadline or self._deadline_from_now()
-                await self._within(deadline, store.close(), "closing the database")
+            deadline = self._deadline or self._deadline_from_now()
+            if not self.abandoned and not await self._within(deadline, store.close()):
+                log.warning("shutdown: closing the database did not end in time; abandoned")
             log.info("stopped")
 
     async def _run_with(self, store: Store, puller: Puller) -> None:
@@ -201,7 +201,9 @@ class Service:
             await self._stop_work(catching_up, puller)
             for server, _ in servers:
                 server.should_exit = True
-            await self._within(self._deadline, asyncio.gather(*serving), "the HTTP server")
+            stopped = self.abandoned or await self._within(self._deadline, asyncio.gather(*serving))
+            if not stopped:
+                log.warning("shutdown: the HTTP server did not stop in time; abandoned")
 
     def _shutdown_seconds(self) -> float:
         return self.settings.server.shutdown_timeout.total_seconds()
@@ -217,34 +219,31 @@ class Service:
         for task in list(self._cycles):
             task.cancel()
         pending = [t for t in (catching_up, *self._cycles) if t is not None]
-        writes = puller.running_writes()
 
         async def settle() -> None:
             await asyncio.gather(*pending, return_exceptions=True)
             await puller.drain()
 
-        if not await self._within(self._deadline, settle(), "pulls"):
+        if not await self._within(self._deadline, settle()):
             log.warning(
                 "shutdown: %d store writes still running after %.0fs are abandoned; each is one "
                 "transaction, so none is half-written, and their sources are pulled again "
                 "once their lease ends",
-                max(writes, puller.running_writes()),
+                puller.running_writes(),
                 self._shutdown_seconds(),
             )
-        if self.pinger is not None:
-            await self._within(self._deadline, self.pinger.close(), "WebSub pings")
+        if self.pinger is not None and not await self._within(self._deadline, self.pinger.close()):
+            log.warning("shutdown: WebSub pings still running are abandoned")
 
-    async def _within(self, deadline: float, work: Awaitable[Any], what: str) -> bool:
+    async def _within(self, deadline: float, work: Awaitable[Any]) -> bool:
         """Wait for ``work`` until ``deadline`` (loop time) without cancelling it; False (and
         the service marked as having abandoned work) if it is still running then."""
         task = asyncio.ensure_future(work)
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         done, _ = await asyncio.wait({task}, timeout=remaining)
-        if task in done:
-            return True
-        log.warning("shutdown: %s did not finish in time; abandoned", what)
-        self.abandoned = True
-        return False
+        if task not in done:
+            self.abandoned = True
+        return task in done
 
     def exit_now(self) -> None:
         """End the process at once, without waiting for threads still blocked in the
