@@ -118,8 +118,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     )
     install_signal_handlers(service)
     await service.run()
+    await service.release_threads()
     if service.abandoned:
-        service.exit_now()  # threads still blocked in the database: do not wait for them
+        service.exit_now()  # threads still blocked in the database or parsing: do not wait
     return EXIT_OK
 
 

@@ -245,6 +245,15 @@ class Service:
             self.abandoned = True
         return task in done
 
+    async def release_threads(self) -> None:
+        """Wait, until the shutdown deadline, for the threads of the loop's default executor
+        (a parse of a cancelled pull may still run there); abandon them after it. Call once
+        :meth:`run` returned, in a process that is about to end."""
+        deadline = self._deadline or self._deadline_from_now()
+        threads = asyncio.get_running_loop().shutdown_default_executor()
+        if not self.abandoned and not await self._within(deadline, threads):
+            log.warning("shutdown: a parse still running is abandoned")
+
     def exit_now(self) -> None:
         """End the process at once, without waiting for threads still blocked in the
         database (the shutdown deadline passed); log lines are flushed first."""
