@@ -249,9 +249,11 @@ class Service:
         """Wait, until the shutdown deadline, for the threads of the loop's default executor
         (a parse of a cancelled pull may still run there); abandon them after it. Call once
         :meth:`run` returned, in a process that is about to end."""
+        if self.abandoned:
+            return
         deadline = self._deadline or self._deadline_from_now()
         threads = asyncio.get_running_loop().shutdown_default_executor()
-        if not self.abandoned and not await self._within(deadline, threads):
+        if not await self._within(deadline, threads):
             log.warning("shutdown: a parse still running is abandoned")
 
     def exit_now(self) -> None:
