@@ -71,8 +71,21 @@ this page as JSON: <a href="{escape(site.base_url)}status.json">status.json</a>.
 
 
 def _summary(report: StatusReport) -> str:
-    process, counts = report.process, report.counts
+    counts = report.counts
     states = ", ".join(f"{n} {state}" for state, n in counts.states.items())
+    return (
+        f'<p class="summary">{_process(report)}'
+        f"<span>last pull {_when(counts.last_pull, seconds=True)}</span></p>\n"
+        f'<p class="summary"><span>{sum(counts.states.values())} sources: {states}</span>'
+        f"<span>{counts.due} due now</span></p>"
+    )
+
+
+def _process(report: StatusReport) -> str:
+    """What the process answering is: version, role, uptime, its heartbeat (if it pulls)."""
+    process = report.process
+    if process.role == "build":  # a static copy: no process to speak of
+        return f"<span>written by feedmill build at {_when(report.now, seconds=True)}</span>"
     if process.role in ("run", "worker"):
         heartbeat = f"last heartbeat {_when(process.last_heartbeat, seconds=True)}"
     else:
@@ -82,13 +95,8 @@ def _summary(report: StatusReport) -> str:
         heartbeat += f" (one running since {_when(running, seconds=True)})"
     version = f"feedmill {process.version}".strip()
     return (
-        '<p class="summary">'
         f"<span>{escape(version)} ({escape(process.role)})</span>"
-        f"<span>up {_duration(report.now - process.started_at)}</span>"
-        f"<span>{heartbeat}</span>"
-        f"<span>last pull {_when(counts.last_pull, seconds=True)}</span></p>\n"
-        f'<p class="summary"><span>{sum(counts.states.values())} sources: {states}</span>'
-        f"<span>{counts.due} due now</span></p>"
+        f"<span>up {_duration(report.now - process.started_at)}</span><span>{heartbeat}</span>"
     )
 
 

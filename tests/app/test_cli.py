@@ -87,6 +87,8 @@ def test_build_writes_every_feed_and_the_index(
         b"Lenovo expands its Tianjin AI server hub"
         in (out / "feeds/ai-infrastructure.atom").read_bytes()
     )
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "written by feedmill build at" in index and "5 sources: 3 ok, 2 backing off" in index
 
 
 def test_db_upgrade_and_current(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
