@@ -16,9 +16,7 @@ so two services in one test process do not mix their numbers.
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 from prometheus_client import (
@@ -34,13 +32,15 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from feedmill.pull import PullResult
-from feeds.app import Message, Receive, Scope, Send
 from feeds.status import count_sources
 from store import Store
 
-_FEED_PATH = re.compile(r"^/(?:feeds/.+\.(?:atom|rss|json)|sources\.opml|feeds\.opml)$")
 _FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _SERVE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 # No *_created series: they double the output and nobody reads them.
@@ -118,6 +118,7 @@ class Metrics:
             buckets=_SERVE_BUCKETS,
             registry=registry,
         )
+        self._by_status: dict[int, Counter] = {}
 
     def observe_pull(self, result: PullResult) -> None:
         error = result.error
@@ -131,6 +132,13 @@ class Metrics:
             self.entries.labels("updated").inc(counts.updated)
             self.stories_formed.inc(counts.stories_formed)
             self.stories_merged.inc(counts.stories_merged)
+
+    def feed_request(self, status: int, seconds: float) -> None:
+        counter = self._by_status.get(status)
+        if counter is None:  # labels() takes a lock and builds a key: once per status
+            counter = self._by_status[status] = self.feed_requests.labels(str(status))
+        counter.inc()
+        self.feed_seconds.observe(seconds)
 
     def observe_render(self, extension: str, seconds: float) -> None:
         self.render_seconds.labels(extension).observe(seconds)
@@ -148,66 +156,17 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+def metrics_route(metrics: Metrics, store: Store, clock: Callable[[], datetime]) -> Route:
+    """``GET /metrics``: this process's metrics, the sources by state read from the database
+    first. The feed app times and counts its own answers (``FeedApp.observe``)."""
+
+    async def expose(request: Request) -> Response:
+        await metrics.read_sources(store, clock())
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", expose, methods=["GET", "HEAD"])
 
 
-class MetricsApp:
-    """ASGI in front of the feed app: answers ``GET /metrics``, and times and counts the
-    feed and OPML requests that pass through to ``app`` (None: everything else is a 404)."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        app: ASGIApp | None,
-        store: Store,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.metrics = metrics
-        self.app = app
-        self.store = store
-        self.clock = clock
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if self.app is not None:
-                await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        if path == "/metrics" and scope["method"] in ("GET", "HEAD"):
-            await self._expose(scope, send)
-        elif self.app is None:
-            await _plain(send, 404, b"not found")
-        elif _FEED_PATH.match(path):
-            await self._timed(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    async def _expose(self, scope: Scope, send: Send) -> None:
-        await self.metrics.read_sources(self.store, self.clock())
-        body = self.metrics.exposition()
-        await _plain(send, 200, b"" if scope["method"] == "HEAD" else body, CONTENT_TYPE_LATEST)
-
-    async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None
-        started = time.perf_counter()
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            self.metrics.feed_requests.labels(str(status)).inc()
-            self.metrics.feed_seconds.observe(time.perf_counter() - started)
-
-
-async def _plain(
-    send: Send, status: int, body: bytes, media_type: str = "text/plain; charset=utf-8"
-) -> None:
-    headers = [(b"content-type", media_type.encode()), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def metrics_app(metrics: Metrics, store: Store, clock: Callable[[], datetime]) -> Starlette:
+    """A worker's HTTP server (``--metrics``): /metrics and nothing else."""
+    return Starlette(routes=[metrics_route(metrics, store, clock)])

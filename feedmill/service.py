@@ -5,7 +5,7 @@
 
 store = open database; migrate if empty or older; sync configured sources
 heartbeat every `scheduler.heartbeat`: Puller.pull_due()       (claims due sources)
-uvicorn serves MetricsApp(feeds.create_app(Publisher(store, feeds, site))) in the same loop
+uvicorn serves feeds.create_app(Publisher(store, feeds, site)) (+ /metrics) in the same loop
 systemd (Type=notify) hears READY=1 once the socket listens, RELOADING=1, STOPPING=1
 SIGHUP: read config.yaml again; apply sources and curated feeds, or refuse a bad file
 SIGINT/SIGTERM: stop the heartbeat, cancel fetches, let started writes finish, close; what
@@ -35,7 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from feedmill import systemd
 from feedmill.clock import Clock, utc_now
 from feedmill.config import Settings
-from feedmill.metrics import Metrics, MetricsApp
+from feedmill.metrics import Metrics, metrics_app, metrics_route
 from feedmill.pull import Puller, PullResult, log_heartbeat
 from feedmill.reload import reload_config
 from feedmill.version import feedmill_version
@@ -305,17 +305,18 @@ class Service:
                 max_age=int(self.settings.http.max_age.total_seconds()),
                 gzip=self.settings.http.gzip,
                 process=self.process_info,
+                routes=[metrics_route(self.metrics, store, self.clock)],
             )
+            app.observe = self.metrics.feed_request
             address = (self.settings.server.host, self.settings.server.port)
             sockets = list(self.sockets) if self.sockets else [self._bind(*address)]
-            wrapped = MetricsApp(self.metrics, app, store, self.clock)
-            self.server = self._server(wrapped, self.settings.server.access_log)
+            self.server = self._server(app, self.settings.server.access_log)
             return [(self.server, sockets)]
         if self.metrics_address:
             host, _, port = self.metrics_address.rpartition(":")
             address = (host.strip("[]"), _port(port))
             sockets = list(self.sockets) if self.sockets else [self._bind(*address)]
-            metrics_only = MetricsApp(self.metrics, None, store, self.clock)
+            metrics_only = metrics_app(self.metrics, store, self.clock)
             return [(self._server(metrics_only, False), sockets)]
         return []
 

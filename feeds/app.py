@@ -15,7 +15,8 @@ gzip when the client accepts it. Documents come from the Publisher's cache, so a
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from feeds.errors import UnknownFeedError
 from feeds.pages import render_status_page
@@ -52,12 +53,16 @@ class FeedApp:
         self.fallback = fallback
         self.cache_control = f"public, max-age={max_age}".encode()
         self.gzip = gzip
+        # Told the status and seconds of every feed and OPML answer (the service's metrics).
+        self.observe: Callable[[int, float], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            started = time.perf_counter()
             document = await self._document(scope["path"])
             if document is not None:
-                await self._respond(scope, send, document)
+                status = await self._respond(scope, send, document)
+                self._observed(status, started)
                 return
             if _FEED.match(scope["path"]) or scope["path"] in ("/sources.opml", "/feeds.opml"):
                 await _send(
@@ -67,8 +72,13 @@ class FeedApp:
                     f"no curated feed at {scope['path']}".encode(),
                     scope["method"] == "HEAD",
                 )
+                self._observed(404, started)
                 return
         await self.fallback(scope, receive, send)
+
+    def _observed(self, status: int, started: float) -> None:
+        if self.observe is not None:
+            self.observe(status, time.perf_counter() - started)
 
     async def _document(self, path: str) -> Document | None:
         if path == "/feeds.opml":
@@ -84,7 +94,7 @@ class FeedApp:
         except UnknownFeedError:
             return None
 
-    async def _respond(self, scope: Scope, send: Send, document: Document) -> None:
+    async def _respond(self, scope: Scope, send: Send, document: Document) -> int:
         request = dict(scope["headers"])
         headers = [
             (b"etag", document.etag.encode()),
@@ -95,13 +105,14 @@ class FeedApp:
             headers.append((b"last-modified", http_date(document.updated).encode()))
         if not_modified(request, document):
             await _send(send, 304, headers, b"", head=True)
-            return
+            return 304
         body = document.body
         if self.gzip and accepts_gzip(request.get(b"accept-encoding", b"")):
             body = document.gzip_body
             headers.append((b"content-encoding", b"gzip"))
         headers.append((b"content-type", document.media_type.encode()))
         await _send(send, 200, headers, body, head=scope["method"] == "HEAD")
+        return 200
 
 
 async def _send(
@@ -146,8 +157,10 @@ def create_app(
     max_age: int = 300,
     gzip: bool = True,
     process: Callable[[], ProcessInfo] | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> FeedApp:
-    """The app; ``process`` tells the status page about the process serving it."""
+    """The app; ``process`` tells the status page about the process serving it; ``routes``
+    are served too (the service's /metrics)."""
     started = ProcessInfo(version="", role="serve", started_at=publisher.clock())
     describe = process or (lambda: started)
 
@@ -171,6 +184,7 @@ def create_app(
             Route("/", index, methods=["GET", "HEAD"]),
             Route("/status.json", status, methods=["GET", "HEAD"]),
             Route("/healthz", health, methods=["GET", "HEAD"]),
+            *routes,
         ]
     )
     return FeedApp(publisher, starlette, max_age=max_age, gzip=gzip)
