@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import httpx
 
 from feedmill.clock import Clock
+from feedmill.terminal import safe_text
 from sources import (
     ErrorKind,
     FetchError,
@@ -313,7 +314,8 @@ def log_pull(result: PullResult) -> None:
     }
     took = f"{result.fetched_bytes} bytes in {result.seconds:.2f}s"
     if error is not None:
-        log.info("pull %s failed: %s (%s)", result.source_id, error, took, extra=fields)
+        problem = safe_text(str(error))  # upstream text (a reason phrase): no escape codes
+        log.info("pull %s failed: %s (%s)", result.source_id, problem, took, extra=fields)
         return
     log.debug(
         "pull %s: %s, %d new, %d updated, %d unchanged (%s)",
