@@ -35,7 +35,7 @@ from feedmill.terminal import safe_text
 from feeds import Publisher, export_static
 from feeds.opml import read_opml
 from feeds.select import Verdict
-from feeds.status import source_json, source_state, source_status
+from feeds.status import source_json, source_status
 from sources import FeedmillError, make_client
 from store import Store, StoredEntry, StoredSource, ensure_schema
 from store.database import database_problem
@@ -278,7 +278,7 @@ async def _sources(settings: Settings, as_json: bool) -> int:
         error = f"{source.error_kind}: {source.error_message}" if source.error_kind else ""
         table.add_row(
             safe_text(source.id),
-            source_state(source),
+            source.state,
             _when(source.last_success_at),
             safe_text(error),
             "-" if source.gone else _when(source.next_poll_at),

@@ -38,7 +38,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from feedmill.pull import PullResult
-from feeds.status import count_sources
 from store import Store
 
 _FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -147,7 +146,7 @@ class Metrics:
         self.last_heartbeat.set(moment.timestamp())
 
     async def read_sources(self, store: Store, now: datetime) -> None:
-        counts = count_sources(await store.list_sources(), now)
+        counts = await store.source_summary(now)
         for state, number in counts.states.items():
             self.sources.labels(state).set(number)
         self.due.set(counts.due)

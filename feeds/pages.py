@@ -75,7 +75,7 @@ def _summary(report: StatusReport) -> str:
     states = ", ".join(f"{n} {state}" for state, n in counts.states.items())
     return (
         f'<p class="summary">{_process(report)}'
-        f"<span>last pull {_when(counts.last_pull, seconds=True)}</span></p>\n"
+        f"<span>last pull {_when(counts.last_polled_at, seconds=True)}</span></p>\n"
         f'<p class="summary"><span>{sum(counts.states.values())} sources: {states}</span>'
         f"<span>{counts.due} due now</span></p>"
     )

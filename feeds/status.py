@@ -1,39 +1,31 @@
 """What the status page and /status.json say: this process, the curated feeds, the sources.
 
     report = collect_status(publisher, process, now, query)
-        sources: every active source, failing ones first (most errors first), then the rest;
-                 filtered by state and text, one page of them (PAGE_SIZE) in the report
-        counts:  sources per state, due now (the backlog), the latest pull of any worker
+        counts:  store.source_summary(now): sources per state, due now, the latest pull
+        sources: store.source_page(...): one page (PAGE_SIZE) of the active sources that
+                 pass the state and text filters, failing ones first (most errors first)
         feeds:   entries on each curated feed's first page and when it last changed
     pages.render_status_page(report) / status_json(report)
 
-A source's state is one of ``ok``, ``backing off`` (its last pulls failed; the next one is
-put off), ``gone`` (HTTP 410: never pulled again) and ``blocked`` (its address is refused).
+A source's state (StoredSource.state) is one of ``ok``, ``backing off`` (its last pulls
+failed; the next one is put off), ``gone`` (HTTP 410: never pulled again) and ``blocked``
+(its address is refused).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from feeds.publish import Publisher
-from store.model import StoredSource
+from store.model import SOURCE_STATES, SourceSummary, StoredSource
 
-STATES = ("ok", "backing off", "gone", "blocked")
+STATES = SOURCE_STATES
 FAILING = "failing"  # a filter: every state but ok
 PAGE_SIZE = 100
 MESSAGE_LIMIT = 300  # characters of an upstream error message shown (pages stay small)
-
-
-def source_state(source: StoredSource) -> str:
-    if source.gone:
-        return "gone"
-    if source.error_kind == "blocked_address":
-        return "blocked"
-    return "backing off" if source.error_count else "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +83,11 @@ class FeedStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class SourceCounts:
-    states: dict[str, int]
-    due: int  # active sources whose next poll time has come and that nobody holds
-    last_pull: datetime | None  # the latest pull of any process on this database
-
-
-@dataclass(frozen=True, slots=True)
 class StatusReport:
     now: datetime
     title: str
     process: ProcessInfo
-    counts: SourceCounts
+    counts: SourceSummary
     feeds: list[FeedStatus]
     sources: list[SourceStatus]  # the page asked for
     matching: int  # sources that pass the query's filter
@@ -116,19 +101,6 @@ class StatusReport:
         return max(1, -(-self.matching // self.page_size))
 
 
-def count_sources(sources: Iterable[StoredSource], now: datetime) -> SourceCounts:
-    states: Counter[str] = Counter({state: 0 for state in STATES})
-    due = 0
-    last_pull: datetime | None = None
-    for source in sources:
-        states[source_state(source)] += 1
-        held = source.lease_expires_at is not None and source.lease_expires_at > now
-        due += not source.gone and source.next_poll_at <= now and not held
-        if source.last_polled_at and (last_pull is None or source.last_polled_at > last_pull):
-            last_pull = source.last_polled_at
-    return SourceCounts(dict(states), due, last_pull)
-
-
 async def collect_status(
     publisher: Publisher,
     process: ProcessInfo,
@@ -137,22 +109,29 @@ async def collect_status(
     page_size: int | None = PAGE_SIZE,
 ) -> StatusReport:
     """The report for one request: ``page_size`` None lists every matching source."""
-    sources = await publisher.store.list_sources()
-    matching = sorted(_matching(sources, query), key=_failing_first)
-    start = (query.page - 1) * page_size if page_size else 0
-    shown = matching[start : start + page_size] if page_size else matching
-    entries = await publisher.store.count_entries()
+    store = publisher.store
+    offset = (query.page - 1) * page_size if page_size else 0
+    shown, matching = await store.source_page(
+        states=_states(query.state), text=query.text, offset=offset, limit=page_size
+    )
+    entries = await store.count_entries([s.id for s in shown])
     return StatusReport(
         now=now,
         title=publisher.site.title,
         process=process,
-        counts=count_sources(sources, now),
+        counts=await store.source_summary(now),
         feeds=await feed_statuses(publisher),
         sources=[source_status(s, entries.get(s.id, 0)) for s in shown],
-        matching=len(matching),
+        matching=matching,
         query=query,
         page_size=page_size,
     )
+
+
+def _states(chosen: str) -> list[str] | None:
+    if chosen == FAILING:
+        return [s for s in STATES if s != "ok"]
+    return [chosen] if chosen else None
 
 
 async def feed_statuses(publisher: Publisher) -> list[FeedStatus]:
@@ -173,25 +152,6 @@ async def feed_statuses(publisher: Publisher) -> list[FeedStatus]:
     return found
 
 
-def _matching(sources: Sequence[StoredSource], query: StatusQuery) -> Iterable[StoredSource]:
-    text = query.text.casefold()
-    for source in sources:
-        state = source_state(source)
-        if query.state == FAILING and state == "ok":
-            continue
-        if query.state not in ("", FAILING) and state != query.state:
-            continue
-        if text and not any(
-            text in value.casefold() for value in (source.id, source.display_title, source.url)
-        ):
-            continue
-        yield source
-
-
-def _failing_first(source: StoredSource) -> tuple[bool, int, str]:
-    return source_state(source) == "ok", -source.error_count, source.id
-
-
 def source_status(
     source: StoredSource, entries: int, message_limit: int | None = MESSAGE_LIMIT
 ) -> SourceStatus:
@@ -200,7 +160,7 @@ def source_status(
         id=source.id,
         title=source.display_title,
         url=source.url,
-        state=source_state(source),
+        state=source.state,
         entries=entries,
         last_success_at=source.last_success_at,
         last_polled_at=source.last_polled_at,
@@ -228,7 +188,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         "uptime_seconds": int((report.now - process.started_at).total_seconds()),
         "last_heartbeat": _iso(process.last_heartbeat),
         "heartbeat_running_since": _iso(process.heartbeat_running_since),
-        "last_pull": _iso(report.counts.last_pull),
+        "last_pull": _iso(report.counts.last_polled_at),
         "sources": {"states": report.counts.states, "due": report.counts.due},
         "feeds": [
             {

@@ -9,10 +9,12 @@ from store.errors import SchemaError, StoreError, UnknownSourceError
 from store.identity import entry_key, entry_uid
 from store.migrate import ensure_schema, upgrade
 from store.model import (
+    SOURCE_STATES,
     IngestCounts,
     PollingUpdate,
     Retention,
     SourceDefinition,
+    SourceSummary,
     StoredEntry,
     StoredSource,
     StoredStory,
@@ -22,11 +24,13 @@ from store.model import (
 from store.store import Store
 
 __all__ = [
+    "SOURCE_STATES",
     "IngestCounts",
     "PollingUpdate",
     "Retention",
     "SchemaError",
     "SourceDefinition",
+    "SourceSummary",
     "Store",
     "StoreError",
     "StoredEntry",

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Enclosure, ParsedFeed, Validators
-from store import story_index, story_queries
+from store import source_queries, story_index, story_queries
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
 from store.database import (
     WRITER_THREADS,
@@ -52,6 +52,7 @@ from store.model import (
     PollingUpdate,
     Retention,
     SourceDefinition,
+    SourceSummary,
     StoredEntry,
     StoredSource,
     StoredStory,
@@ -191,6 +192,25 @@ class Store:
             query = query.where(SourceRow.active.is_(True))
         async with reading(self.engine) as conn:
             return [_source(row) for row in (await conn.execute(query)).all()]
+
+    async def source_summary(self, now: datetime) -> SourceSummary:
+        """The active sources per state, how many are due and held by nobody, the last poll."""
+        async with reading(self.engine) as conn:
+            return await source_queries.source_summary(conn, now)
+
+    async def source_page(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        text: str = "",
+        offset: int = 0,
+        limit: int | None = 100,
+    ) -> tuple[list[StoredSource], int]:
+        """A page of the active sources, failing first, filtered by state and text; and how
+        many match (store.source_queries)."""
+        async with reading(self.engine) as conn:
+            rows, matching = await source_queries.source_page(conn, states, text, offset, limit)
+        return [_source(row) for row in rows], matching
 
     async def get_source(self, source_id: str) -> StoredSource:
         async with reading(self.engine) as conn:
@@ -502,9 +522,11 @@ class Store:
             async for page in pages:
                 yield page
 
-    async def count_entries(self) -> dict[str, int]:
-        """Stored entries per source id."""
+    async def count_entries(self, source_ids: Sequence[str] | None = None) -> dict[str, int]:
+        """Stored entries per source id (of ``source_ids`` only, when given)."""
         query = select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)
+        if source_ids is not None:
+            query = query.where(EntryRow.source_id.in_(source_ids))
         async with reading(self.engine) as conn:
             return {source_id: count for source_id, count in (await conn.execute(query)).all()}
 
