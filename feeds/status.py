@@ -25,6 +25,7 @@ from store.model import SOURCE_STATES, SourceSummary, StoredSource
 STATES = SOURCE_STATES
 FAILING = "failing"  # a filter: every state but ok
 PAGE_SIZE = 100
+MAX_PAGE = 1_000_000  # a larger page number in a URL is this one (and empty)
 MESSAGE_LIMIT = 300  # characters of an upstream error message shown (pages stay small)
 
 
@@ -54,7 +55,7 @@ class StatusQuery:
         return cls(
             state=state if state in (*STATES, FAILING) else "",
             text=params.get("q", "").strip()[:200],
-            page=max(1, int(page)) if page.isdigit() else 1,
+            page=min(max(1, int(page)), MAX_PAGE) if page.isdigit() else 1,
         )
 
 
@@ -85,7 +86,6 @@ class FeedStatus:
 @dataclass(frozen=True, slots=True)
 class StatusReport:
     now: datetime
-    title: str
     process: ProcessInfo
     counts: SourceSummary
     feeds: list[FeedStatus]
@@ -114,10 +114,9 @@ async def collect_status(
     shown, matching = await store.source_page(
         states=_states(query.state), text=query.text, offset=offset, limit=page_size
     )
-    entries = await store.count_entries([s.id for s in shown])
+    entries = await store.count_entries([s.id for s in shown] if page_size else None)
     return StatusReport(
         now=now,
-        title=publisher.site.title,
         process=process,
         counts=await store.source_summary(now),
         feeds=await feed_statuses(publisher),

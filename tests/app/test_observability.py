@@ -178,6 +178,7 @@ async def test_the_status_page_of_10000_sources_is_paged_and_small(
             "failing": {"state": "failing", "page": "2"},
             "found": {"q": "SOURCE-0999"},
             "last": {"page": "100"},
+            "beyond": {"page": "9" * 30},
         }.items():
             pages[name] = (await client.get("/", params=params)).text
         status = (await client.get("/status.json")).content
@@ -193,3 +194,4 @@ async def test_the_status_page_of_10000_sources_is_paged_and_small(
     assert "No source matches" in pages["failing"]
     assert "10 sources, failing first" in pages["found"]
     assert "source-09999" in pages["last"] and "next →" not in pages["last"]
+    assert "No source matches" in pages["beyond"]
