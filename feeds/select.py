@@ -50,7 +50,7 @@ class Selector:
         self._include = [compile_rule(r) for r in definition.include]
         self._exclude = [compile_rule(r) for r in definition.exclude]
         self._languages = tuple(language.lower() for language in definition.languages)
-        self.source_titles = dict(source_titles or {})
+        self.source_titles: Mapping[str, str] = dict(source_titles or {})
 
     @property
     def has_rules(self) -> bool:

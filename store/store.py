@@ -52,6 +52,7 @@ from store.model import (
     IngestCounts,
     PollingUpdate,
     Retention,
+    SourceChange,
     SourceDefinition,
     SourceSummary,
     StoredEntry,
@@ -63,6 +64,7 @@ from store.retention import prune_source
 from store.stories import StorySettings
 from store.tables import Base, EntryRow, SourceRow
 from store.types import UTCDateTime
+from store.versions import NEXT_VERSION, lock_versions, lock_versions_async
 
 T = TypeVar("T")
 
@@ -428,6 +430,7 @@ class Store:
         pruned = prune_source(conn, source_id, self._retention(conn, source_id), now)
         counts = dataclasses.replace(counts, pruned=pruned)
         changed = bool(counts.new or counts.updated or counts.pruned)
+        lock_versions(conn)
         conn.execute(
             _INGESTED_SOURCE[changed],
             {
@@ -466,10 +469,11 @@ class Store:
             async with self._writing() as conn:
                 count = await conn.run_sync(prune_source, source.id, source.retention, now)
                 if count:  # cached renderings of this source's feeds are stale now
+                    await lock_versions_async(conn)
                     await conn.execute(
                         update(SourceRow)
                         .where(SourceRow.id == source.id)
-                        .values(content_version=SourceRow.content_version + 1)
+                        .values(content_version=NEXT_VERSION)
                     )
             if count:
                 removed[source.id] = count
@@ -479,20 +483,20 @@ class Store:
 
     async def newest_entries(
         self,
-        source_ids: Sequence[str],
+        source_ids: Sequence[str] | None,
         *,
         batch: int = 200,
         cursor: tuple[datetime, int] | None = None,
     ) -> AsyncGenerator[list[StoredEntry], None]:
-        """Pages of the entries of ``source_ids``, newest first (keyset paging, one short read
-        transaction a page, so a reader that stops early holds nothing open)."""
+        """Pages of the entries of ``source_ids`` (of every source with None), newest first
+        (keyset paging, one short read transaction a page, so a reader that stops early holds
+        nothing open)."""
         while True:
             query = (
-                select(EntryRow)
-                .where(EntryRow.source_id.in_(source_ids))
-                .order_by(EntryRow.sort_at.desc(), EntryRow.id.desc())
-                .limit(batch)
+                select(EntryRow).order_by(EntryRow.sort_at.desc(), EntryRow.id.desc()).limit(batch)
             )
+            if source_ids is not None:
+                query = query.where(EntryRow.source_id.in_(source_ids))
             if cursor is not None:
                 query = query.where(tuple_(EntryRow.sort_at, EntryRow.id) < cursor)
             async with reading(self.engine) as conn:
@@ -503,16 +507,32 @@ class Store:
                 return
             cursor = (rows[-1].sort_at, rows[-1].id)
 
-    async def source_versions(self) -> dict[str, int]:
-        """Every source's content version: it grows whenever an entry of the source is added
-        or changed, or the source's title or link changes. One read of the small sources
-        table; the publisher compares it to decide whether a rendered feed is still good."""
-        query = select(SourceRow.id, SourceRow.content_version)
+    async def source_changes(self, since: int | None = None) -> list[SourceChange]:
+        """The sources whose content version is above ``since`` (all of them with None), with
+        what a rendered feed says of them. Versions come from one counter over all sources
+        and grow whenever an entry of a source is added, changed or pruned, or its title or
+        link changes (store.versions): a reader that keeps the highest version it saw reads
+        only what changed since, by index."""
+        query = select(
+            SourceRow.id,
+            SourceRow.content_version,
+            SourceRow.url,
+            SourceRow.title,
+            SourceRow.feed_title,
+            SourceRow.feed_link,
+        )
+        if since is not None:
+            query = query.where(SourceRow.content_version > since)
         async with reading(self.engine) as conn:
-            return {source_id: version for source_id, version in (await conn.execute(query)).all()}
+            rows = (await conn.execute(query)).all()
+        return [SourceChange(*row) for row in rows]
+
+    async def source_versions(self) -> dict[str, int]:
+        """Every source's content version (see :meth:`source_changes`)."""
+        return {change.id: change.content_version for change in await self.source_changes()}
 
     async def entries_before(
-        self, source_ids: Sequence[str], uid: str, *, batch: int = 200
+        self, source_ids: Sequence[str] | None, uid: str, *, batch: int = 200
     ) -> AsyncGenerator[list[StoredEntry], None]:
         """Like :meth:`newest_entries`, starting after the entry ``uid`` (its place in the
         newest-first order): the keyset cursor of a curated feed's archive pages. Nothing when
@@ -698,25 +718,25 @@ def _timedelta(seconds: int | None) -> timedelta | None:
 
 
 # The source row after an ingest, built once: the SET clause is the parameters' columns plus
-# ``content_version``, + 1 when entries were added, changed or pruned (True), else + 1 only
-# when the title or link changed (False, evaluated by the database in the same UPDATE).
+# ``content_version``: the next version (store.versions) when entries were added, changed or
+# pruned (True), else only when the title or link changed (False, evaluated by the database
+# in the same UPDATE).
 _INGESTED_SOURCE = {
     True: update(SourceRow)
     .where(SourceRow.id == bindparam("_source_id"))
-    .values(content_version=SourceRow.content_version + 1),
+    .values(content_version=NEXT_VERSION),
     False: update(SourceRow)
     .where(SourceRow.id == bindparam("_source_id"))
     .values(
-        content_version=SourceRow.content_version
-        + case(
+        content_version=case(
             (
                 or_(
                     SourceRow.feed_title.is_distinct_from(bindparam("_feed_title")),
                     SourceRow.feed_link.is_distinct_from(bindparam("_feed_link")),
                 ),
-                1,
+                NEXT_VERSION,
             ),
-            else_=0,
+            else_=SourceRow.content_version,
         )
     ),
 }

@@ -77,6 +77,7 @@ from store.tables import (
     StoryTermRow,
     TermFrequencyRow,
 )
+from store.versions import NEXT_VERSION, lock_versions
 
 MAX_TERM_LENGTH = 200  # longer "words" are noise; they are left out of the term tables
 SCORES_KEPT = 5  # candidate scores kept per member for explain
@@ -784,10 +785,9 @@ def bump_sources(conn: Connection, sources: Iterable[str]) -> None:
     lock source rows in the same order."""
     wanted = sorted(set(sources))
     if wanted:
+        lock_versions(conn)
         conn.execute(
-            update(SourceRow)
-            .where(SourceRow.id.in_(wanted))
-            .values(content_version=SourceRow.content_version + 1)
+            update(SourceRow).where(SourceRow.id.in_(wanted)).values(content_version=NEXT_VERSION)
         )
 
 
