@@ -84,7 +84,13 @@ def _checked(value: Any, make: Callable[[], timedelta]) -> timedelta:
         raise ValueError(f"{value!r} is too long: at most {_days(MAX_DURATION)}") from None
 
 
+# An http(s) URL with a plain host name or IPv4 address: accepted without urlsplit.
+_PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\s]*)?")
+
+
 def _http_url(value: str) -> str:
+    if _PLAIN_HTTP_URL.fullmatch(value):
+        return value
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL")
@@ -485,13 +491,30 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-MAX_YAML_NODES = 100_000  # values in the file, counting each use of an alias in full
+# Values in the file, counting each use of an alias in full: at most this many, or one per
+# character of the file when that is more (a value without aliases takes a character at
+# least, so only aliases can pass it: the expansion stays linear in the file's size).
+MAX_YAML_NODES = 100_000
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when PyYAML was built with it (its wheels are), which reads a config
+    of tens of thousands of sources in a fraction of the pure-Python parser's time; with a
+    quicker answer for the plain scalars no implicit type could match (most of them)."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> Any:
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
+            table = self.yaml_implicit_resolvers
+            if not implicit[0] or (value and value[0] not in table and None not in table):
+                return self.DEFAULT_SCALAR_TAG
+        return super().resolve(kind, value, implicit)
 
 
 def parse_yaml(content: bytes, name: str) -> Any:
     """The YAML document in ``content`` (UTF-8), refusing what would be read wrongly or
     without bound: bytes that are not UTF-8, a key given twice in one mapping (YAML keeps
-    the last silently), and aliases that expand to more than MAX_YAML_NODES values."""
+    the last silently), and aliases that expand to more values than MAX_YAML_NODES (or the
+    file's length in characters, if longer)."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -525,12 +548,12 @@ def parse_yaml(content: bytes, name: str) -> Any:
 
 
 def _load(text: str, name: str) -> Any:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        problems = list(_repeated_keys(node, name))
+        problems = _node_problems(node, name, max(MAX_YAML_NODES, len(text)))
         if problems:
             raise ConfigError(problems)
         return loader.construct_document(node)
@@ -538,15 +561,36 @@ def _load(text: str, name: str) -> Any:
         loader.dispose()
 
 
-def _repeated_keys(root: yaml.Node, name: str) -> Iterable[str]:
-    """A problem for each key given twice in one mapping, naming its key path and lines."""
+def _node_problems(root: yaml.Node, name: str, limit: int) -> list[str]:
+    """What :func:`_repeated_keys` finds, in one quick pass over the nodes when the file has
+    no such problem (the walk with key paths runs only when it has one)."""
+    seen = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return [f"{name}: more than {limit} values (aliases counted in full)"]
+        if node.__class__ is yaml.MappingNode:
+            labels = [k.value if k.__class__ is yaml.ScalarNode else "?" for k, _ in node.value]
+            if len(set(labels)) != len(labels):
+                return list(_repeated_keys(root, name, limit))
+            stack += [value for _, value in node.value]
+        elif node.__class__ is yaml.SequenceNode:
+            stack += node.value
+    return []
+
+
+def _repeated_keys(root: yaml.Node, name: str, limit: int) -> Iterable[str]:
+    """A problem for each key given twice in one mapping, naming its key path and lines;
+    and one if the values, aliases counted in full, are more than ``limit``."""
     seen = 0
     stack: list[tuple[yaml.Node, str]] = [(root, "")]
     while stack:
         node, where = stack.pop()
         seen += 1
-        if seen > MAX_YAML_NODES:
-            yield f"{name}: more than {MAX_YAML_NODES} values (aliases counted in full)"
+        if seen > limit:
+            yield f"{name}: more than {limit} values (aliases counted in full)"
             return
         if isinstance(node, yaml.SequenceNode):
             stack += [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
@@ -599,7 +643,7 @@ def _check_references(settings: Settings) -> Iterable[str]:
             f"scheduler.lease: must be longer than fetch.deadline "
             f"({_show(settings.fetch.deadline)}), not {_show(settings.scheduler.lease)}"
         )
-    sources = [s.model_dump() for s in settings.sources]
+    sources = [{"id": s.id, "tags": s.tags} for s in settings.sources]  # all that is checked
     yield from _references(sources, [f.model_dump() for f in settings.feeds])
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import yaml
+
 from feedmill.cli import main
 
 SOURCE = "sources:\n  - id: a\n    url: https://a.example/feed\n"
@@ -101,6 +103,36 @@ def test_aliases_that_expand_without_bound_are_refused(
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     assert "more than 100000 values" in check(tmp_path, "\n".join(lines) + "\n", capsys)
+
+
+def test_a_long_config_without_aliases_is_read(tmp_path: Path) -> None:
+    """Tens of thousands of sources: more values than MAX_YAML_NODES, but each is written
+    out in the file, so none is refused, and libyaml's parser reads them."""
+    from feedmill.config import MAX_YAML_NODES, _Loader, load_config
+
+    count = MAX_YAML_NODES // 3 + 1
+    lines = ["sources:"]
+    for i in range(count):
+        lines += [f"  - id: s{i}", f"    url: http://127.0.0.{1 + i % 9}:8080/f/{i}.xml"]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_config(path)
+    assert len(settings.sources) == count
+    assert (
+        settings.sources[-1].url == f"http://127.0.0.{1 + (count - 1) % 9}:8080/f/{count - 1}.xml"
+    )
+    assert issubclass(_Loader, yaml.CSafeLoader)
+
+
+def test_a_key_given_twice_in_a_long_config_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = ["sources:"]
+    for i in range(3000):
+        lines += [f"  - id: s{i}", f"    url: https://a.example/{i}"]
+    lines.insert(4001, "    url: https://b.example/again")
+    found = check(tmp_path, "\n".join(lines) + "\n", capsys)
+    assert "sources[1999].url: the key is given twice in one mapping (lines 4001 and 4002)" in found
 
 
 def test_deep_nesting_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
