@@ -162,10 +162,13 @@ class Store:
         """
         wanted = {d.id: d for d in definitions}
         self._retention_of = {d.id: d.retention for d in wanted.values()}
+        columns = [getattr(SourceRow, name) for name in _CONFIGURED]
         async with self._writing() as conn:
-            rows = (await conn.execute(select(SourceRow.id, SourceRow.url))).all()
-            stored = {source_id: url for source_id, url in rows}
-            new, kept, moved = [], [], []  # one statement each, however many sources
+            rows = (await conn.execute(select(SourceRow.id, *columns))).all()
+            stored = {row[0]: dict(zip(_CONFIGURED, row[1:], strict=True)) for row in rows}
+            # One statement each, however many sources; rows already as configured (the
+            # usual start: nothing changed) are not written at all.
+            new, kept, moved = [], [], []
             for definition in wanted.values():
                 values: dict[str, Any] = {
                     "url": definition.url,
@@ -174,12 +177,13 @@ class Store:
                     "active": True,
                     **_retention_columns(definition.retention),
                 }
-                if definition.id not in stored:
+                before = stored.get(definition.id)
+                if before is None:
                     first = {"id": definition.id, "next_poll_at": now, "created_at": now}
                     new.append({**first, "error_count": 0, **values})
-                elif stored[definition.id] != definition.url:
+                elif before["url"] != definition.url:
                     moved.append({"_id": definition.id, "next_poll_at": now, **values})
-                else:
+                elif before != values:
                     kept.append({"_id": definition.id, **values})
             if new:
                 await conn.execute(insert(SourceRow), new)
@@ -188,7 +192,7 @@ class Store:
                     columns: dict[str, Any] = {n: bindparam(n) for n in changes[0] if n != "_id"}
                     statement = update(SourceRow).where(SourceRow.id == bindparam("_id"))
                     await conn.execute(statement.values(**columns, **extra), changes)
-            gone = set(stored) - set(wanted)
+            gone = {i for i, row in stored.items() if row["active"] and i not in wanted}
             if gone:
                 await conn.execute(
                     update(SourceRow).where(SourceRow.id.in_(gone)).values(active=False)
@@ -631,6 +635,15 @@ class Store:
         return None if row is None else _entry(row)
 
 
+# The columns sync_sources sets from the config.
+_CONFIGURED = (
+    "url",
+    "title",
+    "interval_seconds",
+    "active",
+    "retain_max_age_seconds",
+    "retain_max_entries",
+)
 _RESET_FOR_NEW_URL: dict[str, Any] = {
     "etag": None,
     "last_modified": None,
