@@ -1,14 +1,15 @@
 """Pulling sources: the upstream half of the pipeline.
 
-    for source in store.claim_due_sources(now, lease, owner):   # a lease per source, in the db
-        if its host is held (shared Retry-After): store.postpone(source, until)
-        with a per-host slot: result = fetch_feed(client, source.fetch_url, validators)
-        redirect count / discovery -> the effective URL          (sources.policy)
-        if 304 or same body hash:  store.record_not_modified(source, next poll, state)
-        else:
-            feed = parse_document(result.content)          # off the event loop
-            store.ingest(source, feed, validators, next poll, state)   # one transaction
-        on SourceError:  store.record_failure(source, kind, message, backed-off next poll)
+    while any is due or pulls run:   # at most `concurrency` in flight, refilled as they end
+      for source in store.claim_due_sources(now, lease, owner, free slots):  # leased in the db
+          if its host is held (shared Retry-After): store.postpone(source, until)
+          with a per-host slot: result = fetch_feed(client, source.fetch_url, validators)
+          redirect count / discovery -> the effective URL          (sources.policy)
+          if 304 or same body hash:  store.record_not_modified(source, next poll, state)
+          else:
+              feed = parse_document(result.content)          # off the event loop
+              store.ingest(source, feed, validators, next poll, state)   # one transaction
+          on SourceError:  store.record_failure(source, kind, message, backed-off next poll)
 
 A failing source is a value (:class:`PullResult` with ``error``); it never stops the others.
 Writes run to completion even when the pull is cancelled (shutdown): see :meth:`Puller.drain`.
@@ -63,6 +64,8 @@ T = TypeVar("T")
 
 # How long a claimed source stays claimed if the process dies before recording an outcome.
 CLAIM_LEASE = timedelta(minutes=10)
+# Seconds between looks for newly due sources while a heartbeat's last pulls still run.
+RECLAIM = 1.0
 
 
 def default_owner() -> str:
@@ -128,14 +131,40 @@ class Puller:
         self.observe: Callable[[PullResult], None] | None = None
 
     async def pull_due(self) -> list[PullResult]:
-        """One heartbeat: lease due sources a batch at a time (``concurrency`` of them) and
-        pull them, until none is due. Small batches let several workers share the work."""
+        """One heartbeat: pull the due sources, ``concurrency`` at a time, until none is due.
+
+        Pulls flow: whenever half the slots are free, as many due sources as there are free
+        slots are leased and started, so a slow upstream holds its own slot only, never the
+        sources behind it. Leasing a few at a time lets several workers share the work. Once
+        none is due, the heartbeat looks again every RECLAIM seconds while pulls still run.
+        Cancelled (shutdown), it cancels the pulls it started."""
         results: list[PullResult] = []
-        while due := await self.store.claim_due_sources(
-            self.clock(), self.lease, limit=self._batch, owner=self.owner
-        ):
-            results += await self.pull_many(due)
-        return results
+        running: set[asyncio.Future[PullResult]] = set()
+        loop = asyncio.get_running_loop()
+        empty_at: float | None = None  # when a claim last found nothing due
+        refill = max(1, self._batch // 2)
+        try:
+            while True:
+                free = self._batch - len(running)
+                looked = empty_at is not None and loop.time() - empty_at < RECLAIM
+                if free >= refill and not looked:
+                    due = await self.store.claim_due_sources(
+                        self.clock(), self.lease, limit=free, owner=self.owner
+                    )
+                    empty_at = None if due else loop.time()
+                    running.update(asyncio.ensure_future(self.pull_source(s)) for s in due)
+                if not running:
+                    return results
+                timeout = RECLAIM if empty_at is not None else None
+                done, running = await asyncio.wait(
+                    running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                results += [task.result() for task in done]
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
 
     async def pull_many(self, sources: Iterable[StoredSource]) -> list[PullResult]:
         return list(await asyncio.gather(*(self._pull_limited(s) for s in sources)))

@@ -3,7 +3,9 @@ wire (what we sent) and on the stored state (next poll, validators, error kind, 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import httpx
@@ -224,3 +226,42 @@ async def test_at_most_two_fetches_run_at_once_per_host(
         results = await puller.pull_due()
     assert [r.error for r in results] == [None] * 12
     assert upstream.most_in_flight == {f"127.0.0.1:{port}": 2, f"localhost:{port}": 2}
+
+
+async def test_a_slow_upstream_holds_only_its_own_slot(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    """Pulls flow: with two slots and one upstream that does not answer, the other sources
+    are all pulled through the second slot meanwhile (in batches they would wait for it)."""
+    held = threading.Event()
+    upstream.add("/held.rss", TINY_RSS, content_type="application/rss+xml", hold=held)
+    definitions = [SourceDefinition("a-held", upstream.url("/held.rss"), None, timedelta(hours=1))]
+    for n in range(6):
+        upstream.add(f"/quick{n}.rss", TINY_RSS, content_type="application/rss+xml")
+        url = upstream.url(f"/quick{n}.rss")
+        definitions.append(SourceDefinition(f"b-quick{n}", url, None, timedelta(hours=1)))
+    await store.sync_sources(definitions, clock())
+    loopback = FetchSettings(
+        deadline=30, addresses=AddressPolicy.from_allowlist(True, ["127.0.0.0/8", "::1/128"])
+    )
+    async with make_client(loopback) as client:
+        puller = Puller(
+            store, client, loopback, clock, polling=POLLING, concurrency=2, hosts=HostLimits(4)
+        )
+        done: list[str] = []
+        puller.observe = lambda result: done.append(result.source_id)
+        cycle = asyncio.ensure_future(puller.pull_due())
+        try:
+            quick = {f"b-quick{n}" for n in range(6)}
+            await asyncio.wait_for(_until(lambda: quick <= set(done)), timeout=20)
+        finally:
+            held.set()
+        results = await cycle
+    assert done[-1] == "a-held"
+    assert sorted(r.source_id for r in results) == sorted(d.id for d in definitions)
+    assert [r.error for r in results] == [None] * 7
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
