@@ -323,13 +323,7 @@ class Service:
         return []
 
     def _server(self, app: Any, access_log: bool) -> uvicorn.Server:
-        config = uvicorn.Config(
-            app,
-            lifespan="off",
-            log_config=None,
-            access_log=access_log,
-            timeout_graceful_shutdown=max(1, int(self._shutdown_seconds())),
-        )
+        config = uvicorn_config(app, access_log, self._shutdown_seconds())
         if access_log:
             logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         return _Server(config)
@@ -438,6 +432,21 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise ServiceError(f"--metrics wants HOST:PORT, not a port of {text!r}")
     return int(text)
+
+
+def uvicorn_config(app: Any, access_log: bool, shutdown_seconds: float) -> uvicorn.Config:
+    """How uvicorn serves the app (bench/serve.py measures this very configuration): httptools
+    when installed (uvicorn[standard]); X-Forwarded-* read only when the access log, the one
+    reader of the client's address, is on (checking it costs about as much as answering a
+    cached feed)."""
+    return uvicorn.Config(
+        app,
+        lifespan="off",
+        log_config=None,
+        access_log=access_log,
+        proxy_headers=access_log,
+        timeout_graceful_shutdown=max(1, int(shutdown_seconds)),
+    )
 
 
 def make_publisher(settings: Settings, store: Store, clock: Clock) -> Publisher:

@@ -23,8 +23,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -50,6 +49,7 @@ _FEED = re.compile(
 HEALTH_TIMEOUT = 1.0  # seconds the database has to answer /healthz
 INDEX_TIMEOUT = 5.0  # seconds the index page's reads may take before the last one is served
 INDEX_PAGES_KEPT = 64  # status pages (by query string) kept to serve while the database is away
+_VARY = (b"vary", b"accept-encoding")
 _UNAVAILABLE = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5")]
 _GZIP = re.compile(r"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(0(?:\.0*)?|1(?:\.0*)?|0\.\d+))?\s*(?:,|$)")
 
@@ -113,13 +113,7 @@ class FeedApp:
 
     async def _respond(self, scope: Scope, send: Send, document: Document) -> int:
         request = dict(scope["headers"])
-        headers = [
-            (b"etag", document.etag.encode()),
-            (b"cache-control", self.cache_control),
-            (b"vary", b"accept-encoding"),
-        ]
-        if document.updated > EPOCH:
-            headers.append((b"last-modified", http_date(document.updated).encode()))
+        headers = [*document.validators, (b"cache-control", self.cache_control), _VARY]
         if document.age is not None:
             headers.append((b"age", str(document.age).encode()))
         if not_modified(request, document):
@@ -141,10 +135,6 @@ async def _send(
         headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-def http_date(moment: datetime) -> str:
-    return format_datetime(moment.replace(microsecond=0), usegmt=True)
 
 
 def not_modified(request: dict[bytes, bytes], document: Document) -> bool:

@@ -29,6 +29,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mappin
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from email.utils import format_datetime
 from typing import TypeVar
 
 from feeds.errors import UnknownFeedError
@@ -84,6 +85,8 @@ class Document:
     updated: datetime
     entry_count: int = 0  # entries on this page of a feed (the status page shows it)
     age: int | None = None  # seconds since known current: served while the database is away
+    # The ETag and Last-Modified response headers, encoded once rather than per request.
+    validators: tuple[tuple[bytes, bytes], ...] = ()
 
 
 def make_document(
@@ -91,7 +94,13 @@ def make_document(
 ) -> Document:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same bytes each time
-    return Document(body, compressed, media_type, etag, updated, entry_count)
+    validators = [(b"etag", etag.encode())]
+    if updated > EPOCH:
+        last_modified = format_datetime(updated.replace(microsecond=0), usegmt=True)
+        validators.append((b"last-modified", last_modified.encode()))
+    return Document(
+        body, compressed, media_type, etag, updated, entry_count, validators=tuple(validators)
+    )
 
 
 class Publisher:
