@@ -6,7 +6,8 @@
           each feed with a changed source: its generation + 1
       stamp = F's generation (+ the minute, if F has max_age)          # O(1), any size of F
       cached (F, X, P) with the same stamp?  -> serve it (no other query)
-      a render of (F, X, P) for this stamp running?  -> wait for it (one render, many waiters)
+      a render of (F, X, P) for this stamp running?  -> the last rendering, if there is one,
+                                                        else wait for it (one render)
       else select P's entries (rules at read time, off the event loop, one time budget
            for the regular expressions; a feed over many sources reads the newest entries
            of all and keeps its own), render X
@@ -134,6 +135,7 @@ class Publisher:
         self._titles = _Titles(self._infos)
         self._cache: OrderedDict[Key, tuple[object, Document]] = OrderedDict()
         self._rendering: dict[Key, tuple[object, asyncio.Future[Document]]] = {}
+        self._refreshing: asyncio.Future[None] | None = None
         self._confirmed: dict[Key, float] = {}  # known current at
         self._down: tuple[float, str] | None = None  # database failed: until when, why
         self._last_sources_opml: tuple[Document, float] | None = None
@@ -373,12 +375,14 @@ class Publisher:
             self._confirmed[key] = self._versions_read_at or self._monotonic()
             return cached[1]
         running = self._rendering.get(key)
+        if running is not None and running[0] == stamp and cached is not None:
+            return cached[1]  # being rendered again for another request: the last one meanwhile
         if running is None or running[0] != stamp:
             task = asyncio.ensure_future(self._render_cached(definition, extension, key, stamp))
             task.add_done_callback(functools.partial(self._rendered, key))
             running = self._rendering[key] = (stamp, task)
-        # Every request for this stamp waits for the one render; one that is cancelled (its
-        # client went away) leaves it running for the others.
+        # One render for this stamp, however many requests wait for it (a first rendering);
+        # one that is cancelled (its client went away) leaves it running for the others.
         return await asyncio.shield(running[1])
 
     def _rendered(self, key: Key, task: asyncio.Future[Document]) -> None:
@@ -419,23 +423,29 @@ class Publisher:
             RENDERERS[extension],
             definition,
             page.entries,
-            self._infos,
+            dict(self._infos),  # the thread's own: the loop updates the publisher's
             self.site,
             links,
             page.stories,
         )
+
+        def finish(updated: datetime) -> Document:
+            rendered: RenderedFeed = render(updated=updated)
+            count = len(page.entries)
+            return make_document(rendered.body, rendered.media_type, rendered.updated, count)
+
         # The content decides the date: rendered with a fixed one, hashed, then dated by
-        # when these bytes were first rendered by any process (store.documents).
-        digest = hashlib.sha256(render(updated=EPOCH).body).hexdigest()
+        # when these bytes were first rendered by any process (store.documents). Rendering,
+        # hashing and compressing run in a thread: requests for cached documents are
+        # answered meanwhile.
+        digest = await asyncio.to_thread(_digest, render)
         key = DocumentKey(definition.id, extension, before or "")
         changed = await self.store.document_changed_at(key, digest, self.clock())
-        rendered: RenderedFeed = render(updated=changed)
+        document = await asyncio.to_thread(finish, changed)
         self.renders += 1
         if self.observe_render is not None:
             self.observe_render(extension, time.perf_counter() - started)
-        return make_document(
-            rendered.body, rendered.media_type, rendered.updated, len(page.entries)
-        )
+        return document
 
     async def _stamp(self, definition: FeedDefinition) -> object:
         await self._refresh()
@@ -446,11 +456,18 @@ class Publisher:
         return generation, self.clock().replace(second=0, microsecond=0)
 
     async def _refresh(self) -> None:
-        """Read the sources changed since the last read, at most once per ``recheck``, and
-        count a generation for each feed that draws on one of them."""
+        """Read the sources changed since the last read, at most once per ``recheck`` (one
+        read, however many requests wait for it), and count a generation for each feed that
+        draws on one of them."""
         now = self._monotonic()
         if self._versions_read_at is not None and now - self._versions_read_at < self._recheck:
             return
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._read_and_count(now))
+            self._refreshing.add_done_callback(_retrieved)
+        await asyncio.shield(self._refreshing)
+
+    async def _read_and_count(self, now: float) -> None:
         changes = await self._read_changes(now)
         self._versions_read_at = now
         seen = self._seen or 0
@@ -546,6 +563,15 @@ async def _off_loop(selector: Selector, work: Callable[..., T], *args: object) -
     if selector.has_rules:
         return await asyncio.to_thread(work, *args)
     return work(*args)
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # the waiters raise it; retrieved even if none is left
+
+
+def _digest(render: Callable[..., RenderedFeed]) -> str:
+    return hashlib.sha256(render(updated=EPOCH).body).hexdigest()
 
 
 def _passing(
