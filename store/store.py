@@ -162,9 +162,9 @@ class Store:
         """
         wanted = {d.id: d for d in definitions}
         self._retention_of = {d.id: d.retention for d in wanted.values()}
-        columns = [getattr(SourceRow, name) for name in _CONFIGURED]
+        configured = [getattr(SourceRow, name) for name in _CONFIGURED]
         async with self._writing() as conn:
-            rows = (await conn.execute(select(SourceRow.id, *columns))).all()
+            rows = (await conn.execute(select(SourceRow.id, *configured))).all()
             stored = {row[0]: dict(zip(_CONFIGURED, row[1:], strict=True)) for row in rows}
             # One statement each, however many sources; rows already as configured (the
             # usual start: nothing changed) are not written at all.

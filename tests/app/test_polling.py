@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
-from feedmill.pull import Puller
+from feedmill.pull import Puller, PullResult
 from sources import AddressPolicy, FetchSettings, PollSettings, make_client
 from sources.hosts import HostLimits
 from store import SourceDefinition, Store, StoredSource
@@ -249,19 +249,21 @@ async def test_a_slow_upstream_holds_only_its_own_slot(
             store, client, loopback, clock, polling=POLLING, concurrency=2, hosts=HostLimits(4)
         )
         done: list[str] = []
-        puller.observe = lambda result: done.append(result.source_id)
+        quick_done = asyncio.Event()
+        quick = {f"b-quick{n}" for n in range(6)}
+
+        def observe(result: PullResult) -> None:
+            done.append(result.source_id)
+            if quick <= set(done):
+                quick_done.set()
+
+        puller.observe = observe
         cycle = asyncio.ensure_future(puller.pull_due())
         try:
-            quick = {f"b-quick{n}" for n in range(6)}
-            await asyncio.wait_for(_until(lambda: quick <= set(done)), timeout=20)
+            await asyncio.wait_for(quick_done.wait(), timeout=20)
         finally:
             held.set()
         results = await cycle
     assert done[-1] == "a-held"
     assert sorted(r.source_id for r in results) == sorted(d.id for d in definitions)
     assert [r.error for r in results] == [None] * 7
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
