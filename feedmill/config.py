@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -38,6 +37,7 @@ from sources.fetch import FetchSettings, default_user_agent
 from sources.hosts import HostLimits
 from sources.netguard import AddressPolicy
 from sources.policy import PollSettings
+from sources.urls import check_url
 from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
 from store.database import resolve_database_url
 from store.errors import StoreError
@@ -68,10 +68,7 @@ def parse_duration(value: Any) -> timedelta:
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value.strip()
+    return check_url(value.strip())
 
 
 def _interval(value: timedelta) -> timedelta:
