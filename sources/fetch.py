@@ -291,6 +291,10 @@ async def _read_limited(
     encoded = "content-encoding" in headers  # the decoded size is what counts
     if declared.isdigit() and not encoded and int(declared) > limit:
         raise FetchError(ErrorKind.TOO_LARGE, f"body of {declared} bytes over {limit}", url=url)
+    if response.is_stream_consumed:  # built in memory, already decoded (httpx.MockTransport)
+        body = bytearray()
+        _append_limited(body, response.content, limit, url)
+        return response.content
     decoder = BodyDecoder.for_encodings(headers.get("content-encoding"))
     body = bytearray()
     try:
