@@ -15,7 +15,7 @@ keeps.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import brotli
@@ -92,8 +92,12 @@ class _Brotli:
         return iter(())
 
 
-_LAYERS = {"gzip": lambda: _Zlib(True), "x-gzip": lambda: _Zlib(True)}
-_LAYERS |= {"deflate": lambda: _Zlib(False), "br": _Brotli}
+_LAYERS: dict[str, Callable[[], _Layer]] = {
+    "gzip": lambda: _Zlib(True),
+    "x-gzip": lambda: _Zlib(True),
+    "deflate": lambda: _Zlib(False),
+    "br": _Brotli,
+}
 
 
 class BodyDecoder:

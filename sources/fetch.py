@@ -171,7 +171,8 @@ async def _get(
         try:
             response = await client.send(request, stream=True)
         except httpx.InvalidURL as exc:  # httpx parses a redirect's Location in send()
-            raise FetchError(ErrorKind.BAD_URL, f"redirect to an invalid URL: {exc}", url=url) from exc
+            message = f"redirect to an invalid URL: {exc}"
+            raise FetchError(ErrorKind.BAD_URL, message, url=url) from exc
         try:
             found = _header_map(response)
             target = _redirect_target(response.status_code, found, current)
