@@ -207,12 +207,13 @@ async def _fetch(settings: Settings) -> int:
     store = await open_store(settings, utc_now)
     try:
         fetch_settings = settings.fetch_settings()
-        async with make_client(fetch_settings) as client:
+        async with make_client(fetch_settings) as client, settings.parse_pool() as pool:
             puller = Puller(
                 store,
                 client,
                 fetch_settings,
                 utc_now,
+                parse_pool=pool,
                 concurrency=settings.fetch.concurrency,
                 polling=settings.poll_settings(),
                 hosts=settings.host_limits(),

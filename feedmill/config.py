@@ -36,6 +36,7 @@ from feeds.rules import RuleError, compile_regex
 from sources.fetch import FetchSettings, default_user_agent
 from sources.hosts import HostLimits
 from sources.netguard import AddressPolicy
+from sources.parsing import ParsePool
 from sources.policy import PollSettings
 from sources.urls import check_url
 from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
@@ -147,6 +148,8 @@ class FetchConfig(_Section):
     max_body_size: int = Field(15 * 1024 * 1024, ge=1024)
     concurrency: int = Field(10, ge=1, le=1000)
     user_agent: str | None = None
+    parse_deadline: Duration = timedelta(seconds=30)
+    parse_workers: int = Field(0, ge=0, le=64)
 
 
 class SchedulerSettings(_Section):
@@ -390,6 +393,13 @@ class Settings(_Section):
             max_connections=max(100, fetch.concurrency),
         )
 
+    def parse_pool(self) -> ParsePool:
+        """Worker processes for parsing (``fetch.parse_workers``, 0: one per CPU, 2 to 4),
+        each document under ``fetch.parse_deadline``."""
+        return ParsePool(
+            self.fetch.parse_workers or None, self.fetch.parse_deadline.total_seconds()
+        )
+
     def poll_settings(self) -> PollSettings:
         fetch = self.fetch
         return PollSettings(
@@ -484,10 +494,11 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
 
 
 def _check_references(settings: Settings) -> Iterable[str]:
-    if settings.scheduler.lease <= settings.fetch.deadline:
+    pull = settings.fetch.deadline + settings.fetch.parse_deadline
+    if settings.scheduler.lease <= pull:
         yield (
-            f"scheduler.lease: must be longer than fetch.deadline "
-            f"({_show(settings.fetch.deadline)}), not {_show(settings.scheduler.lease)}"
+            f"scheduler.lease: must be longer than fetch.deadline plus fetch.parse_deadline "
+            f"({_show(pull)}), not {_show(settings.scheduler.lease)}"
         )
     yield from _duplicates("sources", [s.id for s in settings.sources])
     yield from _duplicates("feeds", [f.id for f in settings.feeds])

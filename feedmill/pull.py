@@ -9,8 +9,11 @@
             feed = parse_document(result.content)          # off the event loop
             store.ingest(source, feed, validators, next poll, state)   # one transaction
         on SourceError:  store.record_failure(source, kind, message, backed-off next poll)
+        on any other exception (a bug):  logged with its traceback, recorded as `internal`
 
 A failing source is a value (:class:`PullResult` with ``error``); it never stops the others.
+Parsing runs in a ParsePool (worker processes, a deadline per document) when one is given,
+else in ``parse_executor`` (threads: no deadline can stop a parse there).
 Writes run to completion even when the pull is cancelled (shutdown): see :meth:`Puller.drain`.
 """
 
@@ -46,6 +49,7 @@ from sources import (
 )
 from sources.hosts import HostLimits, host_of
 from sources.model import FetchResult
+from sources.parsing import ParsePool
 from sources.policy import (
     estimate_interval,
     feed_hint,
@@ -53,6 +57,7 @@ from sources.policy import (
     retry_after_delay,
     track_redirect,
 )
+from sources.text import clean_text, shorten
 from store import IngestCounts, PollingUpdate, Store, StoredSource
 
 log = logging.getLogger("feedmill.pull")
@@ -102,6 +107,7 @@ class Puller:
         *,
         concurrency: int = 10,
         parse_executor: Executor | None = None,
+        parse_pool: ParsePool | None = None,
         polling: PollSettings | None = None,
         hosts: HostLimits | None = None,
         lease: timedelta = CLAIM_LEASE,
@@ -115,6 +121,7 @@ class Puller:
         self.settings = settings
         self.clock = clock
         self.parse_executor = parse_executor
+        self.parse_pool = parse_pool
         self.polling = polling or PollSettings()
         self.hosts = hosts or HostLimits()
         self._limit = asyncio.Semaphore(concurrency)
@@ -138,6 +145,21 @@ class Puller:
             return await self.pull_source(source)
 
     async def pull_source(self, source: StoredSource) -> PullResult:
+        """Pull one source; whatever goes wrong is recorded on it and returned, never raised
+        (but cancellation)."""
+        try:
+            return await self._pull_source(source)
+        except Exception as exc:  # a bug, or a failure nobody classified: this source only
+            log.exception("source %s: unexpected error while pulling", source.id)
+            message = f"{type(exc).__name__}: {exc}"
+            error = SourceError(ErrorKind.INTERNAL, message, url=source.fetch_url)
+            try:
+                return await self._record_failure(source, host_of(source.fetch_url), error)
+            except Exception as again:  # the database is away too: nothing more to do here
+                log.error("source %s: the failure could not be recorded: %s", source.id, again)
+                return PullResult(source.id, error=error)
+
+    async def _pull_source(self, source: StoredSource) -> PullResult:
         host = host_of(source.fetch_url)
         held = self.hosts.held_until(host, self.clock())
         if held is not None:  # the host asked every one of its sources to wait (Retry-After)
@@ -247,7 +269,7 @@ class Puller:
             self.store.record_failure(
                 source.id,
                 error.kind.value,
-                error.message,
+                shorten(clean_text(error.message), 2_000),
                 now,
                 retry,
                 gone=error.kind is ErrorKind.GONE,
@@ -256,6 +278,8 @@ class Puller:
         return PullResult(source.id, error=error)
 
     async def _parse(self, fetched: FetchResult) -> ParsedFeed:
+        if self.parse_pool is not None:
+            return await self.parse_pool.parse(fetched.content, fetched.url, fetched.content_type)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.parse_executor, parse_document, fetched.content, fetched.url, fetched.content_type

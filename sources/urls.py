@@ -23,8 +23,6 @@ _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 
 def url_problem(url: str) -> str | None:
     """Why feedmill will not fetch ``url``, or None when it will."""
-    if any(char.isspace() or unicodedata.category(char) in ("Cc", "Cf") for char in url):
-        return "contains whitespace or a control character"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError when out of range)
@@ -32,6 +30,8 @@ def url_problem(url: str) -> str | None:
         return f"cannot be parsed: {exc}"
     if parts.scheme.lower() not in ("http", "https"):
         return "is not an http(s) URL"
+    if any(char.isspace() or unicodedata.category(char) in ("Cc", "Cf") for char in url):
+        return "contains whitespace or a control character"
     if not parts.hostname:
         return "has no host"
     return _authority_problem(parts) or _httpx_problem(url)
