@@ -2,13 +2,16 @@
 
     keys   = entry_keys(document)                       # store.identity
     known  = stored (key -> row id, content hash); buried = tombstoned keys (retention)
-    new    -> INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING (executemany, row count)
+    new    -> INSERT ... ON CONFLICT DO NOTHING (executemany, row count)
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
     new (really inserted) -> each assigned a story (store.story_index), same transaction
 
 ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
-second insert does nothing instead of failing. The insert is a plain executemany (the drivers'
+second insert does nothing instead of failing. It names no conflict target, so it covers
+every unique constraint of the table: with a target, PostgreSQL checks only that index before
+inserting, and two writers that pass the check at the same moment collide on another one
+(``uq_entries_uid``) with an error instead of a skipped row. The insert is a plain executemany (the drivers'
 fast path: sqlite3's executemany, psycopg's pipeline); its row count tells whether every row
 went in. When it falls short, another writer stored some of these keys between our look-up and
 our insert: :class:`LostInsertRace` is raised, the caller rolls back and runs the transaction
@@ -101,11 +104,9 @@ def upsert_entries(
 
 
 def _insert_or_skip(conn: Connection) -> Any:
-    """INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING, in the connection's dialect."""
+    """INSERT ... ON CONFLICT DO NOTHING (any unique constraint), in the connection's dialect."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(entries_table).on_conflict_do_nothing(
-        index_elements=["source_id", "entry_key"]
-    )
+    return dialect.insert(entries_table).on_conflict_do_nothing()
 
 
 def _insert_all(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
