@@ -16,6 +16,9 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from dataclasses import replace
+
+from sources.model import Enclosure, ParsedEntry
 
 MAX_ENTRIES = 10_000  # entries read from one document; the rest are ignored
 MAX_TITLE = 1_000  # characters of a title (feed or entry), cut at a word with an ellipsis
@@ -42,6 +45,36 @@ def clean_text(value: str) -> str:
     if not _DIRTY.search(value):
         return value
     return _CONTROL.sub("", _SURROGATE.sub("\ufffd", value))
+
+
+def clean_entry(entry: ParsedEntry) -> ParsedEntry:
+    """``entry`` with every string cleaned: parse_document's entries are clean already, and
+    come back as they are; this keeps an entry made elsewhere from storing what XML or
+    PostgreSQL refuses."""
+    texts = (entry.id, entry.link, entry.title, entry.summary, entry.content, entry.language)
+    lists = (*entry.authors, *entry.categories, *(e.url for e in entry.enclosures))
+    if not any(_DIRTY.search(t) for t in (*texts, *lists) if t):
+        return entry
+    return replace(
+        entry,
+        id=_clean_optional(entry.id),
+        link=_clean_optional(entry.link),
+        title=_clean_optional(entry.title),
+        summary=_clean_optional(entry.summary),
+        content=_clean_optional(entry.content),
+        language=_clean_optional(entry.language),
+        origin_link=_clean_optional(entry.origin_link),
+        authors=tuple(clean_text(a) for a in entry.authors),
+        categories=tuple(clean_text(c) for c in entry.categories),
+        enclosures=tuple(
+            Enclosure(clean_text(e.url), _clean_optional(e.type), e.length)
+            for e in entry.enclosures
+        ),
+    )
+
+
+def _clean_optional(value: str | None) -> str | None:
+    return clean_text(value) if value else value
 
 
 def plain_text(value: object, limit: int = MAX_TEXT) -> str | None:
