@@ -19,7 +19,12 @@ from feedmill.clock import utc_now
 from feedmill.config import Settings, config_path, load_config
 from feedmill.errors import ConfigError
 from feedmill.explain import explain_entry
-from feedmill.opml_import import add_sources_to_text, plan_sources, write_config_checked
+from feedmill.opml_import import (
+    add_sources_to_text,
+    plan_sources,
+    refused_feeds,
+    write_config_checked,
+)
 from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
 from feeds import export_static
@@ -333,10 +338,13 @@ def _import_opml(settings: Settings, path: Path, opml_file: Path) -> int:
         content = opml_file.read_bytes()
     except OSError as exc:
         raise FeedmillError(f"cannot read {opml_file}: {exc.strerror}") from exc
-    planned = plan_sources(settings, read_opml(content))
+    feeds = read_opml(content)
+    planned = plan_sources(settings, feeds)
     text = add_sources_to_text(path.read_text(encoding="utf-8"), planned)
     if planned:
         write_config_checked(path, text)
+    for url, problem in refused_feeds(feeds):
+        print(f"refused {url!r}: it {problem}")
     for source in planned:
         print(f"added {source.id}: {source.url}")
     print(f"{len(planned)} sources added to {path}")
