@@ -112,9 +112,11 @@ class Puller:
         hosts: HostLimits | None = None,
         lease: timedelta = CLAIM_LEASE,
         owner: str | None = None,
+        recheck: float = 1.0,
     ) -> None:
         self.store = store
         self.lease = lease
+        self.recheck = recheck
         self.owner = owner or default_owner()
         self._batch = concurrency
         self.client = client
@@ -128,14 +130,31 @@ class Puller:
         self._writes: set[asyncio.Future[Any]] = set()
 
     async def pull_due(self) -> list[PullResult]:
-        """One heartbeat: lease due sources a batch at a time (``concurrency`` of them) and
-        pull them, until none is due. Small batches let several workers share the work."""
+        """One heartbeat: lease due sources, no more than ``concurrency`` pulls at a time,
+        and lease again as pulls end (and every ``recheck`` seconds while none ends), until
+        none is due and none is running. Small claims let several workers share the work;
+        a slow pull (a document parsing up to its deadline) does not hold back the sources
+        that fall due meanwhile."""
         results: list[PullResult] = []
-        while due := await self.store.claim_due_sources(
-            self.clock(), self.lease, limit=self._batch, owner=self.owner
-        ):
-            results += await self.pull_many(due)
-        return results
+        running: set[asyncio.Task[PullResult]] = set()
+        try:
+            while True:
+                if free := self._batch - len(running):
+                    due = await self.store.claim_due_sources(
+                        self.clock(), self.lease, limit=free, owner=self.owner
+                    )
+                    running |= {asyncio.ensure_future(self._pull_limited(s)) for s in due}
+                if not running:
+                    return results
+                done, running = await asyncio.wait(
+                    running, timeout=self.recheck, return_when=asyncio.FIRST_COMPLETED
+                )
+                results += [task.result() for task in done]
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
 
     async def pull_many(self, sources: Iterable[StoredSource]) -> list[PullResult]:
         return list(await asyncio.gather(*(self._pull_limited(s) for s in sources)))

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,10 @@ import pytest
 from lxml import etree
 
 from feedmill.config import load_config
+from feedmill.service import Service
 from store import Store, StoredEntry, StoredSource
 from tests.app.configs import LOOPBACK, write_config
-from tests.conftest import DATA, fixture_bytes
+from tests.conftest import DATA, FakeClock, fixture_bytes
 from tests.postgres import private_schema
 from tests.upstream import Upstream
 
@@ -325,3 +328,44 @@ def test_decompression_bombs_cost_no_more_memory_than_a_plain_fetch(
     assert "too_large" in fetched.stdout
     print(f"{baseline / 2**20:.0f} -> {peak / 2**20:.0f} MiB")
     assert peak - baseline < BOMB_MARGIN, f"{baseline / 2**20:.0f} -> {peak / 2**20:.0f} MiB"
+
+
+async def test_a_slow_parse_holds_back_no_other_source(
+    tmp_path: Path, upstream: Upstream, clock: FakeClock, listener: socket.socket
+) -> None:
+    """While one source's document parses (in a worker, up to its deadline), the service
+    keeps pulling a good source each time it falls due."""
+    good = upstream.add("/good.rss", good_feed(), content_type="application/rss+xml")
+    slow = upstream.add("/slow-parse", generated("slow-parse"))
+    config = {
+        "database": f"sqlite:///{tmp_path / 'feedmill.db'}",
+        "scheduler": {"heartbeat": "1s", "lease": "30d"},
+        "fetch": {"allow_addresses": LOOPBACK, "parse_deadline": "10m"},
+        "sources": [{"id": "good", "url": good, "interval": "5m"}, {"id": "slow", "url": slow}],
+        "feeds": [{"id": "everything", "title": "Everything"}],
+    }
+    settings = load_config(write_config(tmp_path / "config.yaml", config))
+    service = Service(settings, clock, sockets=[listener])
+    running = asyncio.create_task(service.run())
+    store = Store.open(settings.database)
+    try:
+        assert await asyncio.to_thread(upstream.wait_for_path, "/slow-parse", 1)
+        for polls in (1, 2, 3):
+            assert await asyncio.to_thread(upstream.wait_for_path, "/good.rss", polls)
+            await recorded(store, "good", clock())  # its next poll is set from this time
+            clock.advance(timedelta(days=2))  # past max_interval (1d) and jitter: due again
+        assert await asyncio.to_thread(upstream.wait_for_path, "/good.rss", 4)
+        slow_source = await store.get_source("slow")
+        assert slow_source.lease_owner is not None  # still parsing: its pull has not ended
+        assert (slow_source.last_success_at, slow_source.error_kind) == (None, None)
+    finally:
+        await store.close()
+        service.stop()
+        await asyncio.wait_for(running, timeout=60)
+
+
+async def recorded(store: Store, source_id: str, polled_at: datetime) -> None:
+    """Wait until the outcome of the source's poll at ``polled_at`` is stored."""
+    async with asyncio.timeout(30):
+        while (await store.get_source(source_id)).last_success_at != polled_at:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
