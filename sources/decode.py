@@ -2,13 +2,13 @@
 
 httpx's decoders turn each received chunk into all the bytes it expands to at once, so a few
 kilobytes of brotli or a ``Content-Encoding: gzip, gzip`` body can become gigabytes in one
-call before any size check runs. Here every decoder hands its output on in pieces of at most
-``STEP`` bytes, and the next layer (and the caller's size count) sees each piece before the
-next one is made: memory stays near ``STEP`` times the number of layers plus what the caller
-keeps.
+call before any size check runs. Here every decoder hands its output on in pieces of about
+``STEP`` bytes (zlib: at most; brotli: its output buffer stops growing past it), and the next
+layer (and the caller's size count) sees each piece before the next one is made: memory stays
+near ``STEP`` times the number of layers plus what the caller keeps.
 
     decoder = BodyDecoder.for_encodings(headers.get("content-encoding"))
-    for piece in decoder.decode(raw_chunk): ...      # each piece <= STEP bytes
+    for piece in decoder.decode(raw_chunk): ...      # each piece about STEP bytes
     for piece in decoder.finish(): ...               # at the end of the body
 """
 
@@ -82,9 +82,12 @@ class _Brotli:
         if not data:
             return
         try:
-            yield self._decompressor.process(data, output_buffer_limit=STEP)
-            while not self._decompressor.can_accept_more_data():
-                yield self._decompressor.process(b"", output_buffer_limit=STEP)
+            piece = self._decompressor.process(data, output_buffer_limit=STEP)
+            # Output past the limit waits inside the decompressor, even when it says it can
+            # take more input: drain it before the next input.
+            while piece or not self._decompressor.can_accept_more_data():
+                yield piece
+                piece = self._decompressor.process(b"", output_buffer_limit=STEP)
         except brotli.error as exc:
             raise DecodeError(f"invalid brotli data: {exc}") from exc
 

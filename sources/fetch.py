@@ -319,7 +319,9 @@ def _classify(exc: httpx.HTTPError | aiohttp.ClientError, url: str) -> FetchErro
     message = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TooManyRedirects):
         return FetchError(ErrorKind.REDIRECT_LOOP, message, url=url)
-    if isinstance(exc, aiohttp.ClientResponseError | httpx.DecodingError):
+    if _caused_by(exc, httpx.InvalidURL):  # httpx reads a redirect's Location in send()
+        return FetchError(ErrorKind.BAD_URL, f"redirect to an invalid URL: {message}", url=url)
+    if _caused_by(exc, aiohttp.ClientResponseError) or isinstance(exc, httpx.DecodingError):
         # a status line or headers aiohttp will not read (too long, too many, malformed)
         return FetchError(ErrorKind.BAD_RESPONSE, f"invalid HTTP response: {message}", url=url)
     # httpx-aiohttp maps every aiohttp connection error to a timeout: look at the cause.
