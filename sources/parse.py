@@ -178,7 +178,7 @@ def _enclosures(items: Iterable[Mapping[str, Any]], base: str) -> Iterable[Enclo
     for item in items:
         href = _http_url(item.get("href") or item.get("url"), base)
         if href:
-            yield Enclosure(href, _plain(item.get("type"), MAX_NAME), _int(item.get("length")))
+            yield Enclosure(href, _media_type(item.get("type")), _int(item.get("length")))
 
 
 def _struct_time(value: time.struct_time | None) -> datetime | None:
@@ -248,7 +248,7 @@ def _json_item(item: Mapping[str, Any], base: str) -> ParsedEntry:
         authors=_unique(a.get("name") for a in authors if isinstance(a, dict)),
         categories=_unique(str(t) if isinstance(t, int) else t for t in _list(item.get("tags"))),
         enclosures=tuple(
-            Enclosure(href, _plain(a.get("mime_type"), MAX_NAME), _int(a.get("size_in_bytes")))
+            Enclosure(href, _media_type(a.get("mime_type")), _int(a.get("size_in_bytes")))
             for a in attachments[: MAX_ENCLOSURES * 2]
             if isinstance(a, dict) and (href := _http_url(a.get("url"), base))
         ),
@@ -368,6 +368,15 @@ def _joined(base: str, url: str) -> str | None:
     except ValueError:
         return None
     return joined if clean_text(joined) == joined else None
+
+
+_MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+(\s*;.*)?")
+
+
+def _media_type(value: Any) -> str | None:
+    """A MIME type (``type/subtype``, parameters allowed), else None."""
+    text = _plain(value, MAX_NAME)
+    return text if text and _MEDIA_TYPE.fullmatch(text) else None
 
 
 def _int(value: Any) -> int | None:

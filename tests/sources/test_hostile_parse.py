@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,20 @@ def test_text_helpers() -> None:
     assert plain_text("  <b>a</b>&amp;&lt;i&gt;  \n b ") == "a &<i> b"
     assert plain_text(5) is None and plain_text("<br>") is None
     assert shorten("one two three", 9) == "one two\u2026"
+
+
+def test_entities_are_not_expanded_nor_files_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET", encoding="utf-8")
+    laughs = "".join(f'<!ENTITY l{n} "{f"&l{n - 1};" * 10 if n else "lol"}">' for n in range(10))
+    document = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [{laughs}'
+        f'<!ENTITY xxe SYSTEM "file://{secret}">]>'
+        '<rss version="2.0"><channel><title>t</title><item><guid>g</guid>'
+        "<title>&l9;</title><description>&xxe;</description></item></channel></rss>"
+    ).encode()
+    feed = parse_document(document, URL)
+    for entry in feed.entries:
+        for value in (entry.title, entry.summary, entry.content):
+            assert "TOP SECRET" not in (value or "")
+            assert len(value or "") < 1000
