@@ -403,8 +403,8 @@ _TAGS_READ = 2 * MAX_CATEGORIES
 
 def _bound_feedparser_tags() -> None:
     """feedparser compares each category of an entry with every earlier one before adding it
-    (quadratic: 20,000 categories took seconds); past ``_TAGS_READ`` it now ignores the rest,
-    which are beyond MAX_CATEGORIES anyway."""
+    (quadratic in their number); past ``_TAGS_READ`` it now ignores the rest, which are beyond
+    MAX_CATEGORIES anyway."""
     mixin = feedparser.mixin._FeedParserMixin
     add_tag = mixin._add_tag
 

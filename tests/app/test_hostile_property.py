@@ -41,7 +41,7 @@ from feeds.publish import Publisher
 from sources import AddressPolicy, FetchSettings, make_client
 from store import SourceDefinition, Store, ensure_schema
 from tests.conftest import FakeClock
-from tests.postgres import private_schema
+from tests.postgres import database_url
 from tests.upstream import Upstream
 
 FUZZ = os.environ.get("FEEDMILL_FUZZ", "") not in ("", "0")
@@ -343,10 +343,7 @@ class Pipeline:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'feedmill.db'}"
-        return
-    with private_schema() as url:
+    with database_url(request.param, tmp_path) as url:
         yield url
 
 
