@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from feedmill.clock import utc_now
 from feedmill.config import Settings, config_path, load_config
@@ -27,6 +28,7 @@ from feedmill.opml_import import (
 )
 from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
+from feedmill.terminal import TerminalFilter, cell, terminal_text
 from feeds import export_static
 from feeds.opml import read_opml
 from feeds.select import Verdict
@@ -158,10 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"feedmill: {problem}", file=sys.stderr)
+            print(f"feedmill: {terminal_text(problem, limit=None)}", file=sys.stderr)
         return EXIT_CONFIG
     except (FeedmillError, RuntimeError) as exc:
-        print(f"feedmill: {exc}", file=sys.stderr)
+        print(f"feedmill: {terminal_text(exc, limit=None)}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
@@ -239,7 +241,7 @@ def _print_results(results: Sequence[PullResult]) -> None:
             result.source_id,
             result.status,
             *(str(n) if counts else "-" for n in _numbers(result)),
-            str(result.error) if result.error else "",
+            cell(result.error or ""),
         )
     Console(highlight=False, width=200).print(table)
 
@@ -263,7 +265,7 @@ async def _sources(settings: Settings) -> int:
             source.id,
             source_state(source),
             _when(source.last_success_at),
-            error,
+            cell(error),
             "-" if source.gone else _when(source.next_poll_at),
             str(counts.get(source.id, 0)),
         )
@@ -310,8 +312,9 @@ async def _preview(settings: Settings, feed_id: str, why: bool, candidates: int)
     table = Table("", "date", "source", "title", *(["why"] if why else []), box=None)
     for entry, verdict in judged:
         mark = "" if verdict is None else ("in" if verdict.included else "out")
-        row = [mark, entry.sort_at.strftime("%Y-%m-%d %H:%M"), entry.source_id, entry.title or ""]
-        table.add_row(*row, *([verdict.reason] if verdict is not None else []))
+        when = entry.sort_at.strftime("%Y-%m-%d %H:%M")
+        row: list[str | Text] = [mark, when, entry.source_id, cell(entry.title or "", limit=120)]
+        table.add_row(*row, *([cell(verdict.reason)] if verdict is not None else []))
     Console(highlight=False, width=200).print(table)
     kept = sum(1 for _, v in judged if v is None or v.included)
     print(f"{kept} entries in {feed_id}")
@@ -324,7 +327,7 @@ async def _explain(settings: Settings, target: str) -> int:
         lines = await explain_entry(make_publisher(settings, store, utc_now), target)
     finally:
         await store.close()
-    print("\n".join(lines))
+    print("\n".join(terminal_text(line) for line in lines))
     return 0
 
 
@@ -346,7 +349,7 @@ def _import_opml(settings: Settings, path: Path, opml_file: Path) -> int:
     for url, problem in refused_feeds(feeds):
         print(f"refused {url!r}: it {problem}")
     for source in planned:
-        print(f"added {source.id}: {source.url}")
+        print(f"added {source.id}: {terminal_text(source.url)}")
     print(f"{len(planned)} sources added to {path}")
     return 0
 
@@ -371,6 +374,7 @@ def _setup_logging(verbose: bool) -> None:
     else:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(TerminalFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

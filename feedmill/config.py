@@ -9,10 +9,11 @@ a test keeps the two in step.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,6 +52,10 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_INTERVAL = timedelta(days=7)
+# The longest duration: 50 years, so that `now - duration` and its seconds (a 32-bit column
+# on PostgreSQL) stay in range.
+MAX_DURATION = timedelta(days=18250)
+MAX_COUNT = 1_000_000_000  # the largest count (max_entries) a 32-bit column holds with room
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -59,13 +64,25 @@ def parse_duration(value: Any) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError("a duration such as 30m, 2h or 1d")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a duration such as 30m, 2h or 1d")
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _checked(value, lambda: timedelta(seconds=value))
     match = _DURATION.match(str(value).strip().lower()) if isinstance(value, str) else None
     if not match or not any(match.groups()):
         raise ValueError(f"{value!r} is not a duration such as 30m, 2h or 1d")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return _checked(
+        value, lambda: timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    )
+
+
+def _checked(value: Any, make: Callable[[], timedelta]) -> timedelta:
+    """``make()``, or a ValueError when the duration is too long for a timedelta at all."""
+    try:
+        return make()
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long: at most {_days(MAX_DURATION)}") from None
 
 
 def _http_url(value: str) -> str:
@@ -96,11 +113,17 @@ def _is_network(value: str) -> bool:
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be longer than zero")
+    if value > MAX_DURATION:
+        raise ValueError(f"{_days(value)} is too long: at most {_days(MAX_DURATION)}")
     return value
 
 
 def _show(value: timedelta) -> str:
     return f"{int(value.total_seconds())}s"
+
+
+def _days(value: timedelta) -> str:
+    return f"{value.days}d" if value.days else _show(value)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
@@ -161,7 +184,7 @@ class RetentionSettings(_Section):
     """Issue 4: how long entries are kept; each source may override either key."""
 
     max_age: Duration | None = None
-    max_entries: int | None = Field(None, ge=1)
+    max_entries: int | None = Field(None, ge=1, le=MAX_COUNT)
 
 
 class LinksSettings(_Section):
@@ -218,7 +241,7 @@ class SourceSettings(_Section):
     tags: list[str] = []
     interval: Interval | None = None
     max_age: Duration | None = None
-    max_entries: int | None = Field(None, ge=1)
+    max_entries: int | None = Field(None, ge=1, le=MAX_COUNT)
 
 
 RuleField = Literal["title", "summary", "content", "author", "categories", "link", "source"]
@@ -246,7 +269,7 @@ class RuleSettings(_Section):
             raise ValueError(f"an {kinds[0]!r} group needs at least one rule")
         if self.regex is not None:
             try:
-                compile_regex(self.regex)
+                compile_regex(self.regex, strict=True)
             except RuleError as exc:
                 raise ValueError(str(exc)) from None
         if self.fields is not None and not self.fields:
@@ -447,21 +470,94 @@ def load_config(path: Path) -> Settings:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        content = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{path}: not valid YAML{where}: {problem}"]) from exc
+    data = parse_yaml(content, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: the top level must be a mapping of keys, not a list or text"])
     return data
+
+
+MAX_YAML_NODES = 100_000  # values in the file, counting each use of an alias in full
+
+
+def parse_yaml(content: bytes, name: str) -> Any:
+    """The YAML document in ``content`` (UTF-8), refusing what would be read wrongly or
+    without bound: bytes that are not UTF-8, a key given twice in one mapping (YAML keeps
+    the last silently), and aliases that expand to more than MAX_YAML_NODES values."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (content.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            [
+                f"{name}: not UTF-8 at line {line}, column {column} "
+                f"(byte 0x{content[exc.start]:02x}): save the file as UTF-8"
+            ]
+        ) from None
+    try:
+        return _load(text, name)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ConfigError(
+            [
+                f"{name}: not valid YAML at line {line}, column {column}: the character "
+                f"U+{exc.character:04X} is not allowed (write it as an escape such as \\x01 "
+                "in a double-quoted string)"
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{name}: not valid YAML{where}: {problem}"]) from exc
+    except RecursionError:
+        raise ConfigError([f"{name}: not valid YAML: nested too deeply"]) from None
+
+
+def _load(text: str, name: str) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        problems = list(_repeated_keys(node, name))
+        if problems:
+            raise ConfigError(problems)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _repeated_keys(root: yaml.Node, name: str) -> Iterable[str]:
+    """A problem for each key given twice in one mapping, naming its key path and lines."""
+    seen = 0
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, where = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_NODES:
+            yield f"{name}: more than {MAX_YAML_NODES} values (aliases counted in full)"
+            return
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for key, value in node.value:
+                label = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                path = f"{where}.{label}" if where else label
+                if label in lines and key.tag != "tag:yaml.org,2002:merge":
+                    yield (
+                        f"{name}: {path}: the key is given twice in one mapping "
+                        f"(lines {lines[label]} and {key.start_mark.line + 1})"
+                    )
+                lines.setdefault(label, key.start_mark.line + 1)
+                stack.append((value, path))
 
 
 def _describe(exc: ValidationError, data: Any) -> Iterable[str]:

@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from feedmill.clock import Clock, utc_now
 from feedmill.config import Settings
+from feedmill.failures import FailureLog
 from feedmill.pull import Puller, PullResult
 from feeds import Publisher, create_app
 from feeds.model import FORMATS
@@ -101,6 +102,7 @@ class Service:
         self.clock = clock
         self.sockets = sockets
         self.heartbeats = Heartbeats()
+        self.heartbeat_failures = FailureLog(log, "heartbeat")
         self.stopping = asyncio.Event()
         self.server: uvicorn.Server | None = None
         self._cycles: set[asyncio.Task[object]] = set()
@@ -217,6 +219,9 @@ class Service:
         return self.server
 
     async def _serve(self, server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        for sock in sockets:  # accepted connections inherit it: no Nagle wait on replies
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         host, port = sockets[0].getsockname()[:2]
         public = self.settings.site().base_url
         log.info("listening on http://%s:%d/ (public URL %s)", host, port, public)
@@ -245,13 +250,14 @@ class Service:
             async with self._cycle_running:
                 results = await puller.pull_due()
                 await self._after_pull(results)
+            self.heartbeat_failures.succeeded()
             if results:
                 failed = sum(r.error is not None for r in results)
                 log.info("heartbeat: pulled %d sources, %d failed", len(results), failed)
         except asyncio.CancelledError:
             log.info("heartbeat cancelled: shutting down")
-        except Exception:
-            log.exception("heartbeat failed")
+        except Exception as exc:
+            self.heartbeat_failures.failed(exc)
         finally:
             self._cycles.discard(task)
             await self.heartbeats.finished()

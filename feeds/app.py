@@ -5,15 +5,22 @@
     GET|HEAD /sources.opml  /feeds.opml             OPML 2.0 subscription lists
     GET|HEAD /  /healthz                            index page, health check (Starlette)
 
-Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (the newest
-entry), Cache-Control and Vary; If-None-Match / If-Modified-Since get a 304 without a body;
-gzip when the client accepts it. Documents come from the Publisher's cache, so a 200 or a
+Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (feeds: when
+the document last changed, stored, so it moves with the ETag and is the same on every web
+node), Cache-Control and Vary; If-None-Match, else If-Modified-Since, gets a 304 without a
+body; gzip when the client accepts it. Documents come from the Publisher's cache, so a 200 or a
 304 costs no database query while the feed's sources are unchanged.
+
+While the database does not answer, feeds and the index page are the last good rendering
+with an ``Age`` header (503 when there is none yet), and /healthz answers 503 with the reason;
+it is 200 "ok" when the database answers a trivial query within HEALTH_TIMEOUT.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -28,6 +35,7 @@ from feeds.errors import UnknownFeedError
 from feeds.pages import render_index
 from feeds.publish import Document, Publisher
 from feeds.render import EPOCH
+from store.errors import DatabaseUnavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,6 +45,9 @@ Send = Callable[[Message], Awaitable[None]]
 _FEED = re.compile(
     r"^/feeds/([a-z0-9][a-z0-9_-]{0,99})(?:/before/([0-9a-f]{1,64}))?\.(atom|rss|json)$"
 )
+HEALTH_TIMEOUT = 1.0  # seconds the database has to answer /healthz
+INDEX_TIMEOUT = 5.0  # seconds the index page's reads may take before the last one is served
+_UNAVAILABLE = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5")]
 _GZIP = re.compile(r"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(0(?:\.0*)?|1(?:\.0*)?|0\.\d+))?\s*(?:,|$)")
 
 
@@ -53,7 +64,12 @@ class FeedApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            document = await self._document(scope["path"])
+            try:
+                document = await self._document(scope["path"])
+            except DatabaseUnavailable as exc:
+                head = scope["method"] == "HEAD"
+                await _send(send, 503, list(_UNAVAILABLE), f"{exc}\n".encode(), head)
+                return
             if document is not None:
                 await self._respond(scope, send, document)
                 return
@@ -91,6 +107,8 @@ class FeedApp:
         ]
         if document.updated > EPOCH:
             headers.append((b"last-modified", http_date(document.updated).encode()))
+        if document.age is not None:
+            headers.append((b"age", str(document.age).encode()))
         if not_modified(request, document):
             await _send(send, 304, headers, b"", head=True)
             return
@@ -139,16 +157,35 @@ def accepts_gzip(accept_encoding: bytes) -> bool:
 
 
 def create_app(publisher: Publisher, *, max_age: int = 300, gzip: bool = True) -> FeedApp:
-    async def index(request: Request) -> Response:
+    last_index: list[tuple[str, float]] = []  # the last good index page, and when
+
+    async def index_page() -> str:
         sources = await publisher.store.list_sources()
         counts = await publisher.store.count_entries()
         stories = await publisher.store.recent_stories(10)
-        page = render_index(
+        return render_index(
             publisher.site, list(publisher.definitions.values()), sources, counts, stories
         )
+
+    async def index(request: Request) -> Response:
+        try:
+            page = await asyncio.wait_for(index_page(), INDEX_TIMEOUT)
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            if not last_index:
+                reason = str(exc) or "the database did not answer"
+                return PlainTextResponse(reason, 503, headers={"retry-after": "5"})
+            page, at = last_index[0]
+            return HTMLResponse(page, headers={"age": str(int(time.monotonic() - at))})
+        last_index[:] = [(page, time.monotonic())]
         return HTMLResponse(page)
 
     async def health(request: Request) -> Response:
+        try:
+            await asyncio.wait_for(publisher.store.ping(), HEALTH_TIMEOUT)
+        except DatabaseUnavailable as exc:
+            return PlainTextResponse(str(exc), 503)
+        except TimeoutError:
+            return PlainTextResponse(f"the database did not answer within {HEALTH_TIMEOUT:g}s", 503)
         return PlainTextResponse("ok")
 
     starlette = Starlette(

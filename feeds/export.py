@@ -34,19 +34,24 @@ async def _write_pages(
     before: str | None = None
     while True:
         document = await publisher.render(feed_id, extension, before)
-        written.append(_write(out_dir / feed_path(feed_id, extension, before), document.body))
+        path = out_dir / feed_path(feed_id, extension, before)
+        # The file's time is what a static server sends as Last-Modified.
+        written.append(_write(path, document.body, document.updated.timestamp()))
         page = await publisher.select_page(feed_id, before)
         if page.next_before is None:
             return written
         before = page.next_before
 
 
-def _write(path: Path, body: bytes) -> Path:
-    """Write whole or not at all: a reader of the directory never sees half a file."""
+def _write(path: Path, body: bytes, modified: float | None = None) -> Path:
+    """Write whole or not at all: a reader of the directory never sees half a file.
+    ``modified``: the file's modification time (seconds since the epoch)."""
     partial = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_bytes(body)
+        if modified is not None:
+            os.utime(partial, (modified, modified))
         os.replace(partial, path)
     except OSError as exc:
         raise FeedsError(f"cannot write {path}: {exc.strerror}") from exc

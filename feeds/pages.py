@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from html import escape
+from html import escape as _escape
 
+from feeds.clean import MAX_TITLE, xml_text
 from feeds.model import FeedDefinition, Site
 from store.model import StoredSource, StorySummary
 
@@ -23,6 +24,12 @@ h1{font-size:1.6rem} table{border-collapse:collapse;width:100%;font-size:.9rem}
 td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
 .error{color:#a40000} .muted{color:#666} code{background:#f4f4f4;padding:0 .2rem}
 """
+
+
+def escape(text: str, limit: int = MAX_TITLE * 4) -> str:
+    """HTML-escaped, without characters that cannot be encoded or shown, at most ``limit``
+    characters: upstream titles and error messages are shown as text, whatever they hold."""
+    return _escape(xml_text(text[:limit]))
 
 
 def render_index(

@@ -28,7 +28,7 @@ import feedparser.mixin
 import nh3
 
 from sources.errors import ErrorKind, ParseError
-from sources.model import Enclosure, ParsedEntry, ParsedFeed
+from sources.model import Author, Enclosure, ParsedEntry, ParsedFeed
 from sources.text import (
     MAX_AUTHORS,
     MAX_CATEGORIES,
@@ -89,7 +89,10 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         link=_http_url(info.get("link"), url),
         subtitle=_plain(info.get("subtitle")),
         updated=_struct_time(dict.get(info, "updated_parsed")),
-        entries=tuple(_bounded(_xml_entry(e, base, info)) for e in parsed.entries[:MAX_ENTRIES]),
+        entries=tuple(
+            _bounded(_xml_entry(e, base, info, parsed.get("version")))
+            for e in parsed.entries[:MAX_ENTRIES]
+        ),
         ttl=_plain(info.get("ttl"), MAX_NAME),
         update_period=_plain(info.get("sy_updateperiod"), MAX_NAME),
         update_frequency=_plain(info.get("sy_updatefrequency"), MAX_NAME),
@@ -106,10 +109,32 @@ def _why_not_a_feed(parsed: Any, content: bytes) -> tuple[ErrorKind, str]:
     return ErrorKind.NOT_A_FEED, "no RSS, Atom or JSON Feed found in the document"
 
 
-def _xml_entry(item: Any, site: str, info: Mapping[str, Any]) -> ParsedEntry:
+def _xml_entry(item: Any, site: str, info: Mapping[str, Any], version: str | None) -> ParsedEntry:
     fields = dict(item)
     entry = _entry(fields, item.get("enclosures") or (), site)
+    if not (version or "").startswith("atom") and "@" in str(fields.get("author") or ""):
+        entry = replace(entry, authors=_rss_authors(fields))
     return _with_language(entry, _entry_language(fields, info))
+
+
+# feedparser 6.0.x finds the e-mail address in an RSS author string ("alice@a.example (Alice
+# A)") with a pattern that allows top-level domains of two to four letters, and cuts the rest
+# of a longer one into the name ("ple (Alice A"). RSS keeps the last author's string as
+# written ("author"): its name is taken from there.
+_ADDRESS = re.compile(r"<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?")
+
+
+def _rss_authors(e: Mapping[str, Any]) -> tuple[Author, ...]:
+    """Author names of an RSS entry without e-mail addresses: "alice@a.example (Alice A)"
+    and "Alice A <alice@a.example>" give "Alice A"; a bare address stands for itself."""
+    names = [a.get("name") or a.get("email") for a in e.get("authors") or ()]
+    written = str(e["author"])
+    rest = _ADDRESS.sub("", written).replace("()", "").strip()
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1]
+    names[-1:] = [_plain(rest) or _plain(written)]
+    repaired = (n.split("(", 1)[-1] if n and n.count("(") > n.count(")") else n for n in names)
+    return _unique_authors((name, None) for name in repaired)
 
 
 def _entry(e: dict[str, Any], enclosures: Iterable[Any], site: str) -> ParsedEntry:
@@ -124,7 +149,7 @@ def _entry(e: dict[str, Any], enclosures: Iterable[Any], site: str) -> ParsedEnt
         content=content,
         published=_struct_time(e.get("published_parsed")),
         updated=_struct_time(e.get("updated_parsed")),  # a plain dict: no fallback
-        authors=_authors(e),
+        authors=_authors(e, site),
         categories=_unique(t.get("term") for t in e.get("tags") or ()),
         enclosures=tuple(_enclosures(enclosures, base)),
         origin_link=_http_url(e.get("feedburner_origlink"), base),
@@ -167,11 +192,21 @@ def _base(detail: Mapping[str, Any] | None, site: str) -> str:
     return (_http_url(xml_base, site) or site) if xml_base else site
 
 
-def _authors(e: Any) -> tuple[str, ...]:
-    names = [a.get("name") or a.get("email") for a in e.get("authors") or ()]
-    if not any(names) and e.get("author"):
-        names = [e.get("author")]
-    return _unique(names)
+def _authors(e: Any, site: str) -> tuple[Author, ...]:
+    found = [(a.get("name") or a.get("email"), a.get("href")) for a in e.get("authors") or ()]
+    if not any(name for name, _ in found) and e.get("author"):
+        found = [(e.get("author"), None)]
+    return _unique_authors((name, _http_url(url, site)) for name, url in found)
+
+
+def _unique_authors(found: Iterable[tuple[Any, str | None]]) -> tuple[Author, ...]:
+    """Authors with a name, the first of each name kept (with its URL, if any)."""
+    authors: dict[str, Author] = {}
+    for name, url in found:
+        text = _plain(name, MAX_NAME)
+        if text and text not in authors:
+            authors[text] = Author(text, url)
+    return tuple(authors.values())
 
 
 def _enclosures(items: Iterable[Mapping[str, Any]], base: str) -> Iterable[Enclosure]:
@@ -245,7 +280,9 @@ def _json_item(item: Mapping[str, Any], base: str) -> ParsedEntry:
         content=content,
         published=_iso_date(item.get("date_published")),
         updated=_iso_date(item.get("date_modified")),
-        authors=_unique(a.get("name") for a in authors if isinstance(a, dict)),
+        authors=_unique_authors(
+            (a.get("name"), _http_url(a.get("url"), base)) for a in authors if isinstance(a, dict)
+        ),
         categories=_unique(str(t) if isinstance(t, int) else t for t in _list(item.get("tags"))),
         enclosures=tuple(
             Enclosure(href, _media_type(a.get("mime_type")), _int(a.get("size_in_bytes")))

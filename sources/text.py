@@ -18,7 +18,7 @@ import html
 import re
 from dataclasses import replace
 
-from sources.model import Enclosure, ParsedEntry
+from sources.model import Author, Enclosure, ParsedEntry
 
 MAX_ENTRIES = 10_000  # entries read from one document; the rest are ignored
 MAX_TITLE = 1_000  # characters of a title (feed or entry), cut at a word with an ellipsis
@@ -52,7 +52,8 @@ def clean_entry(entry: ParsedEntry) -> ParsedEntry:
     come back as they are; this keeps an entry made elsewhere from storing what XML or
     PostgreSQL refuses."""
     texts = (entry.id, entry.link, entry.title, entry.summary, entry.content, entry.language)
-    lists = (*entry.authors, *entry.categories, *(e.url for e in entry.enclosures))
+    authors = [text for a in entry.authors for text in (a.name, a.url) if text]
+    lists = (*authors, *entry.categories, *(e.url for e in entry.enclosures))
     if not any(_DIRTY.search(t) for t in (*texts, *lists) if t):
         return entry
     return replace(
@@ -64,7 +65,7 @@ def clean_entry(entry: ParsedEntry) -> ParsedEntry:
         content=_clean_optional(entry.content),
         language=_clean_optional(entry.language),
         origin_link=_clean_optional(entry.origin_link),
-        authors=tuple(clean_text(a) for a in entry.authors),
+        authors=tuple(Author(clean_text(a.name), _clean_optional(a.url)) for a in entry.authors),
         categories=tuple(clean_text(c) for c in entry.categories),
         enclosures=tuple(
             Enclosure(clean_text(e.url), _clean_optional(e.type), e.length)

@@ -4,11 +4,12 @@ Only this package sees SQLAlchemy; it hands out frozen values (store.model).
 """
 
 from store.canonical import TrackingFilter, normalize_url
-from store.database import resolve_database_url
-from store.errors import SchemaError, StoreError, UnknownSourceError
+from store.database import resolve_database_url, unavailable_reason
+from store.errors import DatabaseUnavailable, SchemaError, StoreError, UnknownSourceError
 from store.identity import entry_key, entry_uid
 from store.migrate import ensure_schema, upgrade
 from store.model import (
+    DocumentKey,
     IngestCounts,
     PollingUpdate,
     Retention,
@@ -22,6 +23,8 @@ from store.model import (
 from store.store import Store
 
 __all__ = [
+    "DatabaseUnavailable",
+    "DocumentKey",
     "IngestCounts",
     "PollingUpdate",
     "Retention",
@@ -41,5 +44,6 @@ __all__ = [
     "entry_uid",
     "normalize_url",
     "resolve_database_url",
+    "unavailable_reason",
     "upgrade",
 ]

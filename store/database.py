@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from store.errors import StoreError
+from store.errors import DatabaseUnavailable, StoreError
 
 T = TypeVar("T")
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
@@ -61,7 +62,9 @@ def create_thread_engine(engine: AsyncEngine) -> Engine | None:
     (sync) on PostgreSQL; None for SQLite ``:memory:`` (one connection: the async one)."""
     url = engine.url
     if url.get_backend_name() == "postgresql":
-        return create_sync_engine(url, pool_size=WRITER_THREADS, max_overflow=0)
+        # pre_ping: after the server restarted, an ingest gets a live connection instead of
+        # failing on a pooled one the server has closed (one round trip per transaction)
+        return create_sync_engine(url, pool_size=WRITER_THREADS, max_overflow=0, pool_pre_ping=True)
     if url.database in (None, "", ":memory:"):
         return None
     thread_engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"))
@@ -114,9 +117,33 @@ def write_with(engine: Engine, work: Callable[[Connection], T]) -> T:
 
 @asynccontextmanager
 async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One read transaction: a consistent snapshot of the database."""
-    async with engine.connect() as conn, conn.begin():
-        yield conn
+    """One read transaction: a consistent snapshot of the database. A database that does
+    not answer is a DatabaseUnavailable."""
+    try:
+        async with engine.connect() as conn, conn.begin():
+            yield conn
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        raise DatabaseUnavailable(f"the database did not answer: {reason}") from exc
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why the database could not be reached, when ``exc`` says so (one line); else None.
+
+    A connection that fails or is lost, or a pool with no connection to give, is
+    unavailability; an error in a statement on a working connection is not."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not (lost or isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError)):
+        return None
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return (lines[0] if lines else type(cause).__name__)[:200]
 
 
 def resolve_database_url(url: str, base_dir: str) -> str:

@@ -3,6 +3,7 @@
     keys   = entry_keys(document)                       # store.identity
     known  = stored (key -> row id, content hash); buried = tombstoned keys (retention)
     new    -> INSERT ... ON CONFLICT DO NOTHING (executemany, row count)
+              sort time: its date, never after now; the undated in document order (sort_times)
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
     new (really inserted) -> each assigned a story (store.story_index), same transaction
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -43,13 +44,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sources.model import ParsedEntry
 from sources.text import clean_entry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
-from store.identity import content_hash, entry_keys, entry_uid
+from store.identity import authors_data, content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
 from store.stories import StoryEntry, StorySettings
 from store.story_index import cluster_entries, story_entry
 from store.tables import Base, EntryRow, TombstoneRow
 
 _CHUNK = 500  # keys per IN (...) lookup: well under every database's parameter limit
+_TICK = timedelta(microseconds=1)  # between undated entries of one document (sort_times)
 entries_table = Base.metadata.tables["entries"]
 
 
@@ -63,6 +65,7 @@ class _Known:
     row_id: int
     content_hash: str
     first_seen_at: datetime
+    sort_at: datetime
 
 
 def upsert_entries(
@@ -91,6 +94,8 @@ def upsert_entries(
             inserts.append(_new_row(source_id, key, entry, digest, link, now))
         elif old is not None and old.content_hash != digest:
             updates.append(_changed_row(old, entry, digest, link, now))
+    for row, sort_at in zip(inserts, sort_times([r["sort_at"] for r in inserts], now), strict=True):
+        row["sort_at"] = sort_at
     inserted_keys = (_insert_returning if exact else _insert_all)(conn, inserts)
     inserted = len(inserted_keys)
     if stories is not None and inserted_keys:
@@ -163,7 +168,7 @@ def _known_and_buried(
             if row.id is None:
                 buried.add(key)
             else:
-                known[key] = _Known(row.id, row.content_hash, row.first_seen_at)
+                known[key] = _Known(row.id, row.content_hash, row.first_seen_at, row.sort_at)
     return known, buried - known.keys()
 
 
@@ -171,13 +176,18 @@ def _stored_or_buried(among: Callable[[Any], ColumnElement[bool]]) -> CompoundSe
     """The stored and the tombstoned entries of a source whose key is ``among`` the keys."""
     return union_all(
         select(
-            EntryRow.entry_key, EntryRow.id, EntryRow.content_hash, EntryRow.first_seen_at
+            EntryRow.entry_key,
+            EntryRow.id,
+            EntryRow.content_hash,
+            EntryRow.first_seen_at,
+            EntryRow.sort_at,
         ).where(EntryRow.source_id == bindparam("source_id"), among(EntryRow.entry_key)),
         select(
             TombstoneRow.entry_key,
             null().label("id"),
             null().label("content_hash"),
             null().label("first_seen_at"),
+            null().label("sort_at"),
         ).where(TombstoneRow.source_id == bindparam("source_id"), among(TombstoneRow.entry_key)),
     )
 
@@ -198,6 +208,22 @@ def sort_time(entry: ParsedEntry, first_seen: datetime) -> datetime:
     return min(own, first_seen) if own else first_seen
 
 
+def sort_times(times: Sequence[datetime], now: datetime) -> list[datetime]:
+    """The sort times of a document's new entries, in document order (from :func:`sort_time`).
+
+    Those that would all sort at ``now`` (undated, or dated later) keep the document's order,
+    the first newest as publishers write them: each next one is a microsecond older. Ties
+    broken by row id would put the last first, and a feed's ``limit`` would cut the newest.
+    A later poll's new ones sort above these, as its ``now`` is later.
+    """
+    placed, rank = [], 0
+    for moment in times:
+        if moment == now:
+            moment, rank = now - rank * _TICK, rank + 1
+        placed.append(moment)
+    return placed
+
+
 def _fields(entry: ParsedEntry, digest: str, link: str | None) -> dict[str, Any]:
     return {
         "link": entry.link,
@@ -205,7 +231,7 @@ def _fields(entry: ParsedEntry, digest: str, link: str | None) -> dict[str, Any]
         "title": entry.title,
         "summary": entry.summary,
         "content": entry.content,
-        "authors": list(entry.authors),
+        "authors": authors_data(entry.authors),
         "categories": list(entry.categories),
         "enclosures": [
             {"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures
@@ -234,9 +260,12 @@ def _new_row(
 def _changed_row(
     old: _Known, entry: ParsedEntry, digest: str, link: str | None, now: datetime
 ) -> dict[str, Any]:
+    sort_at = sort_time(entry, old.first_seen_at)
+    if sort_at == old.first_seen_at:  # undated (or dated later): it keeps its place
+        sort_at = old.sort_at
     return {
         "row_id": old.row_id,
-        "sort_at": sort_time(entry, old.first_seen_at),
+        "sort_at": sort_at,
         "changed_at": now,
         **_fields(entry, digest, link),
     }

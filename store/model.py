@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sources.model import Enclosure, Validators
+from sources.model import Author, Enclosure, Validators
 from store.stories import StoryScore
 
 
@@ -90,7 +90,7 @@ class StoredEntry:
     title: str | None
     summary: str | None
     content: str | None
-    authors: tuple[str, ...]
+    authors: tuple[Author, ...]
     categories: tuple[str, ...]
     enclosures: tuple[Enclosure, ...]
     published: datetime | None
@@ -151,3 +151,13 @@ class StorySummary:
     member_count: int
     source_count: int
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentKey:
+    """A served document: a curated feed's page in one format (``page`` is the archive
+    page's entry uid, "" for the first page). store.documents keeps when each last changed."""
+
+    feed_id: str
+    format: str
+    page: str = ""

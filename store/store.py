@@ -34,8 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sources.model import Enclosure, ParsedFeed, Validators
-from store import story_index, story_queries
+from sources.model import Author, Enclosure, ParsedFeed, Validators
+from store import documents, story_index, story_queries
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
 from store.database import (
     WRITER_THREADS,
@@ -48,6 +48,7 @@ from store.database import (
 from store.errors import UnknownSourceError
 from store.ingest import LostInsertRace, upsert_entries
 from store.model import (
+    DocumentKey,
     IngestCounts,
     PollingUpdate,
     Retention,
@@ -135,6 +136,11 @@ class Store:
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SETUP_LOCK})
                 await conn.commit()
+
+    async def ping(self) -> None:
+        """Ask the database one trivial question; DatabaseUnavailable when it does not answer."""
+        async with reading(self.engine) as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -509,6 +515,23 @@ class Store:
         async with reading(self.engine) as conn:
             return {source_id: count for source_id, count in (await conn.execute(query)).all()}
 
+    # -- served documents -----------------------------------------------------------------
+
+    async def document_changed_at(self, key: DocumentKey, digest: str, now: datetime) -> datetime:
+        """When the document ``key`` last changed, ``digest`` being its current content: a
+        read while it is unchanged, else one short write (store.documents)."""
+        async with reading(self.engine) as conn:
+            stored = await documents.stored_change(conn, key)
+        if stored is not None and stored[0] == digest:
+            return stored[1]
+        async with self._writing() as conn:
+            return await documents.record_change(conn, key, digest, now)
+
+    async def has_entry(self, uid: str) -> bool:
+        async with reading(self.engine) as conn:
+            found = await conn.execute(select(EntryRow.id).where(EntryRow.uid == uid))
+            return found.first() is not None
+
     # -- stories (issue 5) ----------------------------------------------------------------
 
     async def story_groups(
@@ -753,7 +776,10 @@ def _entry(e: Row[Any]) -> StoredEntry:
         title=e.title,
         summary=e.summary,
         content=e.content,
-        authors=tuple(e.authors or ()),
+        authors=tuple(
+            Author(a) if isinstance(a, str) else Author(a["name"], a.get("url"))
+            for a in e.authors or ()
+        ),
         categories=tuple(e.categories or ()),
         enclosures=tuple(
             Enclosure(x["url"], x.get("type"), x.get("length")) for x in e.enclosures or ()

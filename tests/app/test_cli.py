@@ -7,10 +7,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from lxml import etree
 
 from feedmill.cli import build_parser, main
 from tests.app.configs import outlets_config, serve_outlets, write_config
@@ -83,10 +85,12 @@ def test_build_writes_every_feed_and_the_index(
         "index.html",
         "sources.opml",
     ]
-    assert (
-        b"Lenovo expands its Tianjin AI server hub"
-        in (out / "feeds/ai-infrastructure.atom").read_bytes()
-    )
+    atom = (out / "feeds/ai-infrastructure.atom").read_bytes()
+    assert b"Lenovo expands its Tianjin AI server hub" in atom
+    # A static server's Last-Modified is the file's time: the document's own date.
+    updated = etree.fromstring(atom).findtext("{http://www.w3.org/2005/Atom}updated")
+    modified = datetime.fromtimestamp((out / "feeds/ai-infrastructure.atom").stat().st_mtime, UTC)
+    assert modified.isoformat() == updated
 
 
 def test_db_upgrade_and_current(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -94,7 +94,13 @@ def stored(entry_check: Callable[[StoredEntry], None]) -> Check:
 
 
 def clean(entry: StoredEntry) -> None:
-    texts = [entry.title, entry.summary, entry.content, *entry.authors, *entry.categories]
+    texts = [
+        entry.title,
+        entry.summary,
+        entry.content,
+        *(a.name for a in entry.authors),
+        *entry.categories,
+    ]
     for text in filter(None, texts):
         assert not any(ord(c) < 32 and c not in "\t\n\r" for c in text), repr(text)
         assert not any(0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in text)
@@ -102,7 +108,7 @@ def clean(entry: StoredEntry) -> None:
 
 def plain(entry: StoredEntry) -> None:
     clean(entry)
-    for text in filter(None, [entry.title, *entry.authors, *entry.categories]):
+    for text in filter(None, [entry.title, *(a.name for a in entry.authors), *entry.categories]):
         assert "<" not in text and ">" not in text, text
     assert "<script" not in (entry.summary or "")
 

@@ -331,7 +331,9 @@ class Pipeline:
         for page in [p async for p in self.store.newest_entries([source_id])]:
             for entry in page:
                 texts = [entry.title, entry.summary, entry.content, entry.link, entry.language]
-                for value in filter(None, [*texts, *entry.authors, *entry.categories]):
+                for value in filter(
+                    None, [*texts, *(a.name for a in entry.authors), *entry.categories]
+                ):
                     assert not ILLEGAL & {ord(c) for c in value}, repr(value)
         feed = FeedDefinition("everything", "Everything", (source_id,), limit=200)
         publisher = Publisher(self.store, [feed], SITE, clock=self.clock, recheck=0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sources import ErrorKind, ParseError, parse_document
+from sources import Author, ErrorKind, ParseError, parse_document
 from sources.text import (
     MAX_AUTHORS,
     MAX_CATEGORIES,
@@ -79,7 +79,7 @@ def test_strings_are_cleaned_of_what_xml_and_postgresql_refuse() -> None:
     [entry] = parse_document(document, URL).entries
     assert entry.title == "a\ufffdbc[2Jdefg"
     assert entry.content == "<p>xyz</p>"
-    assert (entry.authors, entry.categories) == (("Mallory",), ("tag",))
+    assert (entry.authors, entry.categories) == ((Author("Mallory"),), ("tag",))
 
 
 def test_plain_text_fields_are_plain_text() -> None:
