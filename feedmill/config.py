@@ -41,7 +41,7 @@ from sources.parsing import ParsePool
 from sources.policy import PollSettings
 from sources.urls import check_url
 from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
-from store.database import resolve_database_url
+from store.database import missing_driver, resolve_database_url
 from store.errors import StoreError
 from store.model import Retention, SourceDefinition
 from store.stories import StoryMode, StorySettings
@@ -142,6 +142,8 @@ class ServerSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     base_url: HttpUrl | None = None
     title: str = "feedmill"
+    shutdown_timeout: Duration = timedelta(seconds=10)
+    access_log: bool = False
 
     def public_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -446,24 +448,33 @@ def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("FEEDMILL_CONFIG") or DEFAULT_CONFIG)
 
 
-def load_config(path: Path) -> Settings:
-    """Read and check ``path``. FEEDMILL_DATABASE_URL, when set, replaces ``database``."""
+def load_config(path: Path, *, check_driver: bool = False) -> Settings:
+    """Read and check ``path``, reporting every problem at once (the references too, when
+    some values are bad). FEEDMILL_DATABASE_URL, when set, replaces ``database``. With
+    ``check_driver``, a database whose driver is not installed is a problem as well."""
     data = _read_yaml(path)
     name = str(path)
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([f"{name}: {line}" for line in _describe(exc, data)]) from None
-    problems = [f"{name}: {p}" for p in _check_references(settings)]
+        problems = [f"{name}: {line}" for line in _describe(exc, data)]
+        problems += [f"{name}: {p}" for p in _raw_references(data)]
+    else:
+        problems = [f"{name}: {p}" for p in _check_references(settings)]
     from_environment = os.environ.get("FEEDMILL_DATABASE_URL")
-    try:
-        database = resolve_database_url(
-            from_environment or settings.database, str(path.resolve().parent)
-        )
-    except StoreError as exc:
-        where = "FEEDMILL_DATABASE_URL" if from_environment else f"{name}: database"
-        problems.append(f"{where}: {exc}")
-    if problems:
+    url = from_environment or (settings.database if settings else data.get("database"))
+    where = "FEEDMILL_DATABASE_URL" if from_environment else f"{name}: database"
+    database = None
+    if isinstance(url, str):
+        try:
+            database = resolve_database_url(url, str(path.resolve().parent))
+        except StoreError as exc:
+            problems.append(f"{where}: {exc}")
+        missing = missing_driver(url) if check_driver and database else None
+        if missing:
+            problems.append(f"{where}: {missing}")
+    if problems or settings is None:
         raise ConfigError(problems)
     return settings.model_copy(update={"database": database})
 
@@ -596,21 +607,42 @@ def _check_references(settings: Settings) -> Iterable[str]:
             f"scheduler.lease: must be longer than fetch.deadline plus fetch.parse_deadline "
             f"({_show(pull)}), not {_show(settings.scheduler.lease)}"
         )
-    yield from _duplicates("sources", [s.id for s in settings.sources])
-    yield from _duplicates("feeds", [f.id for f in settings.feeds])
-    known_sources = {s.id for s in settings.sources}
-    known_tags = {tag for s in settings.sources for tag in s.tags}
-    for index, feed in enumerate(settings.feeds):
-        where = f"feeds[{index}] (id {feed.id!r})"
-        for source_id in feed.sources:
+    sources = [s.model_dump() for s in settings.sources]
+    yield from _references(sources, [f.model_dump() for f in settings.feeds])
+
+
+def _raw_references(data: dict[str, Any]) -> Iterable[str]:
+    """The reference problems of a file that also has bad values: read from the YAML as it
+    is, skipping whatever does not have the expected shape (the value errors say why)."""
+
+    def mappings(key: str) -> list[dict[str, Any]]:
+        items = data.get(key)
+        return [i if isinstance(i, dict) else {} for i in items] if isinstance(items, list) else []
+
+    yield from _references(mappings("sources"), mappings("feeds"))
+
+
+def _references(sources: list[dict[str, Any]], feeds: list[dict[str, Any]]) -> Iterable[str]:
+    """Duplicate ids, and feeds naming sources or tags that no source has."""
+    yield from _duplicates("sources", _strings([s.get("id") for s in sources]))
+    yield from _duplicates("feeds", _strings([f.get("id") for f in feeds]))
+    known_sources = {s.get("id") for s in sources}
+    known_tags = {tag for s in sources for tag in _strings(s.get("tags"))}
+    for index, feed in enumerate(feeds):
+        where = f"feeds[{index}] (id {feed.get('id')!r})"
+        for source_id in _strings(feed.get("sources")):
             if source_id not in known_sources:
                 yield f"{where}.sources: no source has id {source_id!r}"
-        for tag in feed.tags:
+        for tag in _strings(feed.get("tags")):
             if tag not in known_tags:
                 yield f"{where}.tags: no source has tag {tag!r}"
-        for source_id in feed.prefer:
+        for source_id in _strings(feed.get("prefer")):
             if source_id not in known_sources:
                 yield f"{where}.prefer: no source has id {source_id!r}"
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _duplicates(section: str, ids: list[str]) -> Iterable[str]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.text import Text
 
 _SEQUENCE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI
@@ -44,6 +46,8 @@ def terminal_text(text: object, *, one_line: bool = True, limit: int | None = 30
 
 def cell(text: object, *, limit: int | None = 300) -> Text:
     """A table cell showing ``text`` literally (no markup, no escapes)."""
+    from rich.text import Text  # rich loads only for commands that print tables
+
     return Text(terminal_text(text, limit=limit))
 
 

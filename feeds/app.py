@@ -3,7 +3,8 @@
     GET|HEAD /feeds/ID.{atom,rss,json}              first page of a curated feed
     GET|HEAD /feeds/ID/before/UID.{atom,rss,json}   an archive page (RFC 5005 paging)
     GET|HEAD /sources.opml  /feeds.opml             OPML 2.0 subscription lists
-    GET|HEAD /  /healthz                            index page, health check (Starlette)
+    GET|HEAD /  /status.json  /healthz              status page (?q=&state=&page=) and the
+                                                    same as JSON, health check (Starlette)
 
 Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (feeds: when
 the document last changed, stored, so it moves with the ETag and is the same on every web
@@ -21,20 +22,21 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from feeds.errors import UnknownFeedError
-from feeds.pages import render_index
+from feeds.pages import render_status_page
 from feeds.publish import Document, Publisher
 from feeds.render import EPOCH
+from feeds.status import ProcessInfo, StatusQuery, collect_status, status_json
 from store.errors import DatabaseUnavailable
 
 Scope = MutableMapping[str, Any]
@@ -47,6 +49,7 @@ _FEED = re.compile(
 )
 HEALTH_TIMEOUT = 1.0  # seconds the database has to answer /healthz
 INDEX_TIMEOUT = 5.0  # seconds the index page's reads may take before the last one is served
+INDEX_PAGES_KEPT = 64  # status pages (by query string) kept to serve while the database is away
 _UNAVAILABLE = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5")]
 _GZIP = re.compile(r"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(0(?:\.0*)?|1(?:\.0*)?|0\.\d+))?\s*(?:,|$)")
 
@@ -61,17 +64,22 @@ class FeedApp:
         self.fallback = fallback
         self.cache_control = f"public, max-age={max_age}".encode()
         self.gzip = gzip
+        # Told the status and seconds of every feed and OPML answer (the service's metrics).
+        self.observe: Callable[[int, float], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            started = time.perf_counter()
             try:
                 document = await self._document(scope["path"])
             except DatabaseUnavailable as exc:
                 head = scope["method"] == "HEAD"
                 await _send(send, 503, list(_UNAVAILABLE), f"{exc}\n".encode(), head)
+                self._observed(503, started)
                 return
             if document is not None:
-                await self._respond(scope, send, document)
+                status = await self._respond(scope, send, document)
+                self._observed(status, started)
                 return
             if _FEED.match(scope["path"]) or scope["path"] in ("/sources.opml", "/feeds.opml"):
                 await _send(
@@ -81,8 +89,13 @@ class FeedApp:
                     f"no curated feed at {scope['path']}".encode(),
                     scope["method"] == "HEAD",
                 )
+                self._observed(404, started)
                 return
         await self.fallback(scope, receive, send)
+
+    def _observed(self, status: int, started: float) -> None:
+        if self.observe is not None:
+            self.observe(status, time.perf_counter() - started)
 
     async def _document(self, path: str) -> Document | None:
         if path == "/feeds.opml":
@@ -98,7 +111,7 @@ class FeedApp:
         except UnknownFeedError:
             return None
 
-    async def _respond(self, scope: Scope, send: Send, document: Document) -> None:
+    async def _respond(self, scope: Scope, send: Send, document: Document) -> int:
         request = dict(scope["headers"])
         headers = [
             (b"etag", document.etag.encode()),
@@ -111,13 +124,14 @@ class FeedApp:
             headers.append((b"age", str(document.age).encode()))
         if not_modified(request, document):
             await _send(send, 304, headers, b"", head=True)
-            return
+            return 304
         body = document.body
         if self.gzip and accepts_gzip(request.get(b"accept-encoding", b"")):
             body = document.gzip_body
             headers.append((b"content-encoding", b"gzip"))
         headers.append((b"content-type", document.media_type.encode()))
         await _send(send, 200, headers, body, head=scope["method"] == "HEAD")
+        return 200
 
 
 async def _send(
@@ -156,28 +170,52 @@ def accepts_gzip(accept_encoding: bytes) -> bool:
     return match is not None and (match.group(1) is None or float(match.group(1)) > 0)
 
 
-def create_app(publisher: Publisher, *, max_age: int = 300, gzip: bool = True) -> FeedApp:
-    last_index: list[tuple[str, float]] = []  # the last good index page, and when
+def create_app(
+    publisher: Publisher,
+    *,
+    max_age: int = 300,
+    gzip: bool = True,
+    process: Callable[[], ProcessInfo] | None = None,
+    routes: Sequence[BaseRoute] = (),
+) -> FeedApp:
+    """The app; ``process`` tells the status page about the process serving it; ``routes``
+    are served too (the service's /metrics). While the database does not answer, the index
+    page is the last good one (by its query string) with an ``Age`` header."""
+    started = ProcessInfo(version="", role="serve", started_at=publisher.clock())
+    describe = process or (lambda: started)
+    last_pages: dict[str, tuple[str, float]] = {}  # query string -> last good page, when
 
-    async def index_page() -> str:
-        sources = await publisher.store.list_sources()
-        counts = await publisher.store.count_entries()
+    async def status_page(query: StatusQuery) -> str:
+        report = await collect_status(publisher, describe(), publisher.clock(), query)
         stories = await publisher.store.recent_stories(10)
-        return render_index(
-            publisher.site, list(publisher.definitions.values()), sources, counts, stories
-        )
+        definitions = list(publisher.definitions.values())
+        return render_status_page(publisher.site, definitions, report, stories)
 
     async def index(request: Request) -> Response:
+        query = StatusQuery.from_params(request.query_params)
+        key = str(request.query_params)
         try:
-            page = await asyncio.wait_for(index_page(), INDEX_TIMEOUT)
+            page = await asyncio.wait_for(status_page(query), INDEX_TIMEOUT)
         except (DatabaseUnavailable, TimeoutError) as exc:
-            if not last_index:
+            if key not in last_pages:
                 reason = str(exc) or "the database did not answer"
                 return PlainTextResponse(reason, 503, headers={"retry-after": "5"})
-            page, at = last_index[0]
+            page, at = last_pages[key]
             return HTMLResponse(page, headers={"age": str(int(time.monotonic() - at))})
-        last_index[:] = [(page, time.monotonic())]
+        if key in last_pages or len(last_pages) < INDEX_PAGES_KEPT:
+            last_pages[key] = (page, time.monotonic())
         return HTMLResponse(page)
+
+    async def status(request: Request) -> Response:
+        query = StatusQuery.from_params(request.query_params)
+        try:
+            report = await asyncio.wait_for(
+                collect_status(publisher, describe(), publisher.clock(), query), INDEX_TIMEOUT
+            )
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            reason = str(exc) or "the database did not answer"
+            return PlainTextResponse(reason, 503, headers={"retry-after": "5"})
+        return JSONResponse(status_json(report))
 
     async def health(request: Request) -> Response:
         try:
@@ -191,7 +229,9 @@ def create_app(publisher: Publisher, *, max_age: int = 300, gzip: bool = True) -
     starlette = Starlette(
         routes=[
             Route("/", index, methods=["GET", "HEAD"]),
+            Route("/status.json", status, methods=["GET", "HEAD"]),
             Route("/healthz", health, methods=["GET", "HEAD"]),
+            *routes,
         ]
     )
     return FeedApp(publisher, starlette, max_age=max_age, gzip=gzip)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from feeds.errors import FeedsError
 from feeds.model import FORMATS, feed_path
-from feeds.pages import render_index
+from feeds.pages import render_status_page
 from feeds.publish import Publisher
+from feeds.status import ProcessInfo, collect_status
 
 
 async def export_static(publisher: Publisher, out_dir: Path) -> list[Path]:
@@ -19,9 +20,10 @@ async def export_static(publisher: Publisher, out_dir: Path) -> list[Path]:
             written += await _write_pages(publisher, out_dir, feed_id, extension)
     written.append(_write(out_dir / "sources.opml", (await publisher.sources_opml()).body))
     written.append(_write(out_dir / "feeds.opml", publisher.feeds_opml().body))
-    sources = await publisher.store.list_sources()
-    counts = await publisher.store.count_entries()
-    page = render_index(publisher.site, list(publisher.definitions.values()), sources, counts)
+    now = publisher.clock()
+    process = ProcessInfo(version="", role="build", started_at=now)
+    report = await collect_status(publisher, process, now, page_size=None)  # one page: static
+    page = render_status_page(publisher.site, list(publisher.definitions.values()), report)
     written.append(_write(out_dir / "index.html", page.encode("utf-8")))
     return written
 

@@ -74,13 +74,16 @@ class Document:
     media_type: str
     etag: str
     updated: datetime
+    entry_count: int = 0  # entries on this page of a feed (the status page shows it)
     age: int | None = None  # seconds since known current: served while the database is away
 
 
-def make_document(body: bytes, media_type: str, updated: datetime) -> Document:
+def make_document(
+    body: bytes, media_type: str, updated: datetime, entry_count: int = 0
+) -> Document:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same bytes each time
-    return Document(body, compressed, media_type, etag, updated)
+    return Document(body, compressed, media_type, etag, updated, entry_count)
 
 
 class Publisher:
@@ -113,6 +116,8 @@ class Publisher:
         self._last_sources_opml: tuple[Document, float] | None = None
         self._announced: dict[str, str] = {}
         self.renders = 0  # documents rendered (cache misses): tests and /metrics read it
+        # Told the format and the seconds of every render (the service's /metrics).
+        self.observe_render: Callable[[str, float], None] | None = None
 
     def definition(self, feed_id: str) -> FeedDefinition:
         try:
@@ -123,6 +128,26 @@ class Publisher:
     def invalidate(self) -> None:
         """Read the versions again on the next request (call after this process ingests)."""
         self._versions_read_at = None
+
+    def update_definitions(self, definitions: Sequence[FeedDefinition]) -> set[str]:
+        """Serve these curated feeds from now on (a reloaded config). The rendered documents
+        of every feed added, removed or changed (rules, sources, title...) leave the cache;
+        the others stay. Returns the ids of those feeds."""
+        wanted = {d.id: d for d in definitions}
+        changed = {
+            feed_id
+            for feed_id in self.definitions.keys() | wanted.keys()
+            if self.definitions.get(feed_id) != wanted.get(feed_id)
+        }
+        self.definitions = wanted
+        self._selectors = {
+            d.id: Selector(d) if d.id in changed else self._selectors[d.id] for d in definitions
+        }
+        for key in [k for k in self._cache if k[0] in changed]:
+            del self._cache[key]
+        for feed_id in set(self._announced) - wanted.keys():
+            del self._announced[feed_id]
+        return changed
 
     async def select(self, feed_id: str) -> list[StoredEntry]:
         """The entries the feed carries now, newest first."""
@@ -312,6 +337,7 @@ class Publisher:
     async def _render(
         self, definition: FeedDefinition, extension: str, before: str | None
     ) -> Document:
+        started = time.perf_counter()
         page = await self.select_page(definition.id, before)
         links = PageLinks(
             self_url=self.site.page_url(definition.id, extension, before),
@@ -341,7 +367,11 @@ class Publisher:
         changed = await self.store.document_changed_at(key, digest, self.clock())
         rendered: RenderedFeed = render(updated=changed)
         self.renders += 1
-        return make_document(rendered.body, rendered.media_type, rendered.updated)
+        if self.observe_render is not None:
+            self.observe_render(extension, time.perf_counter() - started)
+        return make_document(
+            rendered.body, rendered.media_type, rendered.updated, len(page.entries)
+        )
 
     async def _stamp(self, definition: FeedDefinition) -> object:
         now = self._monotonic()

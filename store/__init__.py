@@ -9,11 +9,13 @@ from store.errors import DatabaseUnavailable, SchemaError, StoreError, UnknownSo
 from store.identity import entry_key, entry_uid
 from store.migrate import ensure_schema, upgrade
 from store.model import (
+    SOURCE_STATES,
     DocumentKey,
     IngestCounts,
     PollingUpdate,
     Retention,
     SourceDefinition,
+    SourceSummary,
     StoredEntry,
     StoredSource,
     StoredStory,
@@ -23,6 +25,7 @@ from store.model import (
 from store.store import Store
 
 __all__ = [
+    "SOURCE_STATES",
     "DatabaseUnavailable",
     "DocumentKey",
     "IngestCounts",
@@ -30,6 +33,7 @@ __all__ = [
     "Retention",
     "SchemaError",
     "SourceDefinition",
+    "SourceSummary",
     "Store",
     "StoreError",
     "StoredEntry",

@@ -10,6 +10,7 @@ hops through aiosqlite's thread per statement). The SQLite engines are tuned ali
 
 from __future__ import annotations
 
+import importlib
 import os.path
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,8 @@ from store.errors import DatabaseUnavailable, StoreError
 
 T = TypeVar("T")
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+# The module each database needs beyond feedmill's own dependencies, and the extra with it.
+_OPTIONAL_DRIVERS = {"postgresql": ("psycopg", "postgres")}
 
 
 def async_url(url: str) -> URL:
@@ -40,8 +43,58 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername=_ASYNC_DRIVERS[backend])
 
 
+def missing_driver(url: str) -> str | None:
+    """What to install for ``url``'s database, or None when its driver is there."""
+    backend = async_url(url).get_backend_name()
+    module, extra = _OPTIONAL_DRIVERS.get(backend, (None, None))
+    if module is None:
+        return None
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        pass
+    else:
+        return None
+    return (
+        f"the {backend} database driver ({module}) is not installed: "
+        f"pip install 'feedmill[{extra}]'"
+    )
+
+
+def database_problem(exc: BaseException, url: str) -> StoreError | None:
+    """One line a person can act on for an error the database driver raised (cannot
+    connect, a locked SQLite file, a missing driver), or None for any other exception."""
+    target = async_url(url)
+    missing = missing_driver(url)
+    if isinstance(exc, ImportError) and missing:
+        return StoreError(missing)
+    if not isinstance(exc, DBAPIError):
+        return None
+    reason = _first_line(exc.orig) if exc.orig is not None else _first_line(exc)
+    if target.get_backend_name() == "sqlite":
+        if "locked" in reason or "busy" in reason:
+            return StoreError(
+                f"the SQLite database {target.database} is locked: another process (a "
+                "feedmill run or fetch?) holds it longer than the 10 s busy timeout"
+            )
+        return StoreError(f"the SQLite database {target.database} cannot be used: {reason}")
+    where = f"{target.host or 'localhost'}:{target.port or 5432}"
+    if exc.connection_invalidated or "connect" in reason.lower():
+        why = reason.rsplit("failed: ", 1)[-1]  # psycopg: "connection ... failed: <why>"
+        return StoreError(f"cannot connect to the database at {where}: {why}")
+    return StoreError(f"the database at {where} refused a statement: {reason}")
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     target = async_url(url)
+    missing = missing_driver(url)
+    if missing:
+        raise StoreError(missing)
     if target.get_backend_name() == "sqlite" and target.database not in (None, "", ":memory:"):
         folder = os.path.dirname(os.path.abspath(target.database))
         if not os.path.isdir(folder):  # fail here, not inside aiosqlite's worker thread

@@ -98,16 +98,24 @@ def upsert_entries(
         row["sort_at"] = sort_at
     inserted_keys = (_insert_returning if exact else _insert_all)(conn, inserts)
     inserted = len(inserted_keys)
+    formed = merged = 0
     if stories is not None and inserted_keys:
         new = [_story_entry(row) for row in inserts if row["entry_key"] in inserted_keys]
-        cluster_entries(conn, new, stories, now)
+        formed, merged = cluster_entries(conn, new, stories, now)
     if updates:
         conn.execute(
             update(entries_table).where(entries_table.c.id == bindparam("row_id")), updates
         )
     ignored = sum(1 for key in keys if key in buried)
     unchanged = len(entries) - inserted - len(updates) - ignored
-    return IngestCounts(new=inserted, updated=len(updates), unchanged=unchanged, ignored=ignored)
+    return IngestCounts(
+        new=inserted,
+        updated=len(updates),
+        unchanged=unchanged,
+        ignored=ignored,
+        stories_formed=formed,
+        stories_merged=merged,
+    )
 
 
 def _insert_or_skip(conn: Connection) -> Any:
