@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -38,7 +37,9 @@ from feeds.rules import RuleError, compile_regex
 from sources.fetch import FetchSettings, default_user_agent
 from sources.hosts import HostLimits
 from sources.netguard import AddressPolicy
+from sources.parsing import ParsePool
 from sources.policy import PollSettings
+from sources.urls import check_url
 from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
 from store.database import missing_driver, resolve_database_url
 from store.errors import StoreError
@@ -85,10 +86,7 @@ def _checked(value: Any, make: Callable[[], timedelta]) -> timedelta:
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value.strip()
+    return check_url(value.strip())
 
 
 def _interval(value: timedelta) -> timedelta:
@@ -175,6 +173,8 @@ class FetchConfig(_Section):
     max_body_size: int = Field(15 * 1024 * 1024, ge=1024)
     concurrency: int = Field(10, ge=1, le=1000)
     user_agent: str | None = None
+    parse_deadline: Duration = timedelta(seconds=30)
+    parse_workers: int = Field(0, ge=0, le=64)
 
 
 class SchedulerSettings(_Section):
@@ -418,6 +418,13 @@ class Settings(_Section):
             max_connections=max(100, fetch.concurrency),
         )
 
+    def parse_pool(self) -> ParsePool:
+        """Worker processes for parsing (``fetch.parse_workers``, 0: one per CPU, 2 to 4),
+        each document under ``fetch.parse_deadline``."""
+        return ParsePool(
+            self.fetch.parse_workers or None, self.fetch.parse_deadline.total_seconds()
+        )
+
     def poll_settings(self) -> PollSettings:
         fetch = self.fetch
         return PollSettings(
@@ -594,10 +601,11 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
 
 
 def _check_references(settings: Settings) -> Iterable[str]:
-    if settings.scheduler.lease <= settings.fetch.deadline:
+    pull = settings.fetch.deadline + settings.fetch.parse_deadline
+    if settings.scheduler.lease <= pull:
         yield (
-            f"scheduler.lease: must be longer than fetch.deadline "
-            f"({_show(settings.fetch.deadline)}), not {_show(settings.scheduler.lease)}"
+            f"scheduler.lease: must be longer than fetch.deadline plus fetch.parse_deadline "
+            f"({_show(pull)}), not {_show(settings.scheduler.lease)}"
         )
     sources = [s.model_dump() for s in settings.sources]
     yield from _references(sources, [f.model_dump() for f in settings.feeds])
