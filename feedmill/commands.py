@@ -29,7 +29,12 @@ from feedmill.config import Settings, config_path, load_config
 from feedmill.errors import ConfigError, UnknownEntryError, UsageError
 from feedmill.explain import explain_entry
 from feedmill.logs import setup_logging
-from feedmill.opml_import import add_sources_to_text, plan_sources, write_config_checked
+from feedmill.opml_import import (
+    add_sources_to_text,
+    plan_sources,
+    refused_feeds,
+    write_config_checked,
+)
 from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
 from feedmill.terminal import cell, terminal_text
@@ -154,12 +159,13 @@ async def _fetch(settings: Settings, source_ids: Sequence[str], as_json: bool) -
     try:
         sources = _chosen(await store.list_sources(), source_ids)
         fetch_settings = settings.fetch_settings()
-        async with make_client(fetch_settings) as client:
+        async with make_client(fetch_settings) as client, settings.parse_pool() as pool:
             puller = Puller(
                 store,
                 client,
                 fetch_settings,
                 utc_now,
+                parse_pool=pool,
                 concurrency=settings.fetch.concurrency,
                 polling=settings.poll_settings(),
                 hosts=settings.host_limits(),
@@ -444,10 +450,13 @@ def _import_opml(settings: Settings, path: Path, opml_file: Path) -> int:
         content = opml_file.read_bytes()
     except OSError as exc:
         raise FeedmillError(f"cannot read {opml_file}: {exc.strerror}") from exc
-    planned = plan_sources(settings, read_opml(content))
+    feeds = read_opml(content)
+    planned = plan_sources(settings, feeds)
     text = add_sources_to_text(path.read_text(encoding="utf-8"), planned)
     if planned:
         write_config_checked(path, text)
+    for url, problem in refused_feeds(feeds):
+        print(f"refused {terminal_text(repr(url))}: it {problem}")
     for source in planned:
         print(f"added {source.id}: {terminal_text(source.url)}")
     print(f"{len(planned)} sources added to {path}")

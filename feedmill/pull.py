@@ -1,17 +1,19 @@
 """Pulling sources: the upstream half of the pipeline.
 
-    while any is due or pulls run:   # at most `concurrency` in flight, refilled as they end
-      for source in store.claim_due_sources(now, lease, owner, free slots):  # leased in the db
-          if its host is held (shared Retry-After): store.postpone(source, until)
-          with a per-host slot: result = fetch_feed(client, source.fetch_url, validators)
-          redirect count / discovery -> the effective URL          (sources.policy)
-          if 304 or same body hash:  store.record_not_modified(source, next poll, state)
-          else:
-              feed = parse_document(result.content)          # off the event loop
-              store.ingest(source, feed, validators, next poll, state)   # one transaction
-          on SourceError:  store.record_failure(source, kind, message, backed-off next poll)
+    for source in store.claim_due_sources(now, lease, owner):   # a lease per source, in the db
+        if its host is held (shared Retry-After): store.postpone(source, until)
+        with a per-host slot: result = fetch_feed(client, source.fetch_url, validators)
+        redirect count / discovery -> the effective URL          (sources.policy)
+        if 304 or same body hash:  store.record_not_modified(source, next poll, state)
+        else:
+            feed = parse_document(result.content)          # off the event loop
+            store.ingest(source, feed, validators, next poll, state)   # one transaction
+        on SourceError:  store.record_failure(source, kind, message, backed-off next poll)
+        on any other exception (a bug):  logged with its traceback, recorded as `internal`
 
 A failing source is a value (:class:`PullResult` with ``error``); it never stops the others.
+Parsing runs in a ParsePool (worker processes, a deadline per document) when one is given,
+else in ``parse_executor`` (threads: no deadline can stop a parse there).
 Writes run to completion even when the pull is cancelled (shutdown): see :meth:`Puller.drain`.
 Each pull is one log event (INFO when it failed, DEBUG otherwise) and is handed to
 ``Puller.observe`` (metrics, a progress bar) when that is set.
@@ -50,6 +52,7 @@ from sources import (
 )
 from sources.hosts import HostLimits, host_of
 from sources.model import FetchResult
+from sources.parsing import ParsePool
 from sources.policy import (
     estimate_interval,
     feed_hint,
@@ -57,6 +60,7 @@ from sources.policy import (
     retry_after_delay,
     track_redirect,
 )
+from sources.text import clean_text, shorten
 from store import IngestCounts, PollingUpdate, Store, StoredSource
 
 log = logging.getLogger("feedmill.pull")
@@ -64,8 +68,6 @@ T = TypeVar("T")
 
 # How long a claimed source stays claimed if the process dies before recording an outcome.
 CLAIM_LEASE = timedelta(minutes=10)
-# Seconds between looks for newly due sources while a heartbeat's last pulls still run.
-RECLAIM = 1.0
 
 
 def default_owner() -> str:
@@ -111,19 +113,23 @@ class Puller:
         *,
         concurrency: int = 10,
         parse_executor: Executor | None = None,
+        parse_pool: ParsePool | None = None,
         polling: PollSettings | None = None,
         hosts: HostLimits | None = None,
         lease: timedelta = CLAIM_LEASE,
         owner: str | None = None,
+        recheck: float = 1.0,
     ) -> None:
         self.store = store
         self.lease = lease
+        self.recheck = recheck
         self.owner = owner or default_owner()
         self._batch = concurrency
         self.client = client
         self.settings = settings
         self.clock = clock
         self.parse_executor = parse_executor
+        self.parse_pool = parse_pool
         self.polling = polling or PollSettings()
         self.hosts = hosts or HostLimits()
         self._limit = asyncio.Semaphore(concurrency)
@@ -131,40 +137,31 @@ class Puller:
         self.observe: Callable[[PullResult], None] | None = None
 
     async def pull_due(self) -> list[PullResult]:
-        """One heartbeat: pull the due sources, ``concurrency`` at a time, until none is due.
-
-        Pulls flow: whenever half the slots are free, as many due sources as there are free
-        slots are leased and started, so a slow upstream holds its own slot only, never the
-        sources behind it. Leasing a few at a time lets several workers share the work. Once
-        none is due, the heartbeat looks again every RECLAIM seconds while pulls still run.
-        Cancelled (shutdown), it cancels the pulls it started."""
+        """One heartbeat: lease due sources, no more than ``concurrency`` pulls at a time,
+        and lease again as pulls end (and every ``recheck`` seconds while none ends), until
+        none is due and none is running. Small claims let several workers share the work;
+        a slow pull (a document parsing up to its deadline) does not hold back the sources
+        that fall due meanwhile."""
         results: list[PullResult] = []
-        running: set[asyncio.Future[PullResult]] = set()
-        loop = asyncio.get_running_loop()
-        empty_at: float | None = None  # when a claim last found nothing due
-        refill = max(1, self._batch // 2)
+        running: set[asyncio.Task[PullResult]] = set()
         try:
             while True:
-                free = self._batch - len(running)
-                looked = empty_at is not None and loop.time() - empty_at < RECLAIM
-                if free >= refill and not looked:
+                if free := self._batch - len(running):
                     due = await self.store.claim_due_sources(
                         self.clock(), self.lease, limit=free, owner=self.owner
                     )
-                    empty_at = None if due else loop.time()
-                    running.update(asyncio.ensure_future(self.pull_source(s)) for s in due)
+                    running |= {asyncio.ensure_future(self._pull_limited(s)) for s in due}
                 if not running:
                     return results
-                timeout = RECLAIM if empty_at is not None else None
                 done, running = await asyncio.wait(
-                    running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    running, timeout=self.recheck, return_when=asyncio.FIRST_COMPLETED
                 )
                 results += [task.result() for task in done]
-        finally:
+        except asyncio.CancelledError:
             for task in running:
                 task.cancel()
-            if running:
-                await asyncio.wait(running)
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
 
     async def pull_many(self, sources: Iterable[StoredSource]) -> list[PullResult]:
         return list(await asyncio.gather(*(self._pull_limited(s) for s in sources)))
@@ -174,14 +171,29 @@ class Puller:
             return await self.pull_source(source)
 
     async def pull_source(self, source: StoredSource) -> PullResult:
+        """Pull one source; whatever goes wrong is recorded on it and returned, never raised
+        (but cancellation)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        result = await self._pull_source(source)
+        result = await self._guarded_pull(source)
         result = replace(result, seconds=loop.time() - started)
         log_pull(result)
         if self.observe is not None:
             self.observe(result)
         return result
+
+    async def _guarded_pull(self, source: StoredSource) -> PullResult:
+        try:
+            return await self._pull_source(source)
+        except Exception as exc:  # a bug, or a failure nobody classified: this source only
+            log.exception("source %s: unexpected error while pulling", source.id)
+            message = f"{type(exc).__name__}: {exc}"
+            error = SourceError(ErrorKind.INTERNAL, message, url=source.fetch_url)
+            try:
+                return await self._record_failure(source, host_of(source.fetch_url), error)
+            except Exception as again:  # the database is away too: nothing more to do here
+                log.error("source %s: the failure could not be recorded: %s", source.id, again)
+                return PullResult(source.id, error=error)
 
     async def _pull_source(self, source: StoredSource) -> PullResult:
         host = host_of(source.fetch_url)
@@ -296,7 +308,7 @@ class Puller:
             self.store.record_failure(
                 source.id,
                 error.kind.value,
-                error.message,
+                shorten(clean_text(error.message), 2_000),
                 now,
                 retry,
                 gone=error.kind is ErrorKind.GONE,
@@ -305,6 +317,8 @@ class Puller:
         return PullResult(source.id, error=error)
 
     async def _parse(self, fetched: FetchResult) -> ParsedFeed:
+        if self.parse_pool is not None:
+            return await self.parse_pool.parse(fetched.content, fetched.url, fetched.content_type)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.parse_executor, parse_document, fetched.content, fetched.url, fetched.content_type

@@ -157,12 +157,16 @@ class Service:
         store = await open_store(self.settings, self.clock)
         self.store = store
         try:
-            async with make_client(self.settings.fetch_settings()) as client:
+            async with (
+                make_client(self.settings.fetch_settings()) as client,
+                self.settings.parse_pool() as pool,
+            ):
                 puller = Puller(
                     store,
                     client,
                     self.settings.fetch_settings(),
                     self.clock,
+                    parse_pool=pool,
                     concurrency=self.settings.fetch.concurrency,
                     polling=self.settings.poll_settings(),
                     hosts=self.settings.host_limits(),

@@ -2,19 +2,22 @@
 
     keys   = entry_keys(document)                       # store.identity
     known  = stored (key -> row id, content hash); buried = tombstoned keys (retention)
-    new    -> INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING (executemany, row count)
+    new    -> INSERT ... ON CONFLICT DO NOTHING (executemany, row count)
               sort time: its date, never after now; the undated in document order (sort_times)
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
     new (really inserted) -> each assigned a story (store.story_index), same transaction
 
 ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
-second insert does nothing instead of failing. The insert is a plain executemany (the drivers'
-fast path: sqlite3's executemany, psycopg's pipeline); its row count tells whether every row
-went in. When it falls short, another writer stored some of these keys between our look-up and
-our insert: :class:`LostInsertRace` is raised, the caller rolls back and runs the transaction
-again with ``exact=True``, which inserts with RETURNING to learn which rows are ours (the race
-loser counts the others as unchanged).
+second insert does nothing instead of failing. It names no conflict target, so it covers
+every unique constraint of the table: with a target, PostgreSQL checks only that index before
+inserting, and two writers that pass the check at the same moment collide on another one
+(``uq_entries_uid``) with an error instead of a skipped row. The insert is a plain
+executemany (the drivers' fast path: sqlite3's executemany, psycopg's pipeline); its row count
+tells whether every row went in. When it falls short, another writer stored some of these
+keys between our look-up and our insert: :class:`LostInsertRace` is raised, the caller rolls
+back and runs the transaction again with ``exact=True``, which inserts with RETURNING to learn
+which rows are ours (the race loser counts the others as unchanged).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sources.model import ParsedEntry
+from sources.text import clean_entry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 from store.identity import authors_data, content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
@@ -77,6 +81,7 @@ def upsert_entries(
     """Store ``entries`` of ``source_id`` inside the caller's transaction; with ``stories``,
     cluster the new ones (changed entries keep their story). Raises :class:`LostInsertRace`
     unless ``exact`` (see the module docstring)."""
+    entries = [clean_entry(entry) for entry in entries]
     links = [canonical_link(entry, tracking) for entry in entries]
     keys = entry_keys(entries, tracking, links)
     known, buried = _known_and_buried(conn, source_id, keys)
@@ -114,11 +119,9 @@ def upsert_entries(
 
 
 def _insert_or_skip(conn: Connection) -> Any:
-    """INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING, in the connection's dialect."""
+    """INSERT ... ON CONFLICT DO NOTHING (any unique constraint), in the connection's dialect."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(entries_table).on_conflict_do_nothing(
-        index_elements=["source_id", "entry_key"]
-    )
+    return dialect.insert(entries_table).on_conflict_do_nothing()
 
 
 def _insert_all(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:

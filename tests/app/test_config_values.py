@@ -161,3 +161,33 @@ def test_a_control_character_in_the_file_is_named_by_line_and_column(
     text = SOURCE + "    title: a\x01b\n"
     err = check(tmp_path, text, capsys)
     assert "not valid YAML at line 4, column 13: the character U+0001 is not allowed" in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/f/1.xml",
+        "https://example.org/feed?x=1#y",
+        "https://xn--bcher-kva.example/a",
+        "http://localhost",
+        "http://a.example/{x}|^`%zz",
+        "http://0177.0.0.1/",
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://1.2.3.04/",
+        "http://256.1.1.1/",
+        "http://a.9/",
+        "http://a.example:99999/",
+        "http://user@a.example/",
+        "http://a.example/ b",
+        "http://a.example/\x01",
+        "http://a.example/\u200b",
+        "ftp://a.example/",
+    ],
+)
+def test_the_quick_url_check_accepts_only_what_the_full_one_does(url: str) -> None:
+    from feedmill.config import _PLAIN_HTTP_URL
+    from sources.urls import url_problem
+
+    if _PLAIN_HTTP_URL.fullmatch(url):
+        assert url_problem(url) is None
