@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -192,6 +193,10 @@ class Service:
         if self.pinger is not None:
             await publisher.changed_feeds()  # what the hub's subscribers have already seen
         servers = self._servers(publisher, store)
+        # What start-up made lives as long as the process (settings, feed definitions, one
+        # object a source): out of the cycle collector's sight, it is not walked again on
+        # every full collection, which with tens of thousands of sources stalls the loop.
+        gc.freeze()
         scheduler.start()
         serving = [asyncio.create_task(self._serve(s, socks)) for s, socks in servers]
         catching_up = asyncio.create_task(self._cluster_backlog(store)) if self.pull else None
