@@ -447,8 +447,27 @@ class Publisher:
             self.observe_render(extension, time.perf_counter() - started)
         return document
 
+    def cached(self, feed_id: str, extension: str, before: str | None = None) -> Document | None:
+        """The cached rendering of a document when it is known current without a read of
+        the database (the versions were read less than ``recheck`` ago and none of the
+        feed's sources changed since it was rendered); else None: ask :meth:`render`."""
+        read_at = self._versions_read_at
+        if read_at is None or self._monotonic() - read_at >= self._recheck or self._down:
+            return None
+        definition = self.definitions.get(feed_id)
+        key = (feed_id, extension, before)
+        cached = self._cache.get(key)
+        if definition is None or cached is None or cached[0] != self._stamp_now(definition):
+            return None
+        self._cache.move_to_end(key)
+        self._confirmed[key] = read_at
+        return cached[1]
+
     async def _stamp(self, definition: FeedDefinition) -> object:
         await self._refresh()
+        return self._stamp_now(definition)
+
+    def _stamp_now(self, definition: FeedDefinition) -> object:
         generation = self._generations.get(definition.id, 0)
         if definition.max_age is None:
             return generation
