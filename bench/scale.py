@@ -214,6 +214,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def http_get(url: str, timeout: float = 30.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
@@ -491,11 +498,13 @@ def phase_memory(run: Run) -> None:
         ):
             http_get(base + path)
         time.sleep(2)
-        peak = rss_mb(service.process.pid)
+        main = rss_mb(service.process.pid)
+        workers = [rss_mb(p) for p in children(service.process.pid)]
         counted = count_entries(run)
         print(
             f"memory: `feedmill run`, {run.sources} sources, {counted} stored entries: "
-            f"{peak:.0f} MB RSS after serving (target <= 500 MB)"
+            f"{main:.0f} MB RSS after serving (target <= 500 MB); its {len(workers)} parse "
+            f"worker processes {sum(workers):.0f} MB more"
         )
     finally:
         service.stop()
