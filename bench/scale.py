@@ -562,7 +562,9 @@ async def phase_flow(run: Run) -> None:
     for label, slow_count in (("no slow upstream", 0), ("1% at the deadline", slow)):
         config = run.folder / f"flow-{slow_count}.yaml"
         db = Database(run.db.kind, run.folder, f"flow{slow_count}")
-        step = count // slow_count if slow_count else count + 1
+        # Every 101st source is slow: 101 is prime to the number of hosts, so the slow ones
+        # spread over all the hosts instead of piling on one (behind its per-host limit).
+        step = 101 if slow_count else count + 1
         urls = [run.upstream.url(i, "slow" if i % step == step - 1 else "f") for i in range(count)]
         deadline = run.slow_seconds
         write_config(config, db.url, 0, urls)
