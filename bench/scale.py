@@ -86,23 +86,7 @@ def make_upstream_app(sources: int, slow_seconds: float) -> Any:
 
 
 def serve_upstream(sources: int, hosts: int, slow_seconds: float) -> None:
-    import uvicorn
-
-    socks = poll.bind_hosts(hosts)
-    for sock in socks:
-        sock.listen(4096)
-    print(socks[0].getsockname()[1], flush=True)
-    config = uvicorn.Config(
-        make_upstream_app(sources, slow_seconds),
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-        timeout_keep_alive=60,
-        backlog=4096,
-    )
-    uvicorn.Server(config).run(sockets=socks)
+    poll.serve(sources, hosts, None, make_upstream_app(sources, slow_seconds))
 
 
 class Upstream:

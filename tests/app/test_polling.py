@@ -21,6 +21,7 @@ from tests.upstream import Upstream
 LOOPBACK = AddressPolicy.from_allowlist(True, ["127.0.0.0/8"])
 SETTINGS = FetchSettings(deadline=5, max_body_bytes=64 * 1024, addresses=LOOPBACK)
 POLLING = PollSettings(jitter=0, permanent_redirect_polls=3)
+ROOMY = FetchSettings(deadline=30, addresses=LOOPBACK)  # pulls of slow loopback upstreams
 RSS = fixture_bytes("outlet-a.rss")
 TINY_RSS = (
     b'<rss version="2.0"><channel><title>t</title><item><guid>1</guid></item></channel></rss>'
@@ -216,9 +217,7 @@ async def test_at_most_two_fetches_run_at_once_per_host(
             url = f"http://{host}:{port}/slow{n}.rss"
             definitions.append(SourceDefinition(f"{host[:5]}-{n}", url, None, timedelta(hours=1)))
     await store.sync_sources(definitions, clock())
-    loopback = FetchSettings(
-        deadline=30, addresses=AddressPolicy.from_allowlist(True, ["127.0.0.0/8", "::1/128"])
-    )
+    loopback = ROOMY
     async with make_client(loopback) as roomy:
         puller = Puller(
             store, roomy, loopback, clock, polling=POLLING, concurrency=12, hosts=HostLimits(2)
@@ -241,9 +240,7 @@ async def test_a_slow_upstream_holds_only_its_own_slot(
         url = upstream.url(f"/quick{n}.rss")
         definitions.append(SourceDefinition(f"b-quick{n}", url, None, timedelta(hours=1)))
     await store.sync_sources(definitions, clock())
-    loopback = FetchSettings(
-        deadline=30, addresses=AddressPolicy.from_allowlist(True, ["127.0.0.0/8", "::1/128"])
-    )
+    loopback = ROOMY
     async with make_client(loopback) as client:
         puller = Puller(
             store, client, loopback, clock, polling=POLLING, concurrency=2, hosts=HostLimits(4)
