@@ -451,7 +451,7 @@ async def status_page(run: Run) -> None:
 
 def phase_startup(run: Run) -> None:
     url = f"http://127.0.0.1:{run.port}/feeds/ten.atom"
-    took, loads = [], []
+    took, loads, cpu = [], [], []
     for _ in range(3):
         started = time.perf_counter()
         settings_of(run.config)
@@ -459,11 +459,13 @@ def phase_startup(run: Run) -> None:
         service = Feedmill(run.config, "run")
         try:
             took.append(wait_served(url))
+            cpu.append(cpu_of(service.process.pid))
         finally:
             service.stop()
     print(
         f"startup: first feed request served {median(took):.2f}s after `feedmill run` "
-        f"started (the config alone loads in {median(loads):.2f}s in-process; medians of 3)"
+        f"started, {median(cpu):.2f}s of its CPU (the config alone loads in "
+        f"{median(loads):.2f}s in-process; medians of 3)"
     )
 
 
