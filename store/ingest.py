@@ -6,6 +6,7 @@
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
     new (really inserted) -> each assigned a story (store.story_index), same transaction
+    new and changed -> the full-text index (store.search.index), same transaction
 
 ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
 second insert does nothing instead of failing. The insert is a plain executemany (the drivers'
@@ -41,6 +42,7 @@ from sources.model import ParsedEntry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 from store.identity import content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
+from store.search.index import index_entries
 from store.stories import StoryEntry, StorySettings
 from store.story_index import cluster_entries, story_entry
 from store.tables import Base, EntryRow, TombstoneRow
@@ -91,6 +93,7 @@ def upsert_entries(
     if stories is not None and inserted_keys:
         new = [_story_entry(row) for row in inserts if row["entry_key"] in inserted_keys]
         cluster_entries(conn, new, stories, now)
+    index_entries(conn, source_id, [r for r in inserts if r["entry_key"] in inserted_keys], updates)
     if updates:
         conn.execute(
             update(entries_table).where(entries_table.c.id == bindparam("row_id")), updates

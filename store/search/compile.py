@@ -1,0 +1,57 @@
+"""A checked query tree (store.search.query) in each database's own query language.
+
+Built from tokens only (letters and digits, store.search.text), each one quoted, so nothing a
+user writes can be read as syntax by either database; the strings are passed as bound
+parameters. The two translations mean the same thing term for term:
+
+    word / phrase     FTS5  {title author category source body} : "w1 w2"      (* for a prefix)
+                      PG    'w1' <-> 'w2'                                      (:* for a prefix)
+    title: author: category:   FTS5 column filter {title}          PG weight 'w':A / B / C
+    source:           FTS5 column filter {source}                  PG lexeme ':w' (source only)
+    a b / a OR b      FTS5 (a AND b) / (a OR b)                    PG (a & b) / (a | b)
+    a -b              FTS5 (a) NOT (b)                             PG (a & !(b))
+"""
+
+from __future__ import annotations
+
+from store.search.query import All, Any, Node, Not, Term
+
+_ALL_COLUMNS = "{title author category source body}"
+_WEIGHT = {"title": "A", "author": "B", "category": "C"}
+
+
+def to_fts5(node: Node) -> str:
+    """An FTS5 MATCH expression (SQLite) for a positive node."""
+    if isinstance(node, Term):
+        columns = _ALL_COLUMNS if node.field is None else "{" + node.field + "}"
+        phrase = '"' + " ".join(w.replace('"', '""') for w in node.words) + '"'
+        return f"{columns} : {phrase}{' *' if node.prefix else ''}"
+    if isinstance(node, Any):
+        return "(" + " OR ".join(to_fts5(item) for item in node.items) + ")"
+    if isinstance(node, Not):
+        raise ValueError("a negated node is compiled by the AND around it")
+    wanted = [to_fts5(item) for item in node.items if not isinstance(item, Not)]
+    unwanted = [to_fts5(item.item) for item in node.items if isinstance(item, Not)]
+    text = "(" + " AND ".join(wanted) + ")"
+    return text + "".join(f" NOT {item}" for item in unwanted)
+
+
+def to_tsquery(node: Node) -> str:
+    """A ``tsquery`` literal (PostgreSQL) for a positive node."""
+    if isinstance(node, Term):
+        return "(" + " <-> ".join(_lexeme(node, i) for i in range(len(node.words))) + ")"
+    if isinstance(node, Any):
+        return "(" + " | ".join(to_tsquery(item) for item in node.items) + ")"
+    if isinstance(node, Not):
+        return "!" + to_tsquery(node.item)
+    return "(" + " & ".join(to_tsquery(item) for item in node.items) + ")"
+
+
+def _lexeme(term: Term, index: int) -> str:
+    word = term.words[index]
+    if term.field == "source":
+        word = ":" + word
+    quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+    prefix = "*" if term.prefix and index == len(term.words) - 1 else ""
+    weight = _WEIGHT.get(term.field or "", "")
+    return f"{quoted}:{prefix}{weight}" if prefix or weight else quoted

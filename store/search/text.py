@@ -1,0 +1,141 @@
+"""How entries become searchable words: one tokeniser for documents and queries, both databases.
+
+    text    = NFKD, case-folded, diacritics (combining marks) removed; HTML tags dropped
+    tokens  = runs of letters, digits and private-use characters; each Han, Hiragana or
+              Katakana letter is a token of its own (those scripts put no spaces between words)
+    fields  = title, author, category, source (its id and title), body (summary and content),
+              each capped (FIELD_CAPS) so a document has fewer than 16,383 positions
+
+The databases never tokenise text themselves, so they cannot disagree: SQLite's FTS5 gets the
+tokens joined by spaces (its unicode61 tokeniser splits exactly there and folds nothing that
+is not already folded), PostgreSQL gets a ``tsvector`` literal with the same tokens at the same
+positions, fields one position apart so that a phrase never runs from one field into the next.
+Characters that SQLite's Unicode tables (6.1) do not count as letters although Python's do
+are separators here too (``_NOT_IN_SQLITE``); tests/store/test_search_text.py checks every
+code point.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import regex
+
+FIELDS = ("title", "author", "category", "source", "body")
+FIELD_CAPS = {"title": 200, "author": 100, "category": 200, "source": 50, "body": 15_000}
+MAX_TOKEN_LENGTH = 100  # longer "words" (base64, hashes) are not indexed
+MAX_POSITIONS_PER_WORD = 256  # PostgreSQL keeps no more positions of one lexeme
+
+_CJK = r"[[\p{Han}\p{Hiragana}\p{Katakana}]&&\p{L}]"
+_NOT_IN_SQLITE = r"\u19b0-\u19c0\u19c8\u19c9\u1cf2\u1cf3"
+_TOKEN = regex.compile(
+    rf"{_CJK}|[[\p{{L}}\p{{N}}\p{{Co}}]--{_CJK}--[{_NOT_IN_SQLITE}]]+", regex.VERSION1
+)
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+_MARKS = regex.compile(r"\p{Mn}+")
+_TAG = re.compile(r"<[^>]*>")
+
+# Key bits: the sort time's whole seconds above, the entry's row id below.
+ROW_ID_BITS = 31
+ROW_ID_MASK = (1 << ROW_ID_BITS) - 1
+_MAX_SECONDS = (1 << 32) - 1
+
+
+def tokens(text: str) -> list[str]:
+    """The searchable words of ``text``, normalised, in order (over-long ones left out)."""
+    return [t for t in all_tokens(text) if len(t) <= MAX_TOKEN_LENGTH]
+
+
+def all_tokens(text: str) -> list[str]:
+    """The words of ``text``, normalised, in order, however long."""
+    if text.isascii():
+        return _ASCII_TOKEN.findall(text.lower())
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    found: list[str] = _TOKEN.findall(_MARKS.sub("", folded))
+    return found
+
+
+def html_text(fragment: str | None) -> str:
+    """The text of an HTML fragment: tags become spaces, entities characters."""
+    if not fragment:
+        return ""
+    return html.unescape(_TAG.sub(" ", fragment)) if "<" in fragment or "&" in fragment else fragment
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDocument:
+    """The tokens of each field of one entry, as indexed (capped)."""
+
+    fields: dict[str, list[str]]
+
+    def fts_row(self) -> dict[str, str]:
+        """The FTS5 columns: each field's tokens joined by single spaces."""
+        return {name: " ".join(self.fields[name]) for name in FIELDS}
+
+    def tsvector(self) -> str:
+        """A PostgreSQL ``tsvector`` literal: weight A title, B author, C category, D body and
+        source; the source's tokens also as ``:word`` lexemes (the ``source:`` field, which
+        no query word can reach: a word never starts with ``:``)."""
+        positions: dict[str, list[str]] = {}
+        at = 0
+        for name in FIELDS:
+            weight = _WEIGHTS[name]
+            for offset, token in enumerate(self.fields[name], start=at + 1):
+                _add(positions, token, f"{offset}{weight}")
+                if name == "source":
+                    _add(positions, ":" + token, str(offset))
+            at += len(self.fields[name]) + 1  # one empty position between fields
+        return " ".join(f"{_quote(lexeme)}:{','.join(p)}" for lexeme, p in positions.items())
+
+
+_WEIGHTS = {"title": "A", "author": "B", "category": "C", "source": "D", "body": "D"}
+
+
+def _add(positions: dict[str, list[str]], lexeme: str, position: str) -> None:
+    found = positions.setdefault(lexeme, [])
+    if len(found) < MAX_POSITIONS_PER_WORD:
+        found.append(position)
+
+
+def _quote(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def search_document(
+    title: str | None,
+    summary: str | None,
+    content: str | None,
+    authors: Sequence[str],
+    categories: Sequence[str],
+    source: str,
+) -> SearchDocument:
+    """The document of one entry; ``source`` is its source's id and title."""
+    summary_text, content_text = html_text(summary), html_text(content)
+    body = content_text if summary_text in ("", content_text) else f"{summary_text}\n{content_text}"
+    texts = {
+        "title": title or "",
+        "author": "\n".join(authors),
+        "category": "\n".join(categories),
+        "source": source,
+        "body": body,
+    }
+    return SearchDocument({name: tokens(texts[name])[: FIELD_CAPS[name]] for name in FIELDS})
+
+
+def sort_key(sort_at: datetime, row_id: int) -> int:
+    """The entry's place in newest-first order as one integer: whole seconds of its sort time
+    (clamped to 1970..2106), then its row id. Unique, and the same on both databases."""
+    seconds = min(max(math.floor(sort_at.timestamp()), 0), _MAX_SECONDS)
+    return (seconds << ROW_ID_BITS) | (row_id & ROW_ID_MASK)
+
+
+def key_of_time(moment: datetime) -> int:
+    """The smallest key of an entry placed in the same whole second as ``moment`` or later:
+    date filters compare whole seconds."""
+    return sort_key(moment, 0)
