@@ -526,7 +526,7 @@ class Store:
             source_ids=source_ids,
             before=before,
             batch=batch,
-            timeout=timeout,
+            budget=timeout,
         )
 
     async def count_entries(self) -> dict[str, int]:

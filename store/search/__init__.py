@@ -1,10 +1,10 @@
 """Full-text search over the stored entries: the query language, the index on both databases.
 
-    text.py     the tokeniser and the document of an entry (shared by both databases)
-    query.py    the query language: parse, check, evaluate in memory (explanations)
-    compile.py  a query tree as FTS5 (SQLite) or tsquery (PostgreSQL) text
-    index.py    the index tables, keeping them in step with entries, reading them
-    reader.py   pages of matching entries, newest first, within a time budget
+text.py     the tokeniser and the document of an entry (shared by both databases)
+query.py    the query language: parse, check, evaluate in memory (explanations)
+compile.py  a query tree as FTS5 (SQLite) or tsquery (PostgreSQL) text
+index.py    the index tables, keeping them in step with entries, reading them
+reader.py   pages of matching entries, newest first, within a time budget
 """
 
 from store.search.query import Limits, QueryError, SearchQuery, explain_match, matches, parse_query

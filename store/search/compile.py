@@ -14,7 +14,7 @@ parameters. The two translations mean the same thing term for term:
 
 from __future__ import annotations
 
-from store.search.query import All, Any, Node, Not, Term
+from store.search.query import Any, Node, Not, Term
 
 _ALL_COLUMNS = "{title author category source body}"
 _WEIGHT = {"title": "A", "author": "B", "category": "C"}

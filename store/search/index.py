@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Text, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql
 
 from store.errors import StoreError
-from store.search.text import ROW_ID_MASK, FIELDS, search_document, sort_key
+from store.search.text import FIELDS, ROW_ID_MASK, search_document, sort_key
 from store.tables import EntryRow, SourceRow
 
 TABLE = "entry_search"
@@ -206,7 +206,7 @@ def build_index(
             return done
         by_source: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
         for row in page:
-            by_source.setdefault(row.source_id, []).append((row.id, row._mapping))
+            by_source.setdefault(row.source_id, []).append((int(row.id), cast(Any, row._mapping)))
         for source_id, rows in by_source.items():
             _write(conn, source_id, labels.get(source_id, source_id), rows)
         done += len(page)

@@ -334,7 +334,9 @@ def _terms(node: Node) -> Iterator[Term]:
             yield from _terms(item)
 
 
-def _window(dates: list[tuple[str, str]]) -> tuple[datetime | None, datetime | None, timedelta | None]:
+def _window(
+    dates: list[tuple[str, str]],
+) -> tuple[datetime | None, datetime | None, timedelta | None]:
     found: dict[str, object] = {}
     for name, value in dates:
         if name in found:
@@ -389,7 +391,7 @@ class _Positions:
             return last in fields
         for start in fields.get(head[0], ()):
             end = start + len(term.words) - 1
-            if end >= len(words) or words[start : end] != list(term.words[:-1]):
+            if end >= len(words) or words[start:end] != list(term.words[:-1]):
                 continue
             if words[end] == last or (term.prefix and words[end].startswith(last)):
                 return True

@@ -44,10 +44,11 @@ async def search_pages(
     source_ids: Sequence[str] | None = None,
     before: str | None = None,
     batch: int = 200,
-    timeout: float | None = None,
+    budget: float | None = None,
 ) -> AsyncGenerator[list[Any], None]:
-    """Pages of the entries matching ``query``, newest first (see the module docstring)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    """Pages of the entries matching ``query``, newest first (see the module docstring);
+    ``budget``: seconds for the whole walk."""
+    deadline = None if budget is None else time.monotonic() + budget
     postgres = engine.dialect.name == "postgresql"
     compiled = to_tsquery(query.root) if postgres else to_fts5(query.root)
     since, until = query.window(now)
@@ -96,9 +97,7 @@ async def _entries(conn: AsyncConnection, keys: Sequence[int]) -> dict[int, Any]
 
 
 @asynccontextmanager
-async def _budget(
-    conn: AsyncConnection, deadline: float | None, text: str
-) -> AsyncIterator[None]:
+async def _budget(conn: AsyncConnection, deadline: float | None, text: str) -> AsyncIterator[None]:
     if deadline is None:
         yield
         return

@@ -65,7 +65,9 @@ def html_text(fragment: str | None) -> str:
     """The text of an HTML fragment: tags become spaces, entities characters."""
     if not fragment:
         return ""
-    return html.unescape(_TAG.sub(" ", fragment)) if "<" in fragment or "&" in fragment else fragment
+    return (
+        html.unescape(_TAG.sub(" ", fragment)) if "<" in fragment or "&" in fragment else fragment
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ class SearchDocument:
         return " ".join(f"{_quote(lexeme)}:{','.join(p)}" for lexeme, p in positions.items())
 
 
-_WEIGHTS = {"title": "A", "author": "B", "category": "C", "source": "D", "body": "D"}
+_WEIGHTS = {"title": "A", "author": "B", "category": "C", "source": "", "body": ""}  # "": D
 
 
 def _add(positions: dict[str, list[str]], lexeme: str, position: str) -> None:

@@ -42,35 +42,72 @@ FEEDS = {
             authors=("Jane Doe",),
             categories=("Hardware", "AI"),
         ),
-        entry("s2", 3, "Dell cuts server prices", "Dell's PowerEdge line gets cheaper.",
-              authors=("John Smith",), categories=("Hardware",)),
-        entry("s3", 5, "GPU shortage eases", "Nvidia and AMD ship more GPUs; server makers relieved.",
-              categories=("Chips",)),
-        entry("s4", 7, "Café culture meets the data centre",
-              "A café in Zürich runs on waste heat from servers &amp; storage.", authors=("Zoë Müller",)),
-        entry("s5", 9, "Register your interest: server plant tour", "Tianjin plant opens to visitors."),
+        entry(
+            "s2",
+            3,
+            "Dell cuts server prices",
+            "Dell's PowerEdge line gets cheaper.",
+            authors=("John Smith",),
+            categories=("Hardware",),
+        ),
+        entry(
+            "s3",
+            5,
+            "GPU shortage eases",
+            "Nvidia and AMD ship more GPUs; server makers relieved.",
+            categories=("Chips",),
+        ),
+        entry(
+            "s4",
+            7,
+            "Café culture meets the data centre",
+            "A café in Zürich runs on waste heat from servers &amp; storage.",
+            authors=("Zoë Müller",),
+        ),
+        entry(
+            "s5", 9, "Register your interest: server plant tour", "Tianjin plant opens to visitors."
+        ),
     ],
     "the-register": [
-        entry("r1", 2, "Lenovo's Tianjin plant to make AI servers",
-              "The server plant in Tianjin starts mass production.", authors=("Jane Doe",)),
-        entry("r2", 4, "Serverless is not server-free", "Functions still run on servers.",
-              categories=("Cloud",)),
+        entry(
+            "r1",
+            2,
+            "Lenovo's Tianjin plant to make AI servers",
+            "The server plant in Tianjin starts mass production.",
+            authors=("Jane Doe",),
+        ),
+        entry(
+            "r2",
+            4,
+            "Serverless is not server-free",
+            "Functions still run on servers.",
+            categories=("Cloud",),
+        ),
         entry("r3", 6, "Strasse oder Straße: German tokenisers", "Unicode folding ß ss."),
         entry("r4", 8, "Lenovo results", "Revenue up on AI demand; PC sales flat."),
     ],
     "asia-wire": [
         entry("a1", 2, "联想扩大天津AI服务器中心", "联想将在2027年量产。", categories=("科技",)),
-        entry("a2", 5, "Lenovo Tianjin hub opens", "Plant, server hub and AI lab open in Tianjin.",
-              authors=("Li Wei",)),
+        entry(
+            "a2",
+            5,
+            "Lenovo Tianjin hub opens",
+            "Plant, server hub and AI lab open in Tianjin.",
+            authors=("Li Wei",),
+        ),
         entry("a3", 10, "Ａｌｌ ｗｉｄｅ letters", "Fullwidth ＡＩ text and ﬁ ligatures: ﬁnance."),
-        entry("a4", 11, "Quotes \"in\" titles and (parentheses) OR NOT", "AND - * : { } ^ NEAR"),
+        entry("a4", 11, 'Quotes "in" titles and (parentheses) OR NOT', "AND - * : { } ^ NEAR"),
     ],
 }
 
 
 def document(source_id: str) -> ParsedFeed:
-    return ParsedFeed(url=f"https://{source_id}.example/feed", version="rss20",
-                      title=f"{source_id} feed", entries=tuple(FEEDS[source_id]))
+    return ParsedFeed(
+        url=f"https://{source_id}.example/feed",
+        version="rss20",
+        title=f"{source_id} feed",
+        entries=tuple(FEEDS[source_id]),
+    )
 
 
 QUERIES = [
