@@ -37,7 +37,6 @@ _NOT_IN_SQLITE = r"\u19b0-\u19c0\u19c8\u19c9\u1cf2\u1cf3"
 _TOKEN = regex.compile(
     rf"{_CJK}|[[\p{{L}}\p{{N}}\p{{Co}}]--{_CJK}--[{_NOT_IN_SQLITE}]]+", regex.VERSION1
 )
-_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 _MARKS = regex.compile(r"\p{Mn}+")
 _TAG = re.compile(r"<[^>]*>")
 
@@ -49,13 +48,26 @@ _MAX_SECONDS = (1 << 32) - 1
 
 def tokens(text: str) -> list[str]:
     """The searchable words of ``text``, normalised, in order (over-long ones left out)."""
-    return [t for t in all_tokens(text) if len(t) <= MAX_TOKEN_LENGTH]
+    found = all_tokens(text)
+    if any(len(t) > MAX_TOKEN_LENGTH for t in found):
+        return [t for t in found if len(t) <= MAX_TOKEN_LENGTH]
+    return found
+
+
+# Punctuation common in English text; all separators, so replacing them with spaces changes
+# no token, and lets such text take the quick ASCII path.
+_TYPOGRAPHY = ("\u2019", "\u2018", "\u201c", "\u201d", "\u2013", "\u2014", "\u2026", "\xa0")
+_ASCII_SEPARATORS = bytes(b if chr(b).isalnum() and b < 128 else 32 for b in range(256))
 
 
 def all_tokens(text: str) -> list[str]:
     """The words of ``text``, normalised, in order, however long."""
+    if not text.isascii():
+        for mark in _TYPOGRAPHY:
+            if mark in text:
+                text = text.replace(mark, " ")
     if text.isascii():
-        return _ASCII_TOKEN.findall(text.lower())
+        return text.lower().encode().translate(_ASCII_SEPARATORS).decode().split()
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
     found: list[str] = _TOKEN.findall(_MARKS.sub("", folded))
     return found
@@ -83,15 +95,20 @@ class SearchDocument:
     def tsvector(self) -> str:
         """A PostgreSQL ``tsvector`` literal: weight A title, B author, C category, D body and
         source; the source's tokens also as ``:word`` lexemes (the ``source:`` field, which
-        no query word can reach: a word never starts with ``:``)."""
+        no query word can reach: a word never starts with ``:``). PostgreSQL keeps at most
+        256 positions of a lexeme; so do we."""
         positions: dict[str, list[str]] = {}
         at = 0
         for name in FIELDS:
             weight = _WEIGHTS[name]
             for offset, token in enumerate(self.fields[name], start=at + 1):
-                _add(positions, token, f"{offset}{weight}")
+                found = positions.get(token)
+                if found is None:
+                    positions[token] = [f"{offset}{weight}"]
+                elif len(found) < MAX_POSITIONS_PER_WORD:
+                    found.append(f"{offset}{weight}")
                 if name == "source":
-                    _add(positions, ":" + token, str(offset))
+                    positions.setdefault(":" + token, []).append(str(offset))
             at += len(self.fields[name]) + 1  # one empty position between fields
         return " ".join(f"{_quote(lexeme)}:{','.join(p)}" for lexeme, p in positions.items())
 
@@ -99,14 +116,10 @@ class SearchDocument:
 _WEIGHTS = {"title": "A", "author": "B", "category": "C", "source": "", "body": ""}  # "": D
 
 
-def _add(positions: dict[str, list[str]], lexeme: str, position: str) -> None:
-    found = positions.setdefault(lexeme, [])
-    if len(found) < MAX_POSITIONS_PER_WORD:
-        found.append(position)
-
-
 def _quote(lexeme: str) -> str:
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+    if "'" in lexeme or "\\" in lexeme:
+        lexeme = lexeme.replace("\\", "\\\\").replace("'", "''")
+    return f"'{lexeme}'"
 
 
 def search_document(
