@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from feedmill.pull import Puller, PullResult
 from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
 from feeds import export_static
 from feeds.opml import read_opml
+from feeds.search import SearchFeeds
 from feeds.select import Verdict
 from sources import FeedmillError, make_client
 from store import Store, StoredEntry, StoredSource, ensure_schema
@@ -129,6 +131,18 @@ def _add_feed_commands(commands: Any) -> None:
         "curated feed whether it carries the entry and why (rules, then dedupe).",
     )
     explain.add_argument("entry", metavar="ENTRY", help="an entry uid, or the entry's link")
+    search = commands.add_parser(
+        "search",
+        help="search every stored entry (docs/search.md for the query language)",
+        description="Print the stored entries that match QUERY, newest first: words, "
+        '"phrases", OR, -word, (groups), title: author: source: category:, since: before: '
+        "within:. A bad query is exit status 1 with a message.",
+    )
+    search.add_argument("query", metavar="QUERY", help="the search query (quote it)")
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    search.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="most entries to print (default 20)"
+    )
     commands.add_parser(
         "check-config",
         help="check the config file and exit",
@@ -177,6 +191,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _preview(settings, args.feed, args.why, args.candidates)
     if args.command == "explain":
         return await _explain(settings, args.entry)
+    if args.command == "search":
+        return await _search(settings, args.query, args.json, args.limit)
     if args.command == "check-config":
         return _check_config(settings, config_path(args.config))
     if args.command == "import-opml":
@@ -320,6 +336,47 @@ async def _explain(settings: Settings, target: str) -> int:
         await store.close()
     print("\n".join(lines))
     return 0
+
+
+async def _search(settings: Settings, query: str, as_json: bool, limit: int) -> int:
+    store = await open_store(settings, utc_now)
+    try:
+        publisher = make_publisher(settings, store, utc_now)
+        search = SearchFeeds(publisher, settings.search_settings())
+        page = await search.page(query, limit=max(1, min(limit, 1000)))
+        sources = await publisher.source_infos()
+    finally:
+        await store.close()
+    titles = {source_id: info.title for source_id, info in sources.items()}
+    if as_json:
+        print(json.dumps([_entry_json(e, titles) for e in page.entries], indent=2))
+        return 0
+    table = Table("date", "source", "title", "link", box=None)
+    for entry in page.entries:
+        table.add_row(
+            entry.sort_at.strftime("%Y-%m-%d %H:%M"),
+            titles.get(entry.source_id, entry.source_id),
+            entry.title or "",
+            entry.link or "",
+        )
+    Console(highlight=False, width=200).print(table)
+    more = " (more: raise --limit)" if page.next_before else ""
+    print(f"{len(page.entries)} entries match{more}")
+    return 0
+
+
+def _entry_json(entry: StoredEntry, titles: dict[str, str]) -> dict[str, Any]:
+    return {
+        "uid": entry.uid,
+        "source": entry.source_id,
+        "source_title": titles.get(entry.source_id, entry.source_id),
+        "title": entry.title,
+        "link": entry.link,
+        "published": entry.published.isoformat() if entry.published else None,
+        "sort_at": entry.sort_at.isoformat(),
+        "authors": list(entry.authors),
+        "categories": list(entry.categories),
+    }
 
 
 def _check_config(settings: Settings, path: Path) -> int:

@@ -202,6 +202,7 @@ class Service:
                 publisher,
                 max_age=int(self.settings.http.max_age.total_seconds()),
                 gzip=self.settings.http.gzip,
+                search=self.settings.search_settings(),
             ),
             host=self.settings.server.host,
             port=self.settings.server.port,

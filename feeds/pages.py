@@ -31,6 +31,8 @@ def render_index(
     sources: Sequence[StoredSource],
     entry_counts: Mapping[str, int],
     stories: Sequence[StorySummary] = (),
+    *,
+    search: bool = False,
 ) -> str:
     discovery = "\n".join(
         f'<link rel="alternate" type="{media}" title="{escape(_title(f, extension))}" '
@@ -49,6 +51,7 @@ def render_index(
 </head>
 <body>
 <h1>{escape(site.title)}</h1>
+{_search_form(site) if search else ""}
 <h2>Curated feeds</h2>
 {_feed_list(site, feeds)}
 <p class="muted">All of them at once: <a href="{escape(site.base_url)}feeds.opml">feeds.opml</a>;
@@ -59,6 +62,16 @@ the upstream sources: <a href="{escape(site.base_url)}sources.opml">sources.opml
 </body>
 </html>
 """
+
+
+def _search_form(site: Site) -> str:
+    """A search box: the search page (feeds.search) also offers each search as a feed."""
+    page = escape(site.base_url) + "search"
+    return (
+        f'<form action="{page}" method="get" role="search">'
+        '<input type="search" name="q" aria-label="Search every source"> '
+        f'<button type="submit">Search</button> <a href="{page}">the search page</a></form>'
+    )
 
 
 def _title(feed: FeedDefinition, extension: str) -> str:

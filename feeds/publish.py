@@ -15,7 +15,7 @@ import gzip
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,15 +114,23 @@ class Publisher:
     async def select_page(self, feed_id: str, before: str | None = None) -> Page:
         """The feed's first page, or with ``before`` the archive page of the entries that
         pass the rules and come after the entry ``before`` in newest-first order."""
-        definition = self.definition(feed_id)
-        selector = self._selectors[feed_id]
+        return await self.select_with(self.definition(feed_id), self._selectors[feed_id], before)
+
+    async def select_with(
+        self,
+        definition: FeedDefinition,
+        selector: Selector,
+        before: str | None = None,
+        *,
+        budget: float | None = None,
+        everything: bool = False,
+    ) -> Page:
+        """:meth:`select_page` for any definition (a search feed's too); ``budget``: seconds
+        a query's search may take, ``everything``: search every source's entries."""
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
         now, room = self.clock(), definition.limit + 1  # one more tells if there is a next page
         chosen: list[StoredEntry] = []
-        if before is None:
-            pages = self.store.newest_entries(definition.source_ids)
-        else:
-            pages = self.store.entries_before(definition.source_ids, before)
+        pages = self._candidates(definition, selector, before, now, budget, everything)
         shown: dict[str, ShownStory] = {}
         async with aclosing(pages):
             async for batch in pages:
@@ -135,6 +143,26 @@ class Publisher:
         entries = chosen[: definition.limit]
         next_before = entries[-1].uid if len(chosen) > definition.limit else None
         return Page(definition, entries, before, next_before, shown)
+
+    def _candidates(
+        self,
+        definition: FeedDefinition,
+        selector: Selector,
+        before: str | None,
+        now: datetime,
+        budget: float | None = None,
+        everything: bool = False,
+    ) -> AsyncGenerator[list[StoredEntry], None]:
+        """The entries a feed chooses from, newest first: with a query, those the search
+        index matches; else every entry of the feed's sources."""
+        if selector.query is not None:
+            sources = None if everything else definition.source_ids
+            return self.store.search_entries(
+                selector.query, now, source_ids=sources, before=before, timeout=budget
+            )
+        if before is None:
+            return self.store.newest_entries(definition.source_ids)
+        return self.store.entries_before(definition.source_ids, before)
 
     async def _collapse(
         self, selector: Selector, batch: list[StoredEntry], room: int, shown: dict[str, ShownStory]
@@ -184,7 +212,7 @@ class Publisher:
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
         judged: list[tuple[StoredEntry, Verdict]] = []
         kept, now = 0, self.clock()
-        pages = self.store.newest_entries(definition.source_ids)
+        pages = self._candidates(definition, selector, None, now)
         async with aclosing(pages):
             async for batch in pages:
                 for entry in batch:
@@ -261,8 +289,12 @@ class Publisher:
             ),
             hub=self.hub,
         )
+        return await self.render_page(page, extension, links)
+
+    async def render_page(self, page: Page, extension: str, links: PageLinks) -> Document:
+        """A selected page as a document in ``extension``'s format (a search feed's too)."""
         rendered: RenderedFeed = RENDERERS[extension](
-            definition, page.entries, await self.source_infos(), self.site, links, page.stories
+            page.definition, page.entries, await self.source_infos(), self.site, links, page.stories
         )
         self.renders += 1
         return make_document(rendered.body, rendered.media_type, rendered.updated)
@@ -274,9 +306,10 @@ class Publisher:
             self._versions = await self.store.source_versions()
             self._versions_read_at = now
         versions = tuple(self._versions.get(s, -1) for s in definition.source_ids)
-        if definition.max_age is None:
+        if definition.max_age is None and "within:" not in (definition.query or ""):
             return versions
-        # Entries age out of the feed as time passes: re-select at most once a minute.
+        # Entries age out of the feed (max_age, a query's within:) as time passes: re-select
+        # at most once a minute.
         return versions, self.clock().replace(second=0, microsecond=0)
 
     async def render_atom(self, feed_id: str) -> Document:

@@ -7,9 +7,18 @@ index.py    the index tables, keeping them in step with entries, reading them
 reader.py   pages of matching entries, newest first, within a time budget
 """
 
-from store.search.query import Limits, QueryError, SearchQuery, explain_match, matches, parse_query
+from store.search.query import (
+    Limits,
+    QueryError,
+    SearchQuery,
+    Term,
+    explain_match,
+    matches,
+    parse_query,
+    wanted_terms,
+)
 from store.search.reader import SearchTimeoutError
-from store.search.text import SearchDocument, search_document, tokens
+from store.search.text import SearchDocument, html_text, search_document, tokens
 
 __all__ = [
     "Limits",
@@ -17,9 +26,12 @@ __all__ = [
     "SearchDocument",
     "SearchQuery",
     "SearchTimeoutError",
+    "Term",
     "explain_match",
+    "html_text",
     "matches",
     "parse_query",
     "search_document",
     "tokens",
+    "wanted_terms",
 ]

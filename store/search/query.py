@@ -43,6 +43,9 @@ _FIELD_NAMES["tag"] = "category"
 _DATE_FIELDS = ("since", "before", "within")
 _WITHIN = re.compile(r"^(\d{1,5})([hdw])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+# Control characters (not tab or line ends), surrogates, U+FFFE/U+FFFF: never in a query (a
+# query is shown in feeds, and XML cannot carry these).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _FIELD_WORD = re.compile(r"^([A-Za-z]+):(.*)$", re.DOTALL)
 
 
@@ -118,6 +121,8 @@ def parse_query(text: str, limits: Limits = Limits()) -> SearchQuery:
         raise QueryError(
             f"the query is {len(text)} characters long; at most {limits.max_length} are allowed"
         )
+    if _UNPRINTABLE.search(text):
+        raise QueryError("the query contains control characters")
     parser = _Parser(list(_lex(text)))
     root, dates = parser.parse()
     if root is None:
@@ -322,6 +327,15 @@ def _positive(node: Node) -> bool:
             raise QueryError("each side of an OR needs a word that is not negated")
         return True
     return any([_positive(item) for item in node.items])
+
+
+def wanted_terms(node: Node) -> list[Term]:
+    """The terms an entry is found by (not the negated ones): what a snippet highlights."""
+    if isinstance(node, Term):
+        return [node]
+    if isinstance(node, Not):
+        return []
+    return [term for item in node.items for term in wanted_terms(item)]
 
 
 def _terms(node: Node) -> Iterator[Term]:

@@ -17,6 +17,7 @@ from feedmill.config import (
     PerHostSettings,
     RetentionSettings,
     RuleSettings,
+    SearchConfig,
     SchedulerSettings,
     ServerSettings,
     Settings,
@@ -214,6 +215,7 @@ SECTIONS = [
     ("http", HttpSettings),
     ("websub", WebSubSettings),
     ("stories", StoriesSettings),
+    ("search", SearchConfig),
 ]
 
 
