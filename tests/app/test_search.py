@@ -25,7 +25,6 @@ from tests.app.configs import outlets_config, serve_outlets, write_config
 from tests.app.test_http import check_json_feed
 from tests.upstream import Upstream
 
-
 B_LENOVO = entry_uid("outlet-b", "tag:computeweekly.example,2026:lenovo-tianjin")
 
 
