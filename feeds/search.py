@@ -11,6 +11,7 @@ A bad query raises store.search.QueryError; the HTTP app answers it with a 400.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -23,6 +24,7 @@ from store.model import StoredEntry
 from store.search import Limits, SearchQuery, Term, html_text, parse_query, tokens, wanted_terms
 
 CACHE_SIZE = 256
+_PARTS = re.compile(r"[^\W_]+|[\W_]+")
 _FORMATS = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
 _MEDIA = {
     "atom": "application/atom+xml",
@@ -199,8 +201,15 @@ def _marked(word: str, terms: Sequence[Term]) -> bool:
 
 def highlight(text: str, terms: Sequence[Term]) -> str:
     """``text`` escaped, its words that a term matches in ``<mark>``."""
-    return " ".join(
-        f"<mark>{escape(w)}</mark>" if _marked(w, terms) else escape(w) for w in text.split()
+    return " ".join(_highlight_word(w, terms) for w in text.split())
+
+
+def _highlight_word(word: str, terms: Sequence[Term]) -> str:
+    if not _marked(word, terms):
+        return escape(word)
+    return "".join(
+        f"<mark>{escape(part)}</mark>" if _marked(part, terms) else escape(part)
+        for part in _PARTS.findall(word)
     )
 
 
