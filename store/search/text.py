@@ -58,6 +58,8 @@ def tokens(text: str) -> list[str]:
 # no token, and lets such text take the quick ASCII path.
 _TYPOGRAPHY = ("\u2019", "\u2018", "\u201c", "\u201d", "\u2013", "\u2014", "\u2026", "\xa0")
 _ASCII_SEPARATORS = bytes(b if chr(b).isalnum() and b < 128 else 32 for b in range(256))
+# The same for UTF-8 text: bytes of non-ASCII characters are kept.
+_ASCII_ONLY_SEPARATORS = bytes(b if chr(b).isalnum() or b >= 128 else 32 for b in range(256))
 
 
 def all_tokens(text: str) -> list[str]:
@@ -69,7 +71,17 @@ def all_tokens(text: str) -> list[str]:
     if text.isascii():
         return text.lower().encode().translate(_ASCII_SEPARATORS).decode().split()
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    found: list[str] = _TOKEN.findall(_MARKS.sub("", folded))
+    plain = _MARKS.sub("", folded)
+    if plain.isascii():  # Latin letters with accents: plain ASCII once the marks are gone
+        return plain.encode().translate(_ASCII_SEPARATORS).decode().split()
+    # ASCII separators end every token: split there (quick), look closer only at the pieces
+    # that are not ASCII.
+    found: list[str] = []
+    for piece in plain.encode().translate(_ASCII_ONLY_SEPARATORS).split():
+        if piece.isascii():
+            found.append(piece.decode())
+        else:
+            found += _TOKEN.findall(piece.decode())
     return found
 
 
