@@ -71,7 +71,7 @@ def all_tokens(text: str) -> list[str]:
     if text.isascii():
         return text.lower().encode().translate(_ASCII_SEPARATORS).decode().split()
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
-    plain = _MARKS.sub("", folded)
+    plain: str = _MARKS.sub("", folded)
     if plain.isascii():  # Latin letters with accents: plain ASCII once the marks are gone
         return plain.encode().translate(_ASCII_SEPARATORS).decode().split()
     # ASCII separators end every token: split there (quick), look closer only at the pieces
