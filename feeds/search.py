@@ -71,7 +71,9 @@ class SearchFeeds:
         )
 
     async def page(self, text: str, before: str | None = None, limit: int | None = None) -> Page:
-        definition = await self.definition(text, limit)
+        return await self._page(await self.definition(text, limit), before)
+
+    async def _page(self, definition: FeedDefinition, before: str | None) -> Page:
         return await self.publisher.select_with(
             definition,
             Selector(definition),
@@ -90,7 +92,7 @@ class SearchFeeds:
         if cached is not None and cached[0] == stamp:
             self._cache.move_to_end(key)
             return cached[1]
-        page = await self.page(text, before)
+        page = await self._page(definition, before)
         site = self.publisher.site
         links = PageLinks(
             self_url=search_url(site, text, extension, before),
