@@ -11,7 +11,7 @@ Entries are generated from the real corpus' vocabulary (../shared/corpus: the wo
 there): titles of 6-14 words, bodies of 40-200 words, an author and two categories from
 pools, 200 sources, sort times over two years in an order unlike the row order. The store is
 filled with bulk INSERTs and the index built by the migration's own function
-(store.search.index.build_index), timed: that is what migration 0011 costs an old store.
+(store.search.index.create_index), timed: that is what migration 0011 costs an old store.
 
 Queries (``--queries`` of each kind, interleaved round by round so load hits all alike):
     two words     two words drawn as often as they occur in the corpus (common pairs too)
@@ -57,7 +57,7 @@ from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from store.database import create_thread_engine  # noqa: E402
 from store.identity import content_hash, entry_uid  # noqa: E402
 from store.search import parse_query  # noqa: E402
-from store.search.index import build_index, create_index  # noqa: E402
+from store.search.index import create_index  # noqa: E402
 from store.search.text import html_text, tokens  # noqa: E402
 from store.stories.evaluate import read_news_dedup  # noqa: E402
 from store.tables import Base  # noqa: E402
@@ -211,7 +211,6 @@ def fill(store: Store, generator: Generator, count: int) -> list[dict[str, Any]]
     inserted = time.perf_counter()
 
     with engine.begin() as conn:
-        create_index(conn)
         last = [0.0]
 
         def progress(done: int, total: int) -> None:
@@ -219,7 +218,7 @@ def fill(store: Store, generator: Generator, count: int) -> list[dict[str, Any]]
                 last[0] = time.perf_counter()
                 print(f"    indexed {done:,} of {total:,}", flush=True)
 
-        build_index(conn, batch=10_000, progress=progress)
+        create_index(conn, batch=10_000, progress=progress)
     if store.engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE entry_search"))

@@ -18,7 +18,6 @@ store.tables: neither database's table can be described to the other.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -31,17 +30,18 @@ from store.tables import EntryRow, SourceRow
 
 TABLE = "entry_search"
 _CHUNK = 500
-log = logging.getLogger(__name__)
 
-_SQLITE_DDL = [
+_SQLITE_TABLE = (
     f"CREATE VIRTUAL TABLE {TABLE} USING fts5("
     + ", ".join(FIELDS)
     + ", sid, tokenize = 'unicode61 remove_diacritics 0', columnsize = 0)"
-]
-_POSTGRES_DDL = [
+)
+_POSTGRES_TABLE = (
     f"CREATE TABLE {TABLE} ("
     "entry_id BIGINT PRIMARY KEY REFERENCES entries (id) ON DELETE CASCADE, "
-    "source_id VARCHAR(100) NOT NULL, sort_key BIGINT NOT NULL, document TSVECTOR NOT NULL)",
+    "source_id VARCHAR(100) NOT NULL, sort_key BIGINT NOT NULL, document TSVECTOR NOT NULL)"
+)
+_POSTGRES_INDEXES = [
     f"CREATE INDEX ix_{TABLE}_document ON {TABLE} USING gin (document)",
     f"CREATE INDEX ix_{TABLE}_sort_key ON {TABLE} (sort_key)",
 ]
@@ -52,9 +52,17 @@ def is_index_table(name: str) -> bool:
     return name == TABLE or name.startswith(TABLE + "_")
 
 
-def create_index(conn: Connection) -> None:
-    for statement in _POSTGRES_DDL if _postgres(conn) else _SQLITE_DDL:
-        conn.execute(text(statement))
+def create_index(
+    conn: Connection, batch: int = 5_000, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Create the index and index every stored entry (:func:`build_index`); on PostgreSQL
+    the table's indexes are made after its rows, which is quicker than row by row."""
+    conn.execute(text(_POSTGRES_TABLE if _postgres(conn) else _SQLITE_TABLE))
+    count = build_index(conn, batch, progress)
+    if _postgres(conn):
+        for statement in _POSTGRES_INDEXES:
+            conn.execute(text(statement))
+    return count
 
 
 def drop_index(conn: Connection) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from store.search.index import build_index, create_index, drop_index
+from store.search.index import create_index, drop_index
 
 revision: str = "0011"
 down_revision: str | None = "0008"
@@ -24,8 +24,6 @@ log = logging.getLogger("feedmill.migrations")
 
 
 def upgrade() -> None:
-    connection = op.get_bind()
-    create_index(connection)
     started = time.monotonic()
 
     def progress(done: int, total: int) -> None:
@@ -36,7 +34,7 @@ def upgrade() -> None:
             time.monotonic() - started,
         )
 
-    count = build_index(connection, progress=progress)
+    count = create_index(op.get_bind(), progress=progress)
     log.info("search index: built for %d entries", count)
 
 
