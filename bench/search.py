@@ -3,7 +3,7 @@ what keeping the index costs the ingest.
 
     python bench/search.py                           # 1,000,000 entries, both databases
     python bench/search.py --entries 100000          # a smaller store (quicker, same checks)
-    python bench/search.py --skip-postgres --skip-ingest
+    python bench/search.py --databases sqlite --skip-ingest
     python bench/search.py --ingest 100000 --entries 0    # only the ingest cost
 
 Entries are generated from the real corpus' vocabulary (../shared/corpus: the words of the
@@ -352,7 +352,7 @@ async def main_async(args: argparse.Namespace) -> None:
     corpus = Path(os.environ.get("FEEDMILL_CORPUS") or ROOT.parent / "shared" / "corpus")
     words, weights = corpus_vocabulary(corpus)
     print(f"vocabulary: {len(words):,} words from {corpus}")
-    kinds = ["sqlite"] + ([] if args.skip_postgres else ["postgresql"])
+    kinds = [k for k in ("sqlite", "postgresql") if k in args.databases.split(",")]
     with tempfile.TemporaryDirectory() as folder:
         for kind in kinds:
             print(f"{kind}:")
@@ -371,7 +371,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--ingest", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="sqlite,postgresql")
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
     if args.skip_ingest:

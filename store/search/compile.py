@@ -6,8 +6,9 @@ parameters. The two translations mean the same thing term for term:
 
     word / phrase     FTS5  {title author category source body} : "w1 w2"      (* for a prefix)
                       PG    'w1' <-> 'w2'                                      (:* for a prefix)
-    title: author: category:   FTS5 column filter {title}          PG weight 'w':A / B / C
-    source:           FTS5 column filter {source}                  PG lexeme ':w' (source only)
+    title: author: category: source:
+                      FTS5 column filter {title}                   PG lexemes ':t:w' (':a:',
+                                                                   ':c:', ':s:'; text.py)
     a b / a OR b      FTS5 (a AND b) / (a OR b)                    PG (a & b) / (a | b)
     a -b              FTS5 (a) NOT (b)                             PG (a & !(b))
 """
@@ -15,9 +16,9 @@ parameters. The two translations mean the same thing term for term:
 from __future__ import annotations
 
 from store.search.query import Any, Node, Not, Term
+from store.search.text import FIELD_MARKERS
 
 _ALL_COLUMNS = "{title author category source body}"
-_WEIGHT = {"title": "A", "author": "B", "category": "C"}
 
 
 def to_fts5(node: Node) -> str:
@@ -48,10 +49,6 @@ def to_tsquery(node: Node) -> str:
 
 
 def _lexeme(term: Term, index: int) -> str:
-    word = term.words[index]
-    if term.field == "source":
-        word = ":" + word
+    word = FIELD_MARKERS[term.field] + term.words[index] if term.field else term.words[index]
     quoted = "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-    prefix = "*" if term.prefix and index == len(term.words) - 1 else ""
-    weight = _WEIGHT.get(term.field or "", "")
-    return f"{quoted}:{prefix}{weight}" if prefix or weight else quoted
+    return f"{quoted}:*" if term.prefix and index == len(term.words) - 1 else quoted

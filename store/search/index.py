@@ -244,31 +244,91 @@ def matching_keys(
     database), newest first, ``lower <= key < upper``, at most ``limit``."""
     if source_ids is not None and not source_ids:
         return []
-    params: dict[str, Any] = {"query": compiled, "limit": limit}
     if _postgres(conn):
-        where = ["document @@ CAST(:query AS tsquery)"]
-        if source_ids is not None:
-            where.append("source_id = ANY(:ids)")
-            params["ids"] = list(source_ids)
-        key = "sort_key"
-    else:
-        where = [f"{TABLE} MATCH :query"]
-        if source_ids is not None:
-            tokens = " OR ".join(f'"{source_token(s)}"' for s in source_ids)
-            params["query"] = f"({compiled}) AND {{sid}} : ({tokens})"
-        key = "rowid"
+        return _postgres_keys(conn, compiled, source_ids, lower, upper, limit)
+    params: dict[str, Any] = {"query": compiled, "limit": limit}
+    if source_ids is not None:
+        tokens = " OR ".join(f'"{source_token(s)}"' for s in source_ids)
+        params["query"] = f"({compiled}) AND {{sid}} : ({tokens})"
+    where = [f"{TABLE} MATCH :query", *_range("rowid", lower, upper, params)]
+    statement = f"SELECT rowid FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY rowid DESC"
+    return list(conn.execute(text(statement + " LIMIT :limit"), params).scalars())
+
+
+# PostgreSQL: how many of the newest rows (below the cursor) are checked one by one before
+# the GIN index is asked instead.
+RECENT_WINDOW = 2_000
+
+
+def _postgres_keys(
+    conn: Connection,
+    compiled: str,
+    source_ids: Sequence[str] | None,
+    lower: int | None,
+    upper: int | None,
+    limit: int,
+) -> list[int]:
+    """Two steps, because neither plan is good for every query and the planner cannot tell
+    which one is (it knows how common a common word is, not a rare one):
+
+    1. check the newest RECENT_WINDOW rows in key order (the B-tree): a query that matches
+       one row in 40 or more fills its page here, cheaply however common its words;
+    2. if not, the rest comes from the GIN index (a bitmap of the matches, then the newest
+       of them): a query that matches so few rows has few matches to sort.
+    """
+    params: dict[str, Any] = {"query": compiled, "limit": limit, "window": RECENT_WINDOW}
+    scope = _range("sort_key", lower, upper, params)
+    if source_ids is not None:
+        scope.append("source_id = ANY(:ids)")
+        params["ids"] = list(source_ids)
+    where = " AND ".join(scope) or "TRUE"
+    recent = (
+        f"SELECT sort_key, document FROM {TABLE} WHERE {where} ORDER BY sort_key DESC LIMIT :window"
+    )
+    first = _run(
+        conn,
+        f"SELECT sort_key FROM ({recent}) recent WHERE document @@ CAST(:query AS tsquery) "
+        "ORDER BY sort_key DESC LIMIT :limit",
+        params,
+    )
+    if len(first) == limit:
+        return first
+    edge = _run(
+        conn,
+        f"SELECT sort_key FROM {TABLE} WHERE {where} ORDER BY sort_key DESC "
+        "OFFSET :window - 1 LIMIT 1",
+        params,
+    )
+    if not edge:  # the window held every row in scope
+        return first
+    params |= {"edge": edge[0], "limit": limit - len(first)}
+    conn.execute(text("SET LOCAL enable_seqscan = off"))  # the GIN index, never the heap
+    rest = _run(
+        conn,
+        f"SELECT sort_key FROM {TABLE} WHERE {where} AND sort_key < :edge "
+        "AND document @@ CAST(:query AS tsquery) ORDER BY sort_key + 0 DESC LIMIT :limit",
+        params,
+    )
+    conn.execute(text("SET LOCAL enable_seqscan = on"))
+    return first + rest
+
+
+def _range(column: str, lower: int | None, upper: int | None, params: dict[str, Any]) -> list[str]:
+    conditions = []
     if lower is not None:
-        where.append(f"{key} >= :lower")
+        conditions.append(f"{column} >= :lower")
         params["lower"] = lower
     if upper is not None:
-        where.append(f"{key} < :upper")
+        conditions.append(f"{column} < :upper")
         params["upper"] = upper
-    statement = text(
-        f"SELECT {key} FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY {key} DESC LIMIT :limit"
-    )
-    if _postgres(conn) and source_ids is not None:
-        statement = statement.bindparams(bindparam("ids", type_=postgresql.ARRAY(Text)))
-    return [int(k) for k in conn.execute(statement, params).scalars()]
+    return conditions
+
+
+def _run(conn: Connection, statement: str, params: dict[str, Any]) -> list[int]:
+    query = text(statement)
+    if "ids" in params:
+        query = query.bindparams(bindparam("ids", type_=postgresql.ARRAY(Text)))
+    return [int(key) for key in conn.execute(query, params).scalars()]
 
 
 def entry_id_of(key: int) -> int:

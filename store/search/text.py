@@ -105,27 +105,30 @@ class SearchDocument:
         return {name: " ".join(self.fields[name]) for name in FIELDS}
 
     def tsvector(self) -> str:
-        """A PostgreSQL ``tsvector`` literal: weight A title, B author, C category, D body and
-        source; the source's tokens also as ``:word`` lexemes (the ``source:`` field, which
-        no query word can reach: a word never starts with ``:``). PostgreSQL keeps at most
+        """A PostgreSQL ``tsvector`` literal. Every token is a lexeme at its position; a token
+        of title, author, category or source is also the lexeme ``:t:word`` (``:a:``,
+        ``:c:``, ``:s:``) at the same position, what a field search looks for: no query word
+        reaches those (a word never starts with ``:``), and a field's words are found by the
+        GIN index itself, not by reading each candidate's document. PostgreSQL keeps at most
         256 positions of a lexeme; so do we."""
         positions: dict[str, list[str]] = {}
         at = 0
         for name in FIELDS:
-            weight = _WEIGHTS[name]
+            marker = FIELD_MARKERS.get(name)
             for offset, token in enumerate(self.fields[name], start=at + 1):
                 found = positions.get(token)
                 if found is None:
-                    positions[token] = [f"{offset}{weight}"]
+                    positions[token] = [str(offset)]
                 elif len(found) < MAX_POSITIONS_PER_WORD:
-                    found.append(f"{offset}{weight}")
-                if name == "source":
-                    positions.setdefault(":" + token, []).append(str(offset))
+                    found.append(str(offset))
+                if marker is not None:
+                    positions.setdefault(marker + token, []).append(str(offset))
             at += len(self.fields[name]) + 1  # one empty position between fields
         return " ".join(f"{_quote(lexeme)}:{','.join(p)}" for lexeme, p in positions.items())
 
 
-_WEIGHTS = {"title": "A", "author": "B", "category": "C", "source": "", "body": ""}  # "": D
+# The lexeme prefix of each field that a query can name (store.search.compile).
+FIELD_MARKERS = {"title": ":t:", "author": ":a:", "category": ":c:", "source": ":s:"}
 
 
 def _quote(lexeme: str) -> str:
