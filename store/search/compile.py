@@ -7,8 +7,8 @@ parameters. The two translations mean the same thing term for term:
     word / phrase     FTS5  {title author category source body} : "w1 w2"      (* for a prefix)
                       PG    'w1' <-> 'w2'                                      (:* for a prefix)
     title: author: category: source:
-                      FTS5 column filter {title}                   PG lexemes ':t:w' (':a:',
-                                                                   ':c:', ':s:'; text.py)
+                      FTS5 {fields} : "<U+10FFF0>w" (FTS_MARKERS)  PG lexemes ':t:w' (':a:',
+                      the field's words as terms of their own      ':c:', ':s:'; text.py)
     a b / a OR b      FTS5 (a AND b) / (a OR b)                    PG (a & b) / (a | b)
     a -b              FTS5 (a) NOT (b)                             PG (a & !(b))
 """
@@ -16,7 +16,7 @@ parameters. The two translations mean the same thing term for term:
 from __future__ import annotations
 
 from store.search.query import Any, Node, Not, Term
-from store.search.text import FIELD_MARKERS
+from store.search.text import FIELD_MARKERS, FTS_MARKERS
 
 _ALL_COLUMNS = "{title author category source body}"
 
@@ -24,8 +24,10 @@ _ALL_COLUMNS = "{title author category source body}"
 def to_fts5(node: Node) -> str:
     """An FTS5 MATCH expression (SQLite) for a positive node."""
     if isinstance(node, Term):
-        columns = _ALL_COLUMNS if node.field is None else "{" + node.field + "}"
-        phrase = '"' + " ".join(w.replace('"', '""') for w in node.words) + '"'
+        columns, marker = _ALL_COLUMNS, ""
+        if node.field is not None:
+            columns, marker = "{fields}", FTS_MARKERS[node.field]
+        phrase = '"' + " ".join(marker + w.replace('"', '""') for w in node.words) + '"'
         return f"{columns} : {phrase}{' *' if node.prefix else ''}"
     if isinstance(node, Any):
         return "(" + " OR ".join(to_fts5(item) for item in node.items) + ")"

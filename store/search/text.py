@@ -33,7 +33,9 @@ MAX_TOKEN_LENGTH = 100  # longer "words" (base64, hashes) are not indexed
 MAX_POSITIONS_PER_WORD = 256  # PostgreSQL keeps no more positions of one lexeme
 
 _CJK = r"[[\p{Han}\p{Hiragana}\p{Katakana}]&&\p{L}]"
-_NOT_IN_SQLITE = r"\u19b0-\u19c0\u19c8\u19c9\u1cf2\u1cf3"
+# Letters to Python, not to SQLite; and the private-use characters that mark field words
+# (FTS_MARKERS), so that no word of a text or a query contains them.
+_NOT_IN_SQLITE = r"\u19b0-\u19c0\u19c8\u19c9\u1cf2\u1cf3\U0010fff0-\U0010fffd"
 _TOKEN = regex.compile(
     rf"{_CJK}|[[\p{{L}}\p{{N}}\p{{Co}}]--{_CJK}--[{_NOT_IN_SQLITE}]]+", regex.VERSION1
 )
@@ -101,8 +103,14 @@ class SearchDocument:
     fields: dict[str, list[str]]
 
     def fts_row(self) -> dict[str, str]:
-        """The FTS5 columns: each field's tokens joined by single spaces."""
-        return {name: " ".join(self.fields[name]) for name in FIELDS}
+        """The FTS5 columns: each field's tokens joined by single spaces; and ``fields``, the
+        words of title, author, category and source again, each behind its field's marker
+        (FTS_MARKERS): what a field search looks for, as PostgreSQL's ``:t:word``."""
+        row = {name: " ".join(self.fields[name]) for name in FIELDS}
+        row["fields"] = " ".join(
+            marker + token for name, marker in FTS_MARKERS.items() for token in self.fields[name]
+        )
+        return row
 
     def tsvector(self) -> str:
         """A PostgreSQL ``tsvector`` literal. Every token is a lexeme at its position; a token
@@ -127,8 +135,16 @@ class SearchDocument:
         return " ".join(f"{_quote(lexeme)}:{','.join(p)}" for lexeme, p in positions.items())
 
 
-# The lexeme prefix of each field that a query can name (store.search.compile).
+# The prefix of each field's words in a field search (store.search.compile): PostgreSQL
+# lexemes ':t:word' (no word starts with ':'); FTS5 terms behind a private-use character (a
+# token character to FTS5; a separator to our tokeniser, so no word contains one).
 FIELD_MARKERS = {"title": ":t:", "author": ":a:", "category": ":c:", "source": ":s:"}
+FTS_MARKERS = {
+    "title": "\U0010fff0",
+    "author": "\U0010fff1",
+    "category": "\U0010fff2",
+    "source": "\U0010fff3",
+}
 
 
 def _quote(lexeme: str) -> str:
