@@ -20,11 +20,13 @@ store.tables: neither database's table can be described to the other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Connection, Text, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 
 from store.errors import StoreError
 from store.search.text import FIELDS, ROW_ID_MASK, search_document, sort_key
@@ -60,11 +62,25 @@ def create_index(
     """Create the index and index every stored entry (:func:`build_index`); on PostgreSQL
     the table's indexes are made after its rows, which is quicker than row by row."""
     conn.execute(text(_POSTGRES_TABLE if _postgres(conn) else _SQLITE_TABLE))
+    if _postgres(conn):
+        _store_documents_inline(conn)
     count = build_index(conn, batch, progress)
     if _postgres(conn):
         for statement in _POSTGRES_INDEXES:
             conn.execute(text(statement))
     return count
+
+
+def _store_documents_inline(conn: Connection) -> None:
+    """Keep documents in the table's rows (STORAGE MAIN) and compress them with lz4 where
+    the server has it: a search reads documents one by one as it walks the newest rows, and
+    an out-of-line or pglz-compressed one costs two to three times as much to read."""
+    conn.execute(text(f"ALTER TABLE {TABLE} ALTER COLUMN document SET STORAGE MAIN"))
+    try:
+        with conn.begin_nested():
+            conn.execute(text(f"ALTER TABLE {TABLE} ALTER COLUMN document SET COMPRESSION lz4"))
+    except DBAPIError:
+        pass  # a server without lz4 (or before PostgreSQL 14): its default compression
 
 
 def drop_index(conn: Connection) -> None:
@@ -272,9 +288,10 @@ def fts_rowid(key: int) -> int:
 _FLIP = (1 << 63) - 1
 
 
-# PostgreSQL: how many of the newest rows (below the cursor) are checked one by one before
-# the GIN index is asked instead.
-RECENT_WINDOW = 2_000
+# PostgreSQL: the first look at the newest rows, and the most rows checked one by one before
+# the matches are taken from the GIN index instead (see _postgres_keys).
+RECENT_WINDOW = 1_000
+WALK_LIMIT = 20_000
 
 
 def _postgres_keys(
@@ -285,60 +302,88 @@ def _postgres_keys(
     upper: int | None,
     limit: int,
 ) -> list[int]:
-    """Two steps, because neither plan is good for every query and the planner cannot tell
-    which one is (it knows how common a common word is, not a rare one):
+    """The planner cannot choose well between the two ways to answer (it knows how common a
+    common word is, not how rare a rare one is), so this does, as it goes:
 
-    1. check the newest RECENT_WINDOW rows in key order (the B-tree): a query that matches
-       one row in 40 or more fills its page here, cheaply however common its words;
-    2. if not, the rest comes from the GIN index (a bitmap of the matches, then the newest
-       of them): a query that matches so few rows has few matches to sort.
+    - walk the rows newest first (the sort_key B-tree), checking each one's document: cheap
+      per page when the query matches often, dear when it matches rarely;
+    - read every match from the GIN index and keep the newest: cheap when the query matches
+      rarely, dear when often.
+
+    It walks RECENT_WINDOW rows, estimates from what it found how many more rows the page
+    needs, walks those if that keeps the walk under WALK_LIMIT rows, and otherwise takes the
+    rest of the page from the GIN index, below the last row walked.
     """
-    params: dict[str, Any] = {"query": compiled, "limit": limit, "window": RECENT_WINDOW}
-    scope = _range("sort_key", lower, upper, params)
+    params: dict[str, Any] = {"query": compiled}
+    scope = []
+    if lower is not None:
+        scope.append("sort_key >= :lower")
+        params["lower"] = lower
     if source_ids is not None:
         scope.append("source_id = ANY(:ids)")
         params["ids"] = list(source_ids)
-    where = " AND ".join(scope) or "TRUE"
-    recent = (
-        f"SELECT sort_key, document FROM {TABLE} WHERE {where} ORDER BY sort_key DESC LIMIT :window"
+    found: list[int] = []
+    below, window, walked = upper, RECENT_WINDOW, 0
+    while True:
+        keys, below = _walk(conn, scope, params, below, window, limit - len(found))
+        found += keys
+        walked += window
+        if len(found) == limit or below is None:
+            return found
+        needed = (limit - len(found)) * walked / len(found) if found else math.inf
+        if walked + needed > WALK_LIMIT:
+            return found + _from_gin(conn, scope, params, below, limit - len(found))
+        window = max(RECENT_WINDOW, math.ceil(needed * 1.5))
+
+
+def _walk(
+    conn: Connection,
+    scope: list[str],
+    params: dict[str, Any],
+    below: int | None,
+    window: int,
+    limit: int,
+) -> tuple[list[int], int | None]:
+    """The matches among the newest ``window`` rows below ``below`` (at most ``limit``), and
+    the last of those rows' key, None when there were no more rows than that."""
+    where = " AND ".join([*scope, *(["sort_key < :below"] if below is not None else [])])
+    rows = (
+        f"SELECT sort_key, document FROM {TABLE} WHERE {where or 'TRUE'} "
+        "ORDER BY sort_key DESC LIMIT :window"
     )
-    first = _run(
+    values = params | {"below": below, "window": window, "limit": limit}
+    keys = _run(
         conn,
-        f"SELECT sort_key FROM ({recent}) recent WHERE document @@ CAST(:query AS tsquery) "
+        f"SELECT sort_key FROM ({rows}) recent WHERE document @@ CAST(:query AS tsquery) "
         "ORDER BY sort_key DESC LIMIT :limit",
-        params,
+        values,
     )
-    if len(first) == limit:
-        return first
-    edge = _run(
+    if len(keys) == limit:
+        return keys, keys[-1]
+    last = _run(
         conn,
-        f"SELECT sort_key FROM {TABLE} WHERE {where} ORDER BY sort_key DESC "
+        f"SELECT sort_key FROM {TABLE} WHERE {where or 'TRUE'} ORDER BY sort_key DESC "
         "OFFSET :window - 1 LIMIT 1",
-        params,
+        values,
     )
-    if not edge:  # the window held every row in scope
-        return first
-    params |= {"edge": edge[0], "limit": limit - len(first)}
+    return keys, (last[0] if last else None)
+
+
+def _from_gin(
+    conn: Connection, scope: list[str], params: dict[str, Any], below: int, limit: int
+) -> list[int]:
+    """The newest ``limit`` matches below ``below``, from a bitmap of the GIN index's."""
+    where = " AND ".join([*scope, "sort_key < :below", "document @@ CAST(:query AS tsquery)"])
     conn.execute(text("SET LOCAL enable_seqscan = off"))  # the GIN index, never the heap
-    rest = _run(
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))  # an exact bitmap: no rechecks
+    keys = _run(
         conn,
-        f"SELECT sort_key FROM {TABLE} WHERE {where} AND sort_key < :edge "
-        "AND document @@ CAST(:query AS tsquery) ORDER BY sort_key + 0 DESC LIMIT :limit",
-        params,
+        f"SELECT sort_key FROM {TABLE} WHERE {where} ORDER BY sort_key + 0 DESC LIMIT :limit",
+        params | {"below": below, "limit": limit},
     )
-    conn.execute(text("SET LOCAL enable_seqscan = on"))
-    return first + rest
-
-
-def _range(column: str, lower: int | None, upper: int | None, params: dict[str, Any]) -> list[str]:
-    conditions = []
-    if lower is not None:
-        conditions.append(f"{column} >= :lower")
-        params["lower"] = lower
-    if upper is not None:
-        conditions.append(f"{column} < :upper")
-        params["upper"] = upper
-    return conditions
+    conn.execute(text("RESET enable_seqscan"))
+    conn.execute(text("RESET work_mem"))
+    return keys
 
 
 def _run(conn: Connection, statement: str, params: dict[str, Any]) -> list[int]:

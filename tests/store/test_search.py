@@ -82,12 +82,16 @@ def expected(entries: list[StoredEntry], query: str) -> list[str]:
     return [e.entry_key for e in hits]
 
 
-@pytest.fixture(params=["recent rows", "gin index"])
+@pytest.fixture(params=["recent rows", "walk", "gin index"])
 def window(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """PostgreSQL's two steps (store.search.index): the tests' few entries all fit in the
-    window of recent rows; a window of 2 makes most searches go on to the GIN index."""
+    """PostgreSQL's ways to answer (store.search.index._postgres_keys): the tests' few
+    entries all fit in the first window of recent rows; windows of one row make it walk on
+    window by window; a walk limit of 3 rows sends most searches on to the GIN index."""
+    if request.param == "walk":
+        monkeypatch.setattr(search_index, "RECENT_WINDOW", 1)
     if request.param == "gin index":
         monkeypatch.setattr(search_index, "RECENT_WINDOW", 2)
+        monkeypatch.setattr(search_index, "WALK_LIMIT", 3)
 
 
 @pytest.mark.usefixtures("window")
