@@ -51,7 +51,7 @@ _MAX_SECONDS = (1 << 32) - 1
 def tokens(text: str) -> list[str]:
     """The searchable words of ``text``, normalised, in order (over-long ones left out)."""
     found = all_tokens(text)
-    if any(len(t) > MAX_TOKEN_LENGTH for t in found):
+    if found and len(max(found, key=len)) > MAX_TOKEN_LENGTH:
         return [t for t in found if len(t) <= MAX_TOKEN_LENGTH]
     return found
 
