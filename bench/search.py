@@ -227,7 +227,8 @@ def fill(store: Store, generator: Generator, count: int) -> list[dict[str, Any]]
     engine.dispose()
     print(
         f"  filled {count:,} entries in {inserted - started:.0f} s; index built in "
-        f"{built - inserted:.0f} s ({(built - inserted) / count * 1e6:.0f} us an entry)"
+        f"{built - inserted:.0f} s ({(built - inserted) / count * 1e6:.0f} us an entry)",
+        flush=True,
     )
     return kept
 
@@ -352,6 +353,7 @@ async def main_async(args: argparse.Namespace) -> None:
     corpus = Path(os.environ.get("FEEDMILL_CORPUS") or ROOT.parent / "shared" / "corpus")
     words, weights = corpus_vocabulary(corpus)
     print(f"vocabulary: {len(words):,} words from {corpus}")
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     kinds = [k for k in ("sqlite", "postgresql") if k in args.databases.split(",")]
     with tempfile.TemporaryDirectory() as folder:
         for kind in kinds:
@@ -364,6 +366,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     await bench_queries(store, generator, kept, args.queries)
             if args.ingest:
                 await bench_ingest(kind, Generator(words, weights, seed=5), args.ingest, folder)
+            print(f"  load average: {os.getloadavg()}", flush=True)
 
 
 def main() -> None:
