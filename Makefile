@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config.yaml
 
-.PHONY: run test lint typecheck imports pytest bench clean
+.PHONY: run test lint typecheck imports pytest bench stress fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,18 @@ imports: $(VENV)/.installed-test
 pytest: $(VENV)/.installed-test
 	$(BIN)/pytest
 
+stress: $(VENV)/.installed-test  ## races run for hundreds of rounds (not part of `make test`)
+	$(BIN)/pytest -m stress
+
+fuzz: $(VENV)/.installed-test  ## the property-based tests with many more examples
+	FEEDMILL_FUZZ=1 $(BIN)/pytest tests/app/test_hostile_property.py
+
 bench: $(VENV)/.installed-test  ## benchmarks; figures go to BENCHMARKS.md by hand
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/serve.py  # needs nginx and wrk: installs them with apt-get when root
+	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/dedup.py --cost
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/story_ingest.py

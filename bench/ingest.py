@@ -8,6 +8,10 @@ bytes. Each is run ROUNDS times; the best round of each is compared.
 
     python bench/ingest.py [--rounds N] [--corpus PATH]
 
+The pipeline runs twice a round, interleaved: parsing in a thread (no deadline possible) and
+in the worker processes of sources.parsing.ParsePool (the service's way, a deadline per
+document; the workers are started before the clock runs, as a running service has them).
+
 Target (issue 2): pipeline time / bare parse time <= 1.5.
 """
 
@@ -34,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from feedmill.pull import Puller  # noqa: E402
 from sources import AddressPolicy, FetchSettings, make_client  # noqa: E402
+from sources.parsing import ParsePool  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 
 
@@ -67,7 +72,9 @@ def file_server(folder: Path) -> Iterator[str]:
         server.wait()
 
 
-async def pipeline(docs: dict[str, bytes], base: str, folder: Path) -> tuple[float, int]:
+async def pipeline(
+    docs: dict[str, bytes], base: str, folder: Path, in_pool: bool
+) -> tuple[float, int]:
     store = Store.open(f"sqlite:///{folder / 'bench.db'}")
     await ensure_schema(store)
     now = datetime(2026, 11, 24, tzinfo=UTC)
@@ -79,11 +86,21 @@ async def pipeline(docs: dict[str, bytes], base: str, folder: Path) -> tuple[flo
         now,
     )
     settings = FetchSettings(addresses=AddressPolicy(block_private=False))  # loopback
-    start = time.perf_counter()
-    async with make_client(settings) as client:
-        puller = Puller(store, client, settings, lambda: now, concurrency=8)
+    async with ParsePool() as pool, make_client(settings) as client:
+        if in_pool:  # start every worker, as a running service has them
+            small = next(iter(docs.values()))
+            await asyncio.gather(*(pool.parse(small, base, None) for _ in range(pool.size)))
+        start = time.perf_counter()
+        puller = Puller(
+            store,
+            client,
+            settings,
+            lambda: now,
+            concurrency=8,
+            parse_pool=pool if in_pool else None,
+        )
         results = await puller.pull_due()
-    elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start
     entries = sum(r.counts.new for r in results if r.counts)
     assert not [r for r in results if r.error], [str(r.error) for r in results if r.error]
     await store.close()
@@ -105,21 +122,30 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}"
     )
     print(f"corpus: {len(docs)} documents, {size / 1e6:.1f} MB")
-    bare_times, pipe_times = [], []
+    bare_times, pipe_times, pool_times = [], [], []
     with file_server(args.corpus / "real") as base:
         for round_number in range(args.rounds):
             bare, bare_entries = bare_parse(docs)
             with tempfile.TemporaryDirectory() as folder:
-                piped, pipe_entries = asyncio.run(pipeline(docs, base, Path(folder)))
-            assert pipe_entries == bare_entries, (pipe_entries, bare_entries)
+                piped, pipe_entries = asyncio.run(pipeline(docs, base, Path(folder), False))
+            with tempfile.TemporaryDirectory() as folder:
+                pooled, pool_entries = asyncio.run(pipeline(docs, base, Path(folder), True))
+            assert pipe_entries == bare_entries == pool_entries, (pipe_entries, bare_entries)
             bare_times.append(bare)
             pipe_times.append(piped)
-            print(f"round {round_number + 1}: bare parse {bare:.3f}s, pipeline {piped:.3f}s")
-    bare, piped = min(bare_times), min(pipe_times)
+            pool_times.append(pooled)
+            print(
+                f"round {round_number + 1}: bare parse {bare:.3f}s, pipeline {piped:.3f}s, "
+                f"with parse workers {pooled:.3f}s"
+            )
+    bare, piped, pooled = min(bare_times), min(pipe_times), min(pool_times)
     print(f"entries: {bare_entries}")
     print(f"bare feedparser.parse: {bare:.3f}s, {bare_entries / bare:,.0f} entries/s")
     print(f"feedmill pipeline:     {piped:.3f}s, {pipe_entries / piped:,.0f} entries/s")
+    print(f"  with parse workers:  {pooled:.3f}s, {pool_entries / pooled:,.0f} entries/s")
     print(f"ratio pipeline / bare parse: {piped / bare:.2f} (target <= 1.5)")
+    print(f"ratio with parse workers / bare parse: {pooled / bare:.2f}")
+    print(f"ratio parse workers / parse thread: {pooled / piped:.2f}")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from sqlalchemy import insert, text  # noqa: E402
 
 import store.ingest as ingest_module  # noqa: E402
 from sources.errors import SourceError  # noqa: E402
-from sources.model import ParsedEntry, ParsedFeed, Validators  # noqa: E402
+from sources.model import Author, ParsedEntry, ParsedFeed, Validators  # noqa: E402
 from sources.parse import parse_document  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from store.database import create_thread_engine  # noqa: E402
@@ -131,7 +131,7 @@ def parsed(values: dict[str, Any], key: str) -> ParsedEntry:
         link=f"https://example.org/{key}",
         title=values["title"],
         summary=values["summary"],
-        authors=tuple(values["authors"]),
+        authors=tuple(Author(name) for name in values["authors"]),
         categories=tuple(values["categories"]),
         published=values["published"],
     )

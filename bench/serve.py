@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from feedmill.config import Settings  # noqa: E402
 from feedmill.service import make_publisher  # noqa: E402
 from feeds import create_app  # noqa: E402
-from sources import ParsedEntry, ParsedFeed, Validators  # noqa: E402
+from sources import Author, ParsedEntry, ParsedFeed, Validators  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -63,7 +63,7 @@ async def fill(db: Path) -> None:
             summary=PARAGRAPH[:300] + "</p>",
             content=PARAGRAPH,
             published=T0 - timedelta(minutes=i),
-            authors=("Mei Lin",),
+            authors=(Author("Mei Lin"),),
             categories=("Data Center",),
         )
         for i in range(60)

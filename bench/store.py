@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 
 from feeds import FeedDefinition, Publisher, Site  # noqa: E402
-from sources import ParsedEntry, ParsedFeed, Validators  # noqa: E402
+from sources import Author, ParsedEntry, ParsedFeed, Validators  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
 from store.canonical import canonical_link, normalize_url  # noqa: E402
 from store.identity import content_hash, entry_keys  # noqa: E402
@@ -60,7 +60,7 @@ def document(source: int, per_source: int) -> ParsedFeed:
             title=f"{'GPU' if n % 3 == 0 else 'Local'} story {n} from outlet {source}",
             summary=SUMMARY,
             published=T0 - timedelta(minutes=n),
-            authors=("Reporter",),
+            authors=(Author("Reporter"),),
             categories=("tech",),
         )
         for n in range(per_source)

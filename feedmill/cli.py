@@ -1,51 +1,53 @@
-"""The ``feedmill`` command line."""
+"""The ``feedmill`` command line.
+
+This module parses the arguments and nothing else at import time, so ``feedmill --help`` and
+``--version`` answer at once; the commands (feedmill.commands) and the libraries they need
+are imported after the arguments are read.
+
+Exit status: 0 ok; 1 some sources failed (``fetch``) or an operational error (the database,
+the network, a file); 2 bad usage or a bad config file.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
-import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.table import Table
+from feedmill.version import feedmill_version
 
-from feedmill.clock import utc_now
-from feedmill.config import Settings, config_path, load_config
-from feedmill.errors import ConfigError
-from feedmill.explain import explain_entry
-from feedmill.opml_import import add_sources_to_text, plan_sources, write_config_checked
-from feedmill.pull import Puller, PullResult
-from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
-from feeds import export_static
-from feeds.opml import read_opml
-from feeds.search import SearchFeeds
-from feeds.select import Verdict
-from sources import FeedmillError, make_client
-from store import Store, StoredEntry, StoredSource, ensure_schema
-from store.migrate import current_revision
-
-EXIT_CONFIG = 2
+EXIT_OK = 0
 EXIT_FAILURE = 1
+EXIT_CONFIG = 2  # also argparse's status for bad usage
+
+_EPILOG = (
+    "exit status: 0 ok; 1 some sources failed (fetch) or an operational error; "
+    "2 bad usage or a bad config file"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="feedmill",
         description="Pull upstream feeds, store and deduplicate them, publish curated feeds.",
+        epilog=_EPILOG,
     )
     parser.add_argument(
         "--config",
         metavar="PATH",
         help="the config file (default: $FEEDMILL_CONFIG, else ./config.yaml)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug messages; tracebacks on errors"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default) or json: one JSON object per log line, for a log collector",
+    )
+    parser.add_argument("--version", action="version", version=f"feedmill {feedmill_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser(
@@ -53,13 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the service: pull sources on schedule and serve the curated feeds over HTTP",
         description="Run in the foreground until Ctrl-C or SIGTERM: the heartbeat pulls due "
         "sources, and the HTTP server serves / and /feeds/ID.atom on server.host:server.port. "
-        "An empty or older database is migrated first.",
+        "An empty or older database is migrated first. SIGHUP reloads the config file.",
     )
-    commands.add_parser(
+    worker = commands.add_parser(
         "worker",
         help="only pull: the heartbeat, no HTTP server (several may share one PostgreSQL)",
         description="Run the heartbeat only: lease due sources, pull them, record the outcome. "
         "Any number of workers may share one PostgreSQL; see docs/scaling.md.",
+    )
+    worker.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve this worker's Prometheus metrics at http://HOST:PORT/metrics",
     )
     commands.add_parser(
         "serve",
@@ -73,12 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Apply retention.max_age / max_entries (and each source's own) now and "
         "print the entries removed per source. Workers also apply it after every pull.",
     )
-    commands.add_parser(
+    fetch = commands.add_parser(
         "fetch",
-        help="pull every source once, print what changed, and exit",
-        description="Pull every configured source once, due or not, and print per source: "
-        "new / updated / unchanged / error.",
+        help="pull sources once (all, or the ones named), print what changed, and exit",
+        description="Pull the named sources (every active source when none is named) once, "
+        "due or not, and print per source: new / updated / unchanged / error. Exit status 1 "
+        "if any failed. A progress bar on a terminal; log lines only with -v.",
+        epilog=_EPILOG,
     )
+    fetch.add_argument("source_ids", nargs="*", metavar="SOURCE", help="a sources.id")
+    _add_json(fetch)
     build = commands.add_parser(
         "build",
         help="write every curated feed and the index page as static files",
@@ -88,12 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--out", metavar="DIR", required=True, type=Path, help="output folder")
 
-    commands.add_parser(
+    sources = commands.add_parser(
         "sources",
         help="print each source's polling state",
         description="A table of the stored sources: id, state (ok / backing off / gone / "
         "blocked), last success, last error kind and message, next poll, entries stored.",
     )
+    _add_json(sources)
 
     _add_feed_commands(commands)
     db = commands.add_parser("db", help="database schema: upgrade, current revision")
@@ -104,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_commands.add_parser("current", help="print the database's schema revision")
     return parser
+
+
+def _add_json(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--json", action="store_true", help="print JSON instead of a table (for scripts)"
+    )
 
 
 def _add_feed_commands(commands: Any) -> None:
@@ -123,6 +141,7 @@ def _add_feed_commands(commands: Any) -> None:
         metavar="N",
         help="with --why, most candidates to judge (default 200)",
     )
+    _add_json(preview)
     explain = commands.add_parser(
         "explain",
         help="why an entry is in or out of each curated feed, and which story it belongs to",
@@ -131,6 +150,7 @@ def _add_feed_commands(commands: Any) -> None:
         "curated feed whether it carries the entry and why (rules, then dedupe).",
     )
     explain.add_argument("entry", metavar="ENTRY", help="an entry uid, or the entry's link")
+    _add_json(explain)
     search = commands.add_parser(
         "search",
         help="search every stored entry (docs/search.md for the query language)",
@@ -139,16 +159,18 @@ def _add_feed_commands(commands: Any) -> None:
         "within:. A bad query is exit status 1 with a message.",
     )
     search.add_argument("query", metavar="QUERY", help="the search query (quote it)")
-    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     search.add_argument(
         "--limit", type=int, default=20, metavar="N", help="most entries to print (default 20)"
     )
-    commands.add_parser(
+    _add_json(search)
+    check = commands.add_parser(
         "check-config",
         help="check the config file and exit",
         description="Read and check the config file (keys, values, references, regular "
-        "expressions) without opening the database or the network. Exit status 2 if bad.",
+        "expressions, the database driver) without opening the database or the network, "
+        "and print every problem found. Exit status 2 if there is any.",
     )
+    _add_json(check)
     importer = commands.add_parser(
         "import-opml",
         help="add the feeds of an OPML file to the config's sources",
@@ -161,266 +183,7 @@ def _add_feed_commands(commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
-    try:
-        settings = load_config(config_path(args.config))
-        return asyncio.run(_dispatch(args, settings))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"feedmill: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (FeedmillError, RuntimeError) as exc:
-        print(f"feedmill: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return 130
+    # Imported only now: `feedmill --help` stays fast.
+    from feedmill.commands import run_command
 
-
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command in ("run", "worker", "serve"):
-        return await _run(settings, pull=args.command != "serve", serve=args.command != "worker")
-    if args.command == "prune":
-        return await _prune(settings)
-    if args.command == "fetch":
-        return await _fetch(settings)
-    if args.command == "build":
-        return await _build(settings, args.out)
-    if args.command == "sources":
-        return await _sources(settings)
-    if args.command == "preview":
-        return await _preview(settings, args.feed, args.why, args.candidates)
-    if args.command == "explain":
-        return await _explain(settings, args.entry)
-    if args.command == "search":
-        return await _search(settings, args.query, args.json, args.limit)
-    if args.command == "check-config":
-        return _check_config(settings, config_path(args.config))
-    if args.command == "import-opml":
-        return _import_opml(settings, config_path(args.config), args.file)
-    return await _db(settings, args.db_command)
-
-
-async def _run(settings: Settings, *, pull: bool = True, serve: bool = True) -> int:
-    service = Service(settings, pull=pull, serve=serve)
-    install_signal_handlers(service)
-    await service.run()
-    return 0
-
-
-async def _prune(settings: Settings) -> int:
-    store = await open_store(settings, utc_now)
-    try:
-        removed = await store.prune_entries(utc_now())
-    finally:
-        await store.close()
-    for source_id, count in sorted(removed.items()):
-        print(f"{source_id}\t{count}")
-    print(f"removed {sum(removed.values())} entries")
-    return 0
-
-
-async def _fetch(settings: Settings) -> int:
-    store = await open_store(settings, utc_now)
-    try:
-        fetch_settings = settings.fetch_settings()
-        async with make_client(fetch_settings) as client:
-            puller = Puller(
-                store,
-                client,
-                fetch_settings,
-                utc_now,
-                concurrency=settings.fetch.concurrency,
-                polling=settings.poll_settings(),
-                hosts=settings.host_limits(),
-                lease=settings.scheduler.lease,
-            )
-            results = await puller.pull_many(await store.list_sources())
-    finally:
-        await store.close()
-    _print_results(results)
-    return 0
-
-
-def _print_results(results: Sequence[PullResult]) -> None:
-    table = Table("source", "result", "new", "updated", "unchanged", "error", box=None)
-    for result in sorted(results, key=lambda r: r.source_id):
-        counts = result.counts
-        table.add_row(
-            result.source_id,
-            result.status,
-            *(str(n) if counts else "-" for n in _numbers(result)),
-            str(result.error) if result.error else "",
-        )
-    Console(highlight=False, width=200).print(table)
-
-
-def _numbers(result: PullResult) -> tuple[int, int, int]:
-    counts = result.counts
-    return (counts.new, counts.updated, counts.unchanged) if counts else (0, 0, 0)
-
-
-async def _sources(settings: Settings) -> int:
-    store = await open_store(settings, utc_now)
-    try:
-        sources = await store.list_sources()
-        counts = await store.count_entries()
-    finally:
-        await store.close()
-    table = Table("id", "state", "last success", "last error", "next poll", "entries", box=None)
-    for source in sources:
-        error = f"{source.error_kind}: {source.error_message}" if source.error_kind else ""
-        table.add_row(
-            source.id,
-            source_state(source),
-            _when(source.last_success_at),
-            error,
-            "-" if source.gone else _when(source.next_poll_at),
-            str(counts.get(source.id, 0)),
-        )
-    Console(highlight=False, width=200).print(table)
-    return 0
-
-
-def source_state(source: StoredSource) -> str:
-    if source.gone:
-        return "gone"
-    if source.error_kind == "blocked_address":
-        return "blocked"
-    return "backing off" if source.error_count else "ok"
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
-
-
-async def _build(settings: Settings, out: Path) -> int:
-    store = await open_store(settings, utc_now)
-    try:
-        publisher = make_publisher(settings, store, utc_now)
-        written = await export_static(publisher, out)
-    finally:
-        await store.close()
-    for path in written:
-        print(path)
-    return 0
-
-
-async def _preview(settings: Settings, feed_id: str, why: bool, candidates: int) -> int:
-    store = await open_store(settings, utc_now)
-    try:
-        publisher = make_publisher(settings, store, utc_now)
-        publisher.definition(feed_id)
-        judged: list[tuple[StoredEntry, Verdict | None]]
-        if why:
-            judged = list(await publisher.explain(feed_id, candidates))
-        else:
-            judged = [(e, None) for e in await publisher.select(feed_id)]
-    finally:
-        await store.close()
-    table = Table("", "date", "source", "title", *(["why"] if why else []), box=None)
-    for entry, verdict in judged:
-        mark = "" if verdict is None else ("in" if verdict.included else "out")
-        row = [mark, entry.sort_at.strftime("%Y-%m-%d %H:%M"), entry.source_id, entry.title or ""]
-        table.add_row(*row, *([verdict.reason] if verdict is not None else []))
-    Console(highlight=False, width=200).print(table)
-    kept = sum(1 for _, v in judged if v is None or v.included)
-    print(f"{kept} entries in {feed_id}")
-    return 0
-
-
-async def _explain(settings: Settings, target: str) -> int:
-    store = await open_store(settings, utc_now)
-    try:
-        lines = await explain_entry(make_publisher(settings, store, utc_now), target)
-    finally:
-        await store.close()
-    print("\n".join(lines))
-    return 0
-
-
-async def _search(settings: Settings, query: str, as_json: bool, limit: int) -> int:
-    store = await open_store(settings, utc_now)
-    try:
-        publisher = make_publisher(settings, store, utc_now)
-        search = SearchFeeds(publisher, settings.search_settings())
-        page = await search.page(query, limit=max(1, min(limit, 1000)))
-        sources = await publisher.source_infos()
-    finally:
-        await store.close()
-    titles = {source_id: info.title for source_id, info in sources.items()}
-    if as_json:
-        print(json.dumps([_entry_json(e, titles) for e in page.entries], indent=2))
-        return 0
-    table = Table("date", "source", "title", "link", box=None)
-    for entry in page.entries:
-        table.add_row(
-            entry.sort_at.strftime("%Y-%m-%d %H:%M"),
-            titles.get(entry.source_id, entry.source_id),
-            entry.title or "",
-            entry.link or "",
-        )
-    Console(highlight=False, width=200).print(table)
-    more = " (more: raise --limit)" if page.next_before else ""
-    print(f"{len(page.entries)} entries match{more}")
-    return 0
-
-
-def _entry_json(entry: StoredEntry, titles: dict[str, str]) -> dict[str, Any]:
-    return {
-        "uid": entry.uid,
-        "source": entry.source_id,
-        "source_title": titles.get(entry.source_id, entry.source_id),
-        "title": entry.title,
-        "link": entry.link,
-        "published": entry.published.isoformat() if entry.published else None,
-        "sort_at": entry.sort_at.isoformat(),
-        "authors": list(entry.authors),
-        "categories": list(entry.categories),
-    }
-
-
-def _check_config(settings: Settings, path: Path) -> int:
-    print(f"{path}: ok: {len(settings.sources)} sources, {len(settings.feeds)} feeds")
-    return 0
-
-
-def _import_opml(settings: Settings, path: Path, opml_file: Path) -> int:
-    try:
-        content = opml_file.read_bytes()
-    except OSError as exc:
-        raise FeedmillError(f"cannot read {opml_file}: {exc.strerror}") from exc
-    planned = plan_sources(settings, read_opml(content))
-    text = add_sources_to_text(path.read_text(encoding="utf-8"), planned)
-    if planned:
-        write_config_checked(path, text)
-    for source in planned:
-        print(f"added {source.id}: {source.url}")
-    print(f"{len(planned)} sources added to {path}")
-    return 0
-
-
-async def _db(settings: Settings, action: str) -> int:
-    store = Store.open(settings.database)
-    try:
-        if action == "upgrade":
-            print(await ensure_schema(store))
-        else:
-            print(await current_revision(store) or "empty (no revision)")
-    finally:
-        await store.close()
-    return 0
-
-
-def _setup_logging(verbose: bool) -> None:
-    handler: logging.Handler
-    if sys.stderr.isatty():
-        handler = RichHandler(show_path=False, rich_tracebacks=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    return run_command(args)

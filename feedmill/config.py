@@ -9,14 +9,14 @@ a test keeps the two in step.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -38,9 +38,11 @@ from feeds.select import FEED_QUERY_LIMITS
 from sources.fetch import FetchSettings, default_user_agent
 from sources.hosts import HostLimits
 from sources.netguard import AddressPolicy
+from sources.parsing import ParsePool
 from sources.policy import PollSettings
+from sources.urls import check_url
 from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
-from store.database import resolve_database_url
+from store.database import missing_driver, resolve_database_url
 from store.errors import StoreError
 from store.model import Retention, SourceDefinition
 from store.search import QueryError, parse_query
@@ -52,6 +54,10 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_INTERVAL = timedelta(days=7)
+# The longest duration: 50 years, so that `now - duration` and its seconds (a 32-bit column
+# on PostgreSQL) stay in range.
+MAX_DURATION = timedelta(days=18250)
+MAX_COUNT = 1_000_000_000  # the largest count (max_entries) a 32-bit column holds with room
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -60,20 +66,29 @@ def parse_duration(value: Any) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError("a duration such as 30m, 2h or 1d")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a duration such as 30m, 2h or 1d")
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _checked(value, lambda: timedelta(seconds=value))
     match = _DURATION.match(str(value).strip().lower()) if isinstance(value, str) else None
     if not match or not any(match.groups()):
         raise ValueError(f"{value!r} is not a duration such as 30m, 2h or 1d")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return _checked(
+        value, lambda: timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    )
+
+
+def _checked(value: Any, make: Callable[[], timedelta]) -> timedelta:
+    """``make()``, or a ValueError when the duration is too long for a timedelta at all."""
+    try:
+        return make()
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long: at most {_days(MAX_DURATION)}") from None
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value.strip()
+    return check_url(value.strip())
 
 
 def _interval(value: timedelta) -> timedelta:
@@ -100,11 +115,17 @@ def _is_network(value: str) -> bool:
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be longer than zero")
+    if value > MAX_DURATION:
+        raise ValueError(f"{_days(value)} is too long: at most {_days(MAX_DURATION)}")
     return value
 
 
 def _show(value: timedelta) -> str:
     return f"{int(value.total_seconds())}s"
+
+
+def _days(value: timedelta) -> str:
+    return f"{value.days}d" if value.days else _show(value)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
@@ -123,6 +144,8 @@ class ServerSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     base_url: HttpUrl | None = None
     title: str = "feedmill"
+    shutdown_timeout: Duration = timedelta(seconds=10)
+    access_log: bool = False
 
     def public_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -152,6 +175,8 @@ class FetchConfig(_Section):
     max_body_size: int = Field(15 * 1024 * 1024, ge=1024)
     concurrency: int = Field(10, ge=1, le=1000)
     user_agent: str | None = None
+    parse_deadline: Duration = timedelta(seconds=30)
+    parse_workers: int = Field(0, ge=0, le=64)
 
 
 class SchedulerSettings(_Section):
@@ -163,7 +188,7 @@ class RetentionSettings(_Section):
     """Issue 4: how long entries are kept; each source may override either key."""
 
     max_age: Duration | None = None
-    max_entries: int | None = Field(None, ge=1)
+    max_entries: int | None = Field(None, ge=1, le=MAX_COUNT)
 
 
 class LinksSettings(_Section):
@@ -220,7 +245,7 @@ class SourceSettings(_Section):
     tags: list[str] = []
     interval: Interval | None = None
     max_age: Duration | None = None
-    max_entries: int | None = Field(None, ge=1)
+    max_entries: int | None = Field(None, ge=1, le=MAX_COUNT)
 
 
 RuleField = Literal["title", "summary", "content", "author", "categories", "link", "source"]
@@ -248,7 +273,7 @@ class RuleSettings(_Section):
             raise ValueError(f"an {kinds[0]!r} group needs at least one rule")
         if self.regex is not None:
             try:
-                compile_regex(self.regex)
+                compile_regex(self.regex, strict=True)
             except RuleError as exc:
                 raise ValueError(str(exc)) from None
         if self.fields is not None and not self.fields:
@@ -430,6 +455,13 @@ class Settings(_Section):
             max_connections=max(100, fetch.concurrency),
         )
 
+    def parse_pool(self) -> ParsePool:
+        """Worker processes for parsing (``fetch.parse_workers``, 0: one per CPU, 2 to 4),
+        each document under ``fetch.parse_deadline``."""
+        return ParsePool(
+            self.fetch.parse_workers or None, self.fetch.parse_deadline.total_seconds()
+        )
+
     def poll_settings(self) -> PollSettings:
         fetch = self.fetch
         return PollSettings(
@@ -456,45 +488,127 @@ def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("FEEDMILL_CONFIG") or DEFAULT_CONFIG)
 
 
-def load_config(path: Path) -> Settings:
-    """Read and check ``path``. FEEDMILL_DATABASE_URL, when set, replaces ``database``."""
+def load_config(path: Path, *, check_driver: bool = False) -> Settings:
+    """Read and check ``path``, reporting every problem at once (the references too, when
+    some values are bad). FEEDMILL_DATABASE_URL, when set, replaces ``database``. With
+    ``check_driver``, a database whose driver is not installed is a problem as well."""
     data = _read_yaml(path)
     name = str(path)
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([f"{name}: {line}" for line in _describe(exc, data)]) from None
-    problems = [f"{name}: {p}" for p in _check_references(settings)]
+        problems = [f"{name}: {line}" for line in _describe(exc, data)]
+        problems += [f"{name}: {p}" for p in _raw_references(data)]
+    else:
+        problems = [f"{name}: {p}" for p in _check_references(settings)]
     from_environment = os.environ.get("FEEDMILL_DATABASE_URL")
-    try:
-        database = resolve_database_url(
-            from_environment or settings.database, str(path.resolve().parent)
-        )
-    except StoreError as exc:
-        where = "FEEDMILL_DATABASE_URL" if from_environment else f"{name}: database"
-        problems.append(f"{where}: {exc}")
-    if problems:
+    url = from_environment or (settings.database if settings else data.get("database"))
+    where = "FEEDMILL_DATABASE_URL" if from_environment else f"{name}: database"
+    database = None
+    if isinstance(url, str):
+        try:
+            database = resolve_database_url(url, str(path.resolve().parent))
+        except StoreError as exc:
+            problems.append(f"{where}: {exc}")
+        missing = missing_driver(url) if check_driver and database else None
+        if missing:
+            problems.append(f"{where}: {missing}")
+    if problems or settings is None:
         raise ConfigError(problems)
     return settings.model_copy(update={"database": database})
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        content = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{path}: not valid YAML{where}: {problem}"]) from exc
+    data = parse_yaml(content, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: the top level must be a mapping of keys, not a list or text"])
     return data
+
+
+MAX_YAML_NODES = 100_000  # values in the file, counting each use of an alias in full
+
+
+def parse_yaml(content: bytes, name: str) -> Any:
+    """The YAML document in ``content`` (UTF-8), refusing what would be read wrongly or
+    without bound: bytes that are not UTF-8, a key given twice in one mapping (YAML keeps
+    the last silently), and aliases that expand to more than MAX_YAML_NODES values."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (content.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            [
+                f"{name}: not UTF-8 at line {line}, column {column} "
+                f"(byte 0x{content[exc.start]:02x}): save the file as UTF-8"
+            ]
+        ) from None
+    try:
+        return _load(text, name)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ConfigError(
+            [
+                f"{name}: not valid YAML at line {line}, column {column}: the character "
+                f"U+{exc.character:04X} is not allowed (write it as an escape such as \\x01 "
+                "in a double-quoted string)"
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{name}: not valid YAML{where}: {problem}"]) from exc
+    except RecursionError:
+        raise ConfigError([f"{name}: not valid YAML: nested too deeply"]) from None
+
+
+def _load(text: str, name: str) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        problems = list(_repeated_keys(node, name))
+        if problems:
+            raise ConfigError(problems)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _repeated_keys(root: yaml.Node, name: str) -> Iterable[str]:
+    """A problem for each key given twice in one mapping, naming its key path and lines."""
+    seen = 0
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, where = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_NODES:
+            yield f"{name}: more than {MAX_YAML_NODES} values (aliases counted in full)"
+            return
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for key, value in node.value:
+                label = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                path = f"{where}.{label}" if where else label
+                if label in lines and key.tag != "tag:yaml.org,2002:merge":
+                    yield (
+                        f"{name}: {path}: the key is given twice in one mapping "
+                        f"(lines {lines[label]} and {key.start_mark.line + 1})"
+                    )
+                lines.setdefault(label, key.start_mark.line + 1)
+                stack.append((value, path))
 
 
 def _describe(exc: ValidationError, data: Any) -> Iterable[str]:
@@ -527,26 +641,48 @@ def _key_path(loc: tuple[int | str, ...], data: Any) -> str:
 
 
 def _check_references(settings: Settings) -> Iterable[str]:
-    if settings.scheduler.lease <= settings.fetch.deadline:
+    pull = settings.fetch.deadline + settings.fetch.parse_deadline
+    if settings.scheduler.lease <= pull:
         yield (
-            f"scheduler.lease: must be longer than fetch.deadline "
-            f"({_show(settings.fetch.deadline)}), not {_show(settings.scheduler.lease)}"
+            f"scheduler.lease: must be longer than fetch.deadline plus fetch.parse_deadline "
+            f"({_show(pull)}), not {_show(settings.scheduler.lease)}"
         )
-    yield from _duplicates("sources", [s.id for s in settings.sources])
-    yield from _duplicates("feeds", [f.id for f in settings.feeds])
-    known_sources = {s.id for s in settings.sources}
-    known_tags = {tag for s in settings.sources for tag in s.tags}
-    for index, feed in enumerate(settings.feeds):
-        where = f"feeds[{index}] (id {feed.id!r})"
-        for source_id in feed.sources:
+    sources = [s.model_dump() for s in settings.sources]
+    yield from _references(sources, [f.model_dump() for f in settings.feeds])
+
+
+def _raw_references(data: dict[str, Any]) -> Iterable[str]:
+    """The reference problems of a file that also has bad values: read from the YAML as it
+    is, skipping whatever does not have the expected shape (the value errors say why)."""
+
+    def mappings(key: str) -> list[dict[str, Any]]:
+        items = data.get(key)
+        return [i if isinstance(i, dict) else {} for i in items] if isinstance(items, list) else []
+
+    yield from _references(mappings("sources"), mappings("feeds"))
+
+
+def _references(sources: list[dict[str, Any]], feeds: list[dict[str, Any]]) -> Iterable[str]:
+    """Duplicate ids, and feeds naming sources or tags that no source has."""
+    yield from _duplicates("sources", _strings([s.get("id") for s in sources]))
+    yield from _duplicates("feeds", _strings([f.get("id") for f in feeds]))
+    known_sources = {s.get("id") for s in sources}
+    known_tags = {tag for s in sources for tag in _strings(s.get("tags"))}
+    for index, feed in enumerate(feeds):
+        where = f"feeds[{index}] (id {feed.get('id')!r})"
+        for source_id in _strings(feed.get("sources")):
             if source_id not in known_sources:
                 yield f"{where}.sources: no source has id {source_id!r}"
-        for tag in feed.tags:
+        for tag in _strings(feed.get("tags")):
             if tag not in known_tags:
                 yield f"{where}.tags: no source has tag {tag!r}"
-        for source_id in feed.prefer:
+        for source_id in _strings(feed.get("prefer")):
             if source_id not in known_sources:
                 yield f"{where}.prefer: no source has id {source_id!r}"
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _duplicates(section: str, ids: list[str]) -> Iterable[str]:

@@ -15,3 +15,7 @@ class ConfigError(FeedmillError):
 
 class UnknownEntryError(FeedmillError):
     """`feedmill explain`: no stored entry has this uid or link."""
+
+
+class UsageError(FeedmillError):
+    """The command line asks for something that does not exist (exit status 2)."""

@@ -4,7 +4,10 @@ The config file is edited as text, not re-dumped: the new items are inserted at 
 the top-level ``sources:`` list (or a ``sources:`` list is added), so every comment and
 every other line stays as written. The result is checked with the normal config loader
 before it replaces the file, atomically. Feeds whose URL is already configured are skipped;
-ids are slugs made from the title (or host), made unique; OPML folders become tags.
+feeds whose URL feedmill would not fetch (sources.urls: a newline inside, user info, an octal
+host...) are refused one by one and reported, the others still imported; titles are cleaned
+of control characters; ids are slugs made from the title (or host), made unique; OPML folders
+become tags.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from feedmill.config import Settings, load_config
+from feedmill.errors import ConfigError
 from feeds.opml import OpmlFeed
+from sources.text import MAX_TITLE, plain_text
+from sources.urls import url_problem
 
 _TOP_KEY = re.compile(r"^[A-Za-z_][\w-]*\s*:")
 _SOURCES_BLOCK = re.compile(r"^sources:\s*(#.*)?$")
@@ -40,16 +46,20 @@ def plan_sources(settings: Settings, feeds: Iterable[OpmlFeed]) -> list[NewSourc
     taken_urls = {s.url.strip() for s in settings.sources}
     planned = []
     for feed in feeds:
-        if feed.url in taken_urls or urlsplit(feed.url).scheme not in ("http", "https"):
+        if feed.url in taken_urls or url_problem(feed.url):
             continue
-        source_id = _unique(
-            slugify(feed.title or urlsplit(feed.url).hostname or "source"), taken_ids
-        )
+        title = plain_text(feed.title, MAX_TITLE)
+        source_id = _unique(slugify(title or urlsplit(feed.url).hostname or "source"), taken_ids)
         tags = tuple(dict.fromkeys(t for t in (slugify(f) for f in feed.folders) if t))
-        planned.append(NewSource(source_id, feed.url, feed.title, tags))
+        planned.append(NewSource(source_id, feed.url, title, tags))
         taken_ids.add(source_id)
         taken_urls.add(feed.url)
     return planned
+
+
+def refused_feeds(feeds: Iterable[OpmlFeed]) -> list[tuple[str, str]]:
+    """(URL, why) for each outline whose URL feedmill would not fetch (sources.urls)."""
+    return [(feed.url, problem) for feed in feeds if (problem := url_problem(feed.url))]
 
 
 def slugify(text: str) -> str:
@@ -94,7 +104,7 @@ def _items(sources: Sequence[NewSource], indent: str) -> str:
     out = []
     for source in sources:
         out.append(f"{indent}- id: {source.id}\n")
-        out.append(f"{indent}  url: {json.dumps(source.url)}\n")
+        out.append(f"{indent}  url: {json.dumps(source.url, ensure_ascii=False)}\n")
         if source.title:
             out.append(f"{indent}  title: {json.dumps(source.title, ensure_ascii=False)}\n")
         if source.tags:
@@ -103,11 +113,19 @@ def _items(sources: Sequence[NewSource], indent: str) -> str:
 
 
 def write_config_checked(path: Path, text: str) -> Settings:
-    """Check ``text`` as a config (ConfigError if not) and only then replace ``path``."""
+    """Check ``text`` as a config (ConfigError if not, naming ``path``, not the file the
+    text was checked in) and only then replace ``path``."""
     partial = path.with_name(f".{path.name}.import")
     partial.write_text(text, encoding="utf-8")
     try:
         settings = load_config(partial)
+    except ConfigError as exc:
+        partial.unlink()
+        shown = [
+            line.replace(str(partial), f"{path} (with the imported sources)")
+            for line in exc.problems
+        ]
+        raise ConfigError(shown) from None
     except BaseException:
         partial.unlink()
         raise

@@ -9,9 +9,14 @@
             feed = parse_document(result.content)          # off the event loop
             store.ingest(source, feed, validators, next poll, state)   # one transaction
         on SourceError:  store.record_failure(source, kind, message, backed-off next poll)
+        on any other exception (a bug):  logged with its traceback, recorded as `internal`
 
 A failing source is a value (:class:`PullResult` with ``error``); it never stops the others.
+Parsing runs in a ParsePool (worker processes, a deadline per document) when one is given,
+else in ``parse_executor`` (threads: no deadline can stop a parse there).
 Writes run to completion even when the pull is cancelled (shutdown): see :meth:`Puller.drain`.
+Each pull is one log event (INFO when it failed, DEBUG otherwise) and is handed to
+``Puller.observe`` (metrics, a progress bar) when that is set.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -30,6 +35,7 @@ from typing import Any, TypeVar
 import httpx
 
 from feedmill.clock import Clock
+from feedmill.terminal import terminal_text
 from sources import (
     ErrorKind,
     FetchError,
@@ -46,6 +52,7 @@ from sources import (
 )
 from sources.hosts import HostLimits, host_of
 from sources.model import FetchResult
+from sources.parsing import ParsePool
 from sources.policy import (
     estimate_interval,
     feed_hint,
@@ -53,6 +60,7 @@ from sources.policy import (
     retry_after_delay,
     track_redirect,
 )
+from sources.text import clean_text, shorten
 from store import IngestCounts, PollingUpdate, Store, StoredSource
 
 log = logging.getLogger("feedmill.pull")
@@ -78,6 +86,9 @@ class PullResult:
     error: SourceError | None = None
     moved_to: str | None = None
     postponed: bool = False
+    fetched_bytes: int = 0  # the body's size (0 for a 304 or a failure)
+    seconds: float = 0.0  # the whole pull: fetch, parse and store
+    fetch_seconds: float | None = None  # the HTTP exchange alone (None: no fetch was made)
 
     @property
     def status(self) -> str:
@@ -102,33 +113,55 @@ class Puller:
         *,
         concurrency: int = 10,
         parse_executor: Executor | None = None,
+        parse_pool: ParsePool | None = None,
         polling: PollSettings | None = None,
         hosts: HostLimits | None = None,
         lease: timedelta = CLAIM_LEASE,
         owner: str | None = None,
+        recheck: float = 1.0,
     ) -> None:
         self.store = store
         self.lease = lease
+        self.recheck = recheck
         self.owner = owner or default_owner()
         self._batch = concurrency
         self.client = client
         self.settings = settings
         self.clock = clock
         self.parse_executor = parse_executor
+        self.parse_pool = parse_pool
         self.polling = polling or PollSettings()
         self.hosts = hosts or HostLimits()
         self._limit = asyncio.Semaphore(concurrency)
         self._writes: set[asyncio.Future[Any]] = set()
+        self.observe: Callable[[PullResult], None] | None = None
 
     async def pull_due(self) -> list[PullResult]:
-        """One heartbeat: lease due sources a batch at a time (``concurrency`` of them) and
-        pull them, until none is due. Small batches let several workers share the work."""
+        """One heartbeat: lease due sources, no more than ``concurrency`` pulls at a time,
+        and lease again as pulls end (and every ``recheck`` seconds while none ends), until
+        none is due and none is running. Small claims let several workers share the work;
+        a slow pull (a document parsing up to its deadline) does not hold back the sources
+        that fall due meanwhile."""
         results: list[PullResult] = []
-        while due := await self.store.claim_due_sources(
-            self.clock(), self.lease, limit=self._batch, owner=self.owner
-        ):
-            results += await self.pull_many(due)
-        return results
+        running: set[asyncio.Task[PullResult]] = set()
+        try:
+            while True:
+                if free := self._batch - len(running):
+                    due = await self.store.claim_due_sources(
+                        self.clock(), self.lease, limit=free, owner=self.owner
+                    )
+                    running |= {asyncio.ensure_future(self._pull_limited(s)) for s in due}
+                if not running:
+                    return results
+                done, running = await asyncio.wait(
+                    running, timeout=self.recheck, return_when=asyncio.FIRST_COMPLETED
+                )
+                results += [task.result() for task in done]
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
 
     async def pull_many(self, sources: Iterable[StoredSource]) -> list[PullResult]:
         return list(await asyncio.gather(*(self._pull_limited(s) for s in sources)))
@@ -138,19 +171,51 @@ class Puller:
             return await self.pull_source(source)
 
     async def pull_source(self, source: StoredSource) -> PullResult:
+        """Pull one source; whatever goes wrong is recorded on it and returned, never raised
+        (but cancellation)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result = await self._guarded_pull(source)
+        result = replace(result, seconds=loop.time() - started)
+        log_pull(result)
+        if self.observe is not None:
+            self.observe(result)
+        return result
+
+    async def _guarded_pull(self, source: StoredSource) -> PullResult:
+        try:
+            return await self._pull_source(source)
+        except Exception as exc:  # a bug, or a failure nobody classified: this source only
+            log.exception("source %s: unexpected error while pulling", source.id)
+            message = f"{type(exc).__name__}: {exc}"
+            error = SourceError(ErrorKind.INTERNAL, message, url=source.fetch_url)
+            try:
+                return await self._record_failure(source, host_of(source.fetch_url), error)
+            except Exception as again:  # the database is away too: nothing more to do here
+                log.error("source %s: the failure could not be recorded: %s", source.id, again)
+                return PullResult(source.id, error=error)
+
+    async def _pull_source(self, source: StoredSource) -> PullResult:
         host = host_of(source.fetch_url)
         held = self.hosts.held_until(host, self.clock())
         if held is not None:  # the host asked every one of its sources to wait (Retry-After)
             await self._write(self.store.postpone(source.id, held))
             return PullResult(source.id, postponed=True)
+        loop = asyncio.get_running_loop()
+        started: float | None = None
+        took: float | None = None
         try:
             async with self.hosts.slot(host):
+                started = loop.time()
                 fetched = await fetch_feed(
                     self.client, source.fetch_url, source.validators, self.settings
                 )
-            return await self._record_success(source, fetched)
+            took = loop.time() - started
+            return replace(await self._record_success(source, fetched), fetch_seconds=took)
         except SourceError as error:
-            return await self._record_failure(source, host, error)
+            if took is None and started is not None:
+                took = loop.time() - started
+            return replace(await self._record_failure(source, host, error), fetch_seconds=took)
 
     async def _record_success(self, source: StoredSource, fetched: FetchResult) -> PullResult:
         now = self.clock()
@@ -168,7 +233,8 @@ class Puller:
                     source.id, fetched.validators, now, next_poll, polling
                 )
             )
-            return PullResult(source.id, not_modified=True, moved_to=moved_to)
+            size = 0 if fetched.not_modified else len(fetched.content)
+            return PullResult(source.id, not_modified=True, moved_to=moved_to, fetched_bytes=size)
         feed = await self._parse(fetched)
         estimate = (
             estimate_interval((e.published or e.updated for e in feed.entries), now)
@@ -180,17 +246,13 @@ class Puller:
         )
         state = replace(self._state(source), estimated_interval=estimate, feed_hint=hints)
         next_poll = next_poll_after_success(now, state, self.polling, [hint])
+        log.debug("pull %s: storing %d entries", source.id, len(feed.entries))
         counts = await self._write(
             self.store.ingest(source.id, feed, fetched.validators, now, next_poll, polling)
         )
-        log.info(
-            "source %s: %d new, %d updated, %d unchanged",
-            source.id,
-            counts.new,
-            counts.updated,
-            counts.unchanged,
+        return PullResult(
+            source.id, counts=counts, moved_to=moved_to, fetched_bytes=len(fetched.content)
         )
-        return PullResult(source.id, counts=counts, moved_to=moved_to)
 
     def _effective_url(
         self, source: StoredSource, fetched: FetchResult
@@ -242,12 +304,11 @@ class Puller:
         retry = next_poll_after_failure(now, self._state(source), self.polling, wait)
         if wait is not None:
             self.hosts.hold(host, now + min(wait, self.polling.hint_ceiling))
-        log.info("source %s failed: %s", source.id, error)
         await self._write(
             self.store.record_failure(
                 source.id,
                 error.kind.value,
-                error.message,
+                shorten(clean_text(error.message), 2_000),
                 now,
                 retry,
                 gone=error.kind is ErrorKind.GONE,
@@ -256,6 +317,8 @@ class Puller:
         return PullResult(source.id, error=error)
 
     async def _parse(self, fetched: FetchResult) -> ParsedFeed:
+        if self.parse_pool is not None:
+            return await self.parse_pool.parse(fetched.content, fetched.url, fetched.content_type)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.parse_executor, parse_document, fetched.content, fetched.url, fetched.content_type
@@ -268,7 +331,65 @@ class Puller:
         task.add_done_callback(self._writes.discard)
         return await asyncio.shield(task)
 
+    def running_writes(self) -> int:
+        return len(self._writes)
+
     async def drain(self) -> None:
         """Wait for every write that was started; call after cancelling pulls."""
         while self._writes:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+
+def log_pull(result: PullResult) -> None:
+    """One event per pull: INFO when it failed, DEBUG for the routine ones. The fields go to
+    ``--log-format json`` as keys."""
+    counts = result.counts or IngestCounts()
+    error = result.error
+    fields = {
+        "source": result.source_id,
+        "status": result.status,
+        "new": counts.new,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "bytes": result.fetched_bytes,
+        "duration": round(result.seconds, 3),
+        "error_kind": error.kind.value if error else None,
+    }
+    took = f"{result.fetched_bytes} bytes in {result.seconds:.2f}s"
+    if error is not None:
+        problem = terminal_text(error)  # upstream text (a reason phrase): no escape codes
+        log.info("pull %s failed: %s (%s)", result.source_id, problem, took, extra=fields)
+        return
+    log.debug(
+        "pull %s: %s, %d new, %d updated, %d unchanged (%s)",
+        result.source_id,
+        result.status,
+        counts.new,
+        counts.updated,
+        counts.unchanged,
+        took,
+        extra=fields,
+    )
+
+
+def log_heartbeat(results: Sequence[PullResult]) -> None:
+    """The heartbeat's summary at INFO when it pulled anything (each pull has its own event)."""
+    if not results:
+        log.debug("heartbeat: nothing due")
+        return
+    by_status = {s: sum(r.status == s for r in results) for s in ("new", "updated", "unchanged")}
+    failed = sum(r.error is not None for r in results)
+    postponed = sum(r.postponed for r in results)
+    fetched = sum(r.fetched_bytes for r in results)
+    log.info(
+        "heartbeat: pulled %d sources, %d failed (%d with new entries, %d updated, "
+        "%d unchanged, %d postponed; %d bytes)",
+        len(results),
+        failed,
+        by_status["new"],
+        by_status["updated"],
+        by_status["unchanged"],
+        postponed,
+        fetched,
+        extra={"pulled": len(results), "failed": failed, "bytes": fetched, **by_status},
+    )

@@ -4,18 +4,27 @@
     GET|HEAD /feeds/ID/before/UID.{atom,rss,json}   an archive page (RFC 5005 paging)
     GET|HEAD /sources.opml  /feeds.opml             OPML 2.0 subscription lists
     GET|HEAD /search.{atom,rss,json}?q=Q[&before=UID]  a search as a feed (feeds.search)
-    GET|HEAD /  /healthz  /search?q=Q               index page, health check, search page
+    GET|HEAD /  /status.json  /healthz              status page (?q=&state=&page=) and the
+                                                    same as JSON, health check (Starlette)
+    GET|HEAD /search?q=Q                            the search page (Starlette)
 
-Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (the newest
-entry), Cache-Control and Vary; If-None-Match / If-Modified-Since get a 304 without a body;
-gzip when the client accepts it. Documents come from the Publisher's cache, so a 200 or a
+Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (feeds: when
+the document last changed, stored, so it moves with the ETag and is the same on every web
+node), Cache-Control and Vary; If-None-Match, else If-Modified-Since, gets a 304 without a
+body; gzip when the client accepts it. Documents come from the Publisher's cache, so a 200 or a
 304 costs no database query while the feed's sources are unchanged.
+
+While the database does not answer, feeds and the index page are the last good rendering
+with an ``Age`` header (503 when there is none yet), and /healthz answers 503 with the reason;
+it is 200 "ok" when the database answers a trivial query within HEALTH_TIMEOUT.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -23,15 +32,17 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from feeds.errors import UnknownFeedError
 from feeds.model import SearchSettings
-from feeds.pages import render_index
+from feeds.pages import render_status_page
 from feeds.publish import Document, Publisher
 from feeds.render import EPOCH
 from feeds.search import SearchFeeds, render_search_page
+from feeds.status import ProcessInfo, StatusQuery, collect_status, status_json
+from store.errors import DatabaseUnavailable
 from store.search import QueryError
 
 Scope = MutableMapping[str, Any]
@@ -45,6 +56,10 @@ _FEED = re.compile(
 _SEARCH = re.compile(r"^/search\.(atom|rss|json)$")
 _UID = re.compile(r"^[0-9a-f]{1,64}$")
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+HEALTH_TIMEOUT = 1.0  # seconds the database has to answer /healthz
+INDEX_TIMEOUT = 5.0  # seconds the index page's reads may take before the last one is served
+INDEX_PAGES_KEPT = 64  # status pages (by query string) kept to serve while the database is away
+_UNAVAILABLE = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5")]
 _GZIP = re.compile(r"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(0(?:\.0*)?|1(?:\.0*)?|0\.\d+))?\s*(?:,|$)")
 
 
@@ -65,16 +80,27 @@ class FeedApp:
         self.cache_control = f"public, max-age={max_age}".encode()
         self.gzip = gzip
         self.search = search
+        # Told the status and seconds of every feed and OPML answer (the service's metrics).
+        self.observe: Callable[[int, float], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            started = time.perf_counter()
             search = _SEARCH.match(scope["path"])
             if search is not None and self.search is not None:
-                await self._search(scope, send, self.search, search.group(1))
+                status = await self._search(scope, send, self.search, search.group(1))
+                self._observed(status, started)
                 return
-            document = await self._document(scope["path"])
+            try:
+                document = await self._document(scope["path"])
+            except DatabaseUnavailable as exc:
+                head = scope["method"] == "HEAD"
+                await _send(send, 503, list(_UNAVAILABLE), f"{exc}\n".encode(), head)
+                self._observed(503, started)
+                return
             if document is not None:
-                await self._respond(scope, send, document)
+                status = await self._respond(scope, send, document)
+                self._observed(status, started)
                 return
             if _FEED.match(scope["path"]) or scope["path"] in ("/sources.opml", "/feeds.opml"):
                 await _send(
@@ -84,8 +110,13 @@ class FeedApp:
                     f"no curated feed at {scope['path']}".encode(),
                     scope["method"] == "HEAD",
                 )
+                self._observed(404, started)
                 return
         await self.fallback(scope, receive, send)
+
+    def _observed(self, status: int, started: float) -> None:
+        if self.observe is not None:
+            self.observe(status, time.perf_counter() - started)
 
     async def _document(self, path: str) -> Document | None:
         if path == "/feeds.opml":
@@ -101,7 +132,7 @@ class FeedApp:
         except UnknownFeedError:
             return None
 
-    async def _search(self, scope: Scope, send: Send, search: SearchFeeds, extension: str) -> None:
+    async def _search(self, scope: Scope, send: Send, search: SearchFeeds, extension: str) -> int:
         """A search feed; a missing or bad query is a 400 that says what is wrong."""
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         text = params.get("q", [""])[0].strip()
@@ -117,12 +148,15 @@ class FeedApp:
                 document = await search.render(text, extension, before)
             except QueryError as exc:
                 problem = str(exc)
+            except DatabaseUnavailable as exc:
+                await _send(send, 503, list(_UNAVAILABLE), f"{exc}\n".encode(), head)
+                return 503
         if problem is not None:
             await _send(send, 400, _TEXT, f"bad search: {problem}\n".encode(), head)
-            return
-        await self._respond(scope, send, document)
+            return 400
+        return await self._respond(scope, send, document)
 
-    async def _respond(self, scope: Scope, send: Send, document: Document) -> None:
+    async def _respond(self, scope: Scope, send: Send, document: Document) -> int:
         request = dict(scope["headers"])
         headers = [
             (b"etag", document.etag.encode()),
@@ -131,15 +165,18 @@ class FeedApp:
         ]
         if document.updated > EPOCH:
             headers.append((b"last-modified", http_date(document.updated).encode()))
+        if document.age is not None:
+            headers.append((b"age", str(document.age).encode()))
         if not_modified(request, document):
             await _send(send, 304, headers, b"", head=True)
-            return
+            return 304
         body = document.body
         if self.gzip and accepts_gzip(request.get(b"accept-encoding", b"")):
             body = document.gzip_body
             headers.append((b"content-encoding", b"gzip"))
         headers.append((b"content-type", document.media_type.encode()))
         await _send(send, 200, headers, body, head=scope["method"] == "HEAD")
+        return 200
 
 
 async def _send(
@@ -184,24 +221,52 @@ def create_app(
     max_age: int = 300,
     gzip: bool = True,
     search: SearchSettings | None = None,
+    process: Callable[[], ProcessInfo] | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> FeedApp:
-    """``search``: the public search's settings (default: served, default limits)."""
+    """The app; ``search``: the public search's settings (default: served, default limits);
+    ``process`` tells the status page about the process serving it; ``routes`` are served
+    too (the service's /metrics). While the database does not answer, the index page is the
+    last good one (by its query string) with an ``Age`` header."""
     search = search or SearchSettings()
     searches = SearchFeeds(publisher, search) if search.public else None
+    started = ProcessInfo(version="", role="serve", started_at=publisher.clock())
+    describe = process or (lambda: started)
+    last_pages: dict[str, tuple[str, float]] = {}  # query string -> last good page, when
+
+    async def status_page(query: StatusQuery) -> str:
+        report = await collect_status(publisher, describe(), publisher.clock(), query)
+        stories = await publisher.store.recent_stories(10)
+        definitions = list(publisher.definitions.values())
+        return render_status_page(
+            publisher.site, definitions, report, stories, search=searches is not None
+        )
 
     async def index(request: Request) -> Response:
-        sources = await publisher.store.list_sources()
-        counts = await publisher.store.count_entries()
-        stories = await publisher.store.recent_stories(10)
-        page = render_index(
-            publisher.site,
-            list(publisher.definitions.values()),
-            sources,
-            counts,
-            stories,
-            search=searches is not None,
-        )
+        query = StatusQuery.from_params(request.query_params)
+        key = str(request.query_params)
+        try:
+            page = await asyncio.wait_for(status_page(query), INDEX_TIMEOUT)
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            if key not in last_pages:
+                reason = str(exc) or "the database did not answer"
+                return PlainTextResponse(reason, 503, headers={"retry-after": "5"})
+            page, at = last_pages[key]
+            return HTMLResponse(page, headers={"age": str(int(time.monotonic() - at))})
+        if key in last_pages or len(last_pages) < INDEX_PAGES_KEPT:
+            last_pages[key] = (page, time.monotonic())
         return HTMLResponse(page)
+
+    async def status(request: Request) -> Response:
+        query = StatusQuery.from_params(request.query_params)
+        try:
+            report = await asyncio.wait_for(
+                collect_status(publisher, describe(), publisher.clock(), query), INDEX_TIMEOUT
+            )
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            reason = str(exc) or "the database did not answer"
+            return PlainTextResponse(reason, 503, headers={"retry-after": "5"})
+        return JSONResponse(status_json(report))
 
     async def search_page(request: Request) -> Response:
         assert searches is not None
@@ -215,16 +280,26 @@ def create_app(
         except QueryError as exc:
             body = render_search_page(publisher.site, text, None, titles, str(exc))
             return HTMLResponse(body, status_code=400)
+        except DatabaseUnavailable as exc:
+            return PlainTextResponse(str(exc), 503, headers={"retry-after": "5"})
         return HTMLResponse(render_search_page(publisher.site, text, page, titles))
 
     async def health(request: Request) -> Response:
+        try:
+            await asyncio.wait_for(publisher.store.ping(), HEALTH_TIMEOUT)
+        except DatabaseUnavailable as exc:
+            return PlainTextResponse(str(exc), 503)
+        except TimeoutError:
+            return PlainTextResponse(f"the database did not answer within {HEALTH_TIMEOUT:g}s", 503)
         return PlainTextResponse("ok")
 
     starlette = Starlette(
         routes=[
             Route("/", index, methods=["GET", "HEAD"]),
+            Route("/status.json", status, methods=["GET", "HEAD"]),
             Route("/healthz", health, methods=["GET", "HEAD"]),
             *([Route("/search", search_page, methods=["GET", "HEAD"])] if searches else []),
+            *routes,
         ]
     )
     return FeedApp(publisher, starlette, max_age=max_age, gzip=gzip, search=searches)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from feeds.errors import FeedsError
 from feeds.model import FORMATS, feed_path
-from feeds.pages import render_index
+from feeds.pages import render_status_page
 from feeds.publish import Publisher
+from feeds.status import ProcessInfo, collect_status
 
 
 async def export_static(publisher: Publisher, out_dir: Path) -> list[Path]:
@@ -19,9 +20,10 @@ async def export_static(publisher: Publisher, out_dir: Path) -> list[Path]:
             written += await _write_pages(publisher, out_dir, feed_id, extension)
     written.append(_write(out_dir / "sources.opml", (await publisher.sources_opml()).body))
     written.append(_write(out_dir / "feeds.opml", publisher.feeds_opml().body))
-    sources = await publisher.store.list_sources()
-    counts = await publisher.store.count_entries()
-    page = render_index(publisher.site, list(publisher.definitions.values()), sources, counts)
+    now = publisher.clock()
+    process = ProcessInfo(version="", role="build", started_at=now)
+    report = await collect_status(publisher, process, now, page_size=None)  # one page: static
+    page = render_status_page(publisher.site, list(publisher.definitions.values()), report)
     written.append(_write(out_dir / "index.html", page.encode("utf-8")))
     return written
 
@@ -34,19 +36,24 @@ async def _write_pages(
     before: str | None = None
     while True:
         document = await publisher.render(feed_id, extension, before)
-        written.append(_write(out_dir / feed_path(feed_id, extension, before), document.body))
+        path = out_dir / feed_path(feed_id, extension, before)
+        # The file's time is what a static server sends as Last-Modified.
+        written.append(_write(path, document.body, document.updated.timestamp()))
         page = await publisher.select_page(feed_id, before)
         if page.next_before is None:
             return written
         before = page.next_before
 
 
-def _write(path: Path, body: bytes) -> Path:
-    """Write whole or not at all: a reader of the directory never sees half a file."""
+def _write(path: Path, body: bytes, modified: float | None = None) -> Path:
+    """Write whole or not at all: a reader of the directory never sees half a file.
+    ``modified``: the file's modification time (seconds since the epoch)."""
     partial = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_bytes(body)
+        if modified is not None:
+            os.utime(partial, (modified, modified))
         os.replace(partial, path)
     except OSError as exc:
         raise FeedsError(f"cannot write {path}: {exc.strerror}") from exc

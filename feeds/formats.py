@@ -1,18 +1,21 @@
 """Render a curated feed as RSS 2.0 or JSON Feed 1.1, from the same values as the Atom one.
 
-Deterministic like feeds.render: dates come from the entries, entries keep their order, ids
-are the Atom ids (``urn:uuid:...``; in RSS a ``guid`` with ``isPermaLink="false"``).
+Deterministic like feeds.render: dates come from the entries and the caller, entries keep
+their order, ids are the Atom ids (``urn:uuid:...``; in RSS a ``guid`` with
+``isPermaLink="false"``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
 from lxml import etree
 
+from feeds.clean import clean_context, plain_text
 from feeds.model import FORMATS, FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from feeds.render import (
     Credit,
@@ -41,9 +44,14 @@ def render_rss(
     site: Site,
     links: PageLinks | None = None,
     stories: Mapping[str, ShownStory] | None = None,
+    *,
+    updated: datetime | None = None,
 ) -> RenderedFeed:
+    definition, sources, site = clean_context(definition, sources, site)
     links = links or first_page_links(site, definition.id, "rss")
     presented = [e for e, _ in present_entries(entries, stories, sources)]
+    if updated is None:
+        updated = feed_updated(presented)
     nsmap = {"atom": ATOM_NS, "content": CONTENT_NS, "dc": DC_NS}
     rss = etree.Element("rss", version="2.0", nsmap=nsmap)
     channel = etree.SubElement(rss, "channel")
@@ -56,11 +64,11 @@ def render_rss(
             attributes["type"] = "application/rss+xml"
         etree.SubElement(channel, f"{{{ATOM_NS}}}link", attributes)
     _text(channel, "generator", f"feedmill {_version()}")
-    _text(channel, "lastBuildDate", format_datetime(feed_updated(presented), usegmt=True))
+    _text(channel, "lastBuildDate", format_datetime(updated, usegmt=True))
     for entry in presented:
         _rss_item(etree.SubElement(channel, "item"), entry, sources.get(entry.source_id))
     body = etree.tostring(rss, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    return RenderedFeed(body=body, media_type=FORMATS["rss"], updated=feed_updated(presented))
+    return RenderedFeed(body=body, media_type=FORMATS["rss"], updated=updated)
 
 
 def _channel_links(links: PageLinks) -> list[tuple[str, str]]:
@@ -83,8 +91,8 @@ def _rss_item(item: etree._Element, entry: StoredEntry, source: SourceInfo | Non
         _text(item, "description", description)
     if entry.content:
         _text(item, f"{{{CONTENT_NS}}}encoded", entry.content)
-    for name in entry.authors:
-        _text(item, f"{{{DC_NS}}}creator", name)
+    for author in entry.authors:
+        _text(item, f"{{{DC_NS}}}creator", author.name)
     for term in entry.categories:
         _text(item, "category", term)
     if entry.enclosures:  # RSS 2.0 allows one enclosure per item
@@ -116,7 +124,11 @@ def render_json_feed(
     site: Site,
     links: PageLinks | None = None,
     stories: Mapping[str, ShownStory] | None = None,
+    *,
+    updated: datetime | None = None,
 ) -> RenderedFeed:
+    """JSON Feed has no date of its own: ``updated`` only goes to the RenderedFeed."""
+    definition, sources, site = clean_context(definition, sources, site)
     links = links or first_page_links(site, definition.id, "json")
     presented = present_entries(entries, stories, sources)
     document: dict[str, Any] = {
@@ -136,7 +148,8 @@ def render_json_feed(
         _json_item(e, sources.get(e.source_id), credits) for e, credits in presented
     ]
     body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    updated = feed_updated([e for e, _ in presented])
+    if updated is None:
+        updated = feed_updated([e for e, _ in presented])
     return RenderedFeed(body=body, media_type=FORMATS["json"], updated=updated)
 
 
@@ -153,12 +166,14 @@ def _json_item(
     else:
         item["content_text"] = item["title"]
     if entry.summary and entry.content and entry.summary != entry.content:
-        item["summary"] = html_text(entry.summary).strip()
+        item["summary"] = plain_text(html_text(entry.summary))
     if entry.published:
         item["date_published"] = entry.published.isoformat()
     item["date_modified"] = entry_updated(entry).isoformat()
     if entry.authors:
-        item["authors"] = [{"name": name} for name in entry.authors]
+        item["authors"] = [
+            {"name": a.name, **({"url": a.url} if a.url else {})} for a in entry.authors
+        ]
     if entry.categories:
         item["tags"] = list(entry.categories)
     if entry.language:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from feeds.clean import MAX_TITLE, clean_definition, plain_text, web_link, xml_text
 from feeds.errors import FeedsError
 from feeds.model import FeedDefinition, Site
 from store.model import StoredSource
@@ -32,17 +33,19 @@ class OpmlFeed:
 def render_sources_opml(site: Site, sources: Sequence[StoredSource]) -> bytes:
     body = _document(f"{site.title}: sources")
     for source in sources:
-        attributes = {"type": "rss", "text": source.display_title, "title": source.display_title}
-        attributes["xmlUrl"] = source.url
-        if source.feed_link:
-            attributes["htmlUrl"] = source.feed_link
+        title = plain_text(source.display_title, MAX_TITLE) or source.id
+        attributes = {"type": "rss", "text": title, "title": title}
+        attributes["xmlUrl"] = xml_text(source.url)
+        html_url = web_link(source.feed_link)
+        if html_url:
+            attributes["htmlUrl"] = html_url
         etree.SubElement(body, "outline", attributes)
     return _serialise(body)
 
 
 def render_feeds_opml(site: Site, feeds: Sequence[FeedDefinition]) -> bytes:
     body = _document(f"{site.title}: curated feeds")
-    for feed in feeds:
+    for feed in map(clean_definition, feeds):
         attributes = {"type": "rss", "text": feed.title, "title": feed.title}
         attributes["xmlUrl"] = site.feed_url(feed.id)
         attributes["htmlUrl"] = site.base_url
@@ -55,7 +58,7 @@ def render_feeds_opml(site: Site, feeds: Sequence[FeedDefinition]) -> bytes:
 def _document(title: str) -> etree._Element:
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
-    etree.SubElement(head, "title").text = title
+    etree.SubElement(head, "title").text = xml_text(title)
     return etree.SubElement(opml, "body")
 
 

@@ -4,27 +4,35 @@
       versions = store.source_versions()     at most once per `recheck` (or after invalidate())
       stamp = versions of F's sources (+ the minute, if F has max_age)
       cached (F, X, P) with the same stamp?  -> serve it (no other query)
-      else select P's entries (rules at read time), render X, hash -> ETag, gzip; cache
+      else select P's entries (rules at read time, off the event loop, one time budget
+           for the regular expressions), render X
+           date = when these bytes were first rendered (store.document_changed_at)
+           render X with that date, hash -> ETag, gzip; cache
 
 Both the HTTP app and the static export call this, so they give the same bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gzip
 import hashlib
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 
 from feeds.errors import UnknownFeedError
 from feeds.formats import render_json_feed, render_rss
 from feeds.model import FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from feeds.opml import OPML_MEDIA_TYPE, render_feeds_opml, render_sources_opml
 from feeds.render import EPOCH, render_atom
+from feeds.rules import Budget
 from feeds.select import Selector, Verdict
 from feeds.stories import (
     Group,
@@ -33,10 +41,15 @@ from feeds.stories import (
     link_group_id,
     pick_representative,
 )
-from store.model import StoredEntry, StoredSource
+from store.database import unavailable_reason
+from store.errors import DatabaseUnavailable
+from store.model import DocumentKey, StoredEntry, StoredSource
 from store.store import Store
 
+log = logging.getLogger("feeds.publish")
+T = TypeVar("T")
 RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json_feed}
+DB_TIMEOUT = 1.0  # seconds the versions read may take before the cached documents are served
 CACHE_SIZE = 512  # rendered documents kept (feeds x formats x recently asked pages)
 
 
@@ -61,12 +74,16 @@ class Document:
     media_type: str
     etag: str
     updated: datetime
+    entry_count: int = 0  # entries on this page of a feed (the status page shows it)
+    age: int | None = None  # seconds since known current: served while the database is away
 
 
-def make_document(body: bytes, media_type: str, updated: datetime) -> Document:
+def make_document(
+    body: bytes, media_type: str, updated: datetime, entry_count: int = 0
+) -> Document:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same bytes each time
-    return Document(body, compressed, media_type, etag, updated)
+    return Document(body, compressed, media_type, etag, updated, entry_count)
 
 
 class Publisher:
@@ -94,8 +111,13 @@ class Publisher:
         self._cache: OrderedDict[tuple[str, str, str | None], tuple[object, Document]] = (
             OrderedDict()
         )
+        self._confirmed: dict[tuple[str, str, str | None], float] = {}  # known current at
+        self._down: tuple[float, str] | None = None  # database failed: until when, why
+        self._last_sources_opml: tuple[Document, float] | None = None
         self._announced: dict[str, str] = {}
         self.renders = 0  # documents rendered (cache misses): tests and /metrics read it
+        # Told the format and the seconds of every render (the service's /metrics).
+        self.observe_render: Callable[[str, float], None] | None = None
 
     def definition(self, feed_id: str) -> FeedDefinition:
         try:
@@ -106,6 +128,26 @@ class Publisher:
     def invalidate(self) -> None:
         """Read the versions again on the next request (call after this process ingests)."""
         self._versions_read_at = None
+
+    def update_definitions(self, definitions: Sequence[FeedDefinition]) -> set[str]:
+        """Serve these curated feeds from now on (a reloaded config). The rendered documents
+        of every feed added, removed or changed (rules, sources, title...) leave the cache;
+        the others stay. Returns the ids of those feeds."""
+        wanted = {d.id: d for d in definitions}
+        changed = {
+            feed_id
+            for feed_id in self.definitions.keys() | wanted.keys()
+            if self.definitions.get(feed_id) != wanted.get(feed_id)
+        }
+        self.definitions = wanted
+        self._selectors = {
+            d.id: Selector(d) if d.id in changed else self._selectors[d.id] for d in definitions
+        }
+        for key in [k for k in self._cache if k[0] in changed]:
+            del self._cache[key]
+        for feed_id in set(self._announced) - wanted.keys():
+            del self._announced[feed_id]
+        return changed
 
     async def select(self, feed_id: str) -> list[StoredEntry]:
         """The entries the feed carries now, newest first."""
@@ -122,24 +164,30 @@ class Publisher:
         selector: Selector,
         before: str | None = None,
         *,
-        budget: float | None = None,
+        seconds: float | None = None,
         everything: bool = False,
     ) -> Page:
-        """:meth:`select_page` for any definition (a search feed's too); ``budget``: seconds
-        a query's search may take, ``everything``: search every source's entries."""
+        """:meth:`select_page` for any definition (a search feed's too); ``seconds``: how
+        long a query's search may take, ``everything``: search every source's entries."""
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
         now, room = self.clock(), definition.limit + 1  # one more tells if there is a next page
         chosen: list[StoredEntry] = []
-        pages = self._candidates(definition, selector, before, now, budget, everything)
+        pages = self._candidates(definition, selector, before, now, seconds, everything)
         shown: dict[str, ShownStory] = {}
+        budget = Budget()
         async with aclosing(pages):
             async for batch in pages:
                 if definition.dedupe == "none":
-                    chosen += selector.select(batch, room=room - len(chosen), now=now)
+                    chosen += await _off_loop(
+                        selector, selector.select, batch, room - len(chosen), now, budget
+                    )
                 else:
-                    chosen += await self._collapse(selector, batch, room - len(chosen), shown)
+                    chosen += await self._collapse(
+                        selector, batch, room - len(chosen), shown, budget
+                    )
                 if len(chosen) >= room:
                     break
+        _report(definition.id, budget)
         entries = chosen[: definition.limit]
         next_before = entries[-1].uid if len(chosen) > definition.limit else None
         return Page(definition, entries, before, next_before, shown)
@@ -150,7 +198,7 @@ class Publisher:
         selector: Selector,
         before: str | None,
         now: datetime,
-        budget: float | None = None,
+        seconds: float | None = None,
         everything: bool = False,
     ) -> AsyncGenerator[list[StoredEntry], None]:
         """The entries a feed chooses from, newest first: with a query, those the search
@@ -158,32 +206,44 @@ class Publisher:
         if selector.query is not None:
             sources = None if everything else definition.source_ids
             return self.store.search_entries(
-                selector.query, now, source_ids=sources, before=before, timeout=budget
+                selector.query, now, source_ids=sources, before=before, timeout=seconds
             )
         if before is None:
             return self.store.newest_entries(definition.source_ids)
         return self.store.entries_before(definition.source_ids, before)
 
     async def _collapse(
-        self, selector: Selector, batch: list[StoredEntry], room: int, shown: dict[str, ShownStory]
+        self,
+        selector: Selector,
+        batch: list[StoredEntry],
+        room: int,
+        shown: dict[str, ShownStory],
+        budget: Budget,
     ) -> list[StoredEntry]:
         """The entries of ``batch`` the feed carries that represent their story (or canonical
         link), at most ``room``; ``shown`` gets how each is shown."""
         now = self.clock()
-        passing = [e for e in batch if selector.judge(e, now).included]
+        passing = await _off_loop(selector, _passing, selector, batch, now, budget)
         groups = await self.groups(selector.definition, passing)
         prefer = selector.definition.prefer
-        chosen = []
-        for entry in passing:
-            story = collapse_entry(
-                entry, groups.get(entry.uid), lambda m: selector.judge(m, now).included, prefer
-            )
-            if story is not None:
-                shown[entry.uid] = story
-                chosen.append(entry)
-                if len(chosen) >= room:
-                    break
-        return chosen
+
+        def represent() -> list[StoredEntry]:
+            chosen = []
+            for entry in passing:
+                story = collapse_entry(
+                    entry,
+                    groups.get(entry.uid),
+                    lambda m: selector.judge(m, now, budget).included,
+                    prefer,
+                )
+                if story is not None:
+                    shown[entry.uid] = story
+                    chosen.append(entry)
+                    if len(chosen) >= room:
+                        break
+            return chosen
+
+        return await _off_loop(selector, represent)
 
     async def groups(
         self, definition: FeedDefinition, entries: Sequence[StoredEntry]
@@ -211,26 +271,32 @@ class Publisher:
         selector = self._selectors[feed_id]
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
         judged: list[tuple[StoredEntry, Verdict]] = []
-        kept, now = 0, self.clock()
+        kept, now, budget = 0, self.clock(), Budget()
         pages = self._candidates(definition, selector, None, now)
         async with aclosing(pages):
             async for batch in pages:
-                for entry in batch:
+                batch = batch[: candidates - len(judged)]
+                verdicts = await _off_loop(selector, _verdicts, selector, batch, now, budget)
+                for entry, verdict in zip(batch, verdicts, strict=True):
                     if kept >= definition.limit or len(judged) >= candidates:
-                        return judged
-                    verdict = selector.judge(entry, now)
+                        break
                     if verdict.included and definition.dedupe != "none":
-                        verdict = await self.verdict(feed_id, entry)
+                        verdict = await self.verdict(feed_id, entry, budget)
                     kept += verdict.included
                     judged.append((entry, verdict))
+                if kept >= definition.limit or len(judged) >= candidates:
+                    break
+        _report(feed_id, budget)
         return judged
 
-    async def verdict(self, feed_id: str, entry: StoredEntry) -> Verdict:
+    async def verdict(
+        self, feed_id: str, entry: StoredEntry, budget: Budget | None = None
+    ) -> Verdict:
         """Whether the feed carries ``entry`` and why, its ``dedupe`` included (explain)."""
         definition, selector = self.definition(feed_id), self._selectors[feed_id]
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
-        now = self.clock()
-        verdict = selector.judge(entry, now)
+        now, budget = self.clock(), budget or Budget()
+        verdict = await _off_loop(selector, selector.judge, entry, now, budget)
         if not verdict.included or definition.dedupe == "none":
             return verdict
         group = (await self.groups(definition, [entry])).get(entry.uid)
@@ -238,13 +304,16 @@ class Publisher:
             return verdict
 
         def carries(m: StoredEntry) -> bool:
-            return selector.judge(m, now).included
+            return selector.judge(m, now, budget).included
+
+        def decide() -> tuple[ShownStory | None, StoredEntry]:
+            shown = collapse_entry(entry, group, carries, definition.prefer)
+            eligible = [m for m in group[1] if m.uid == entry.uid or carries(m)]
+            return shown, pick_representative(eligible, definition.prefer)
 
         what = "story" if definition.dedupe == "story" else "link group"
-        shown = collapse_entry(entry, group, carries, definition.prefer)
+        shown, chosen = await _off_loop(selector, decide)
         if shown is None:
-            eligible = [m for m in group[1] if m.uid == entry.uid or carries(m)]
-            chosen = pick_representative(eligible, definition.prefer)
             return Verdict(
                 False,
                 f"{verdict.reason}, but {chosen.source_id}'s entry {chosen.uid} represents "
@@ -258,26 +327,45 @@ class Publisher:
 
     async def render(self, feed_id: str, extension: str, before: str | None = None) -> Document:
         """The document for ``feeds/ID.EXT`` (or an archive page), from the cache when none
-        of the feed's sources changed since it was rendered."""
+        of the feed's sources changed since it was rendered. While the database does not
+        answer, the last good rendering with its ``age`` (DatabaseUnavailable without one)."""
         definition = self.definition(feed_id)
         if extension not in RENDERERS:
             raise UnknownFeedError(f"{feed_id}.{extension}")
-        stamp = await self._stamp(definition)
         key = (feed_id, extension, before)
+        try:
+            return await self._current(definition, extension, key)
+        except Exception as exc:
+            reason = unavailable_reason(exc)  # a read, or the write that dates a document
+            if reason is None:
+                raise
+            cached = self._cache.get(key)
+            if cached is None:
+                raise DatabaseUnavailable(reason) from exc
+            age = self._monotonic() - self._confirmed.get(key, self._monotonic())
+            return replace(cached[1], age=max(int(age), 0))
+
+    async def _current(
+        self, definition: FeedDefinition, extension: str, key: tuple[str, str, str | None]
+    ) -> Document:
+        stamp = await self._stamp(definition)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == stamp:
             self._cache.move_to_end(key)
+            self._confirmed[key] = self._versions_read_at or self._monotonic()
             return cached[1]
-        document = await self._render(definition, extension, before)
+        document = await self._render(definition, extension, key[2])
         self._cache[key] = (stamp, document)
+        self._confirmed[key] = self._monotonic()
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+            self._confirmed.pop(self._cache.popitem(last=False)[0], None)
         return document
 
     async def _render(
         self, definition: FeedDefinition, extension: str, before: str | None
     ) -> Document:
+        started = time.perf_counter()
         page = await self.select_page(definition.id, before)
         links = PageLinks(
             self_url=self.site.page_url(definition.id, extension, before),
@@ -289,21 +377,47 @@ class Publisher:
             ),
             hub=self.hub,
         )
-        return await self.render_page(page, extension, links)
+        if before is not None and not page.entries and not await self.store.has_entry(before):
+            raise UnknownFeedError(f"{definition.id}/before/{before}.{extension}")
+        document = await self.render_page(page, extension, links)
+        if self.observe_render is not None:
+            self.observe_render(extension, time.perf_counter() - started)
+        return document
 
-    async def render_page(self, page: Page, extension: str, links: PageLinks) -> Document:
-        """A selected page as a document in ``extension``'s format (a search feed's too)."""
-        rendered: RenderedFeed = RENDERERS[extension](
-            page.definition, page.entries, await self.source_infos(), self.site, links, page.stories
+    async def render_page(
+        self, page: Page, extension: str, links: PageLinks, *, dated: datetime | None = None
+    ) -> Document:
+        """A selected page as a document in ``extension``'s format, dated by when these bytes
+        were first rendered by any process (store.documents), as curated feeds are; or, a
+        search feed (no document is stored for any query), by ``dated``."""
+        render = functools.partial(
+            RENDERERS[extension],
+            page.definition,
+            page.entries,
+            await self.source_infos(),
+            self.site,
+            links,
+            page.stories,
         )
+        if dated is None:
+            # The content decides the date: rendered with a fixed one, hashed, then dated by
+            # when these bytes were first rendered by any process (store.documents).
+            digest = hashlib.sha256(render(updated=EPOCH).body).hexdigest()
+            key = DocumentKey(page.definition.id, extension, page.before or "")
+            changed = await self.store.document_changed_at(key, digest, self.clock())
+            rendered: RenderedFeed = render(updated=changed)
+        else:
+            rendered = render(updated=dated)
         self.renders += 1
-        return make_document(rendered.body, rendered.media_type, rendered.updated)
+        return make_document(
+            rendered.body, rendered.media_type, rendered.updated, len(page.entries)
+        )
 
     async def _stamp(self, definition: FeedDefinition) -> object:
         now = self._monotonic()
         stale = self._versions_read_at is None or now - self._versions_read_at >= self._recheck
         if stale:
-            self._versions = await self.store.source_versions()
+            self._versions = await self._read_versions(now)
             self._versions_read_at = now
         versions = tuple(self._versions.get(s, -1) for s in definition.source_ids)
         if definition.max_age is None and "within:" not in (definition.query or ""):
@@ -312,12 +426,35 @@ class Publisher:
         # at most once a minute.
         return versions, self.clock().replace(second=0, microsecond=0)
 
+    async def _read_versions(self, now: float) -> dict[str, int]:
+        """The sources' versions, within DB_TIMEOUT; after a failure the database is left
+        alone for ``recheck`` (requests get the cached documents at once meanwhile)."""
+        if self._down is not None and now < self._down[0]:
+            raise DatabaseUnavailable(self._down[1])
+        try:
+            versions = await asyncio.wait_for(self.store.source_versions(), DB_TIMEOUT)
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            reason = str(exc) or f"the database did not answer within {DB_TIMEOUT:g}s"
+            self._down = (now + self._recheck, reason)
+            raise DatabaseUnavailable(reason) from exc
+        self._down = None
+        return versions
+
     async def render_atom(self, feed_id: str) -> Document:
         return await self.render(feed_id, "atom")
 
     async def sources_opml(self) -> Document:
-        body = render_sources_opml(self.site, await self.store.list_sources())
-        return make_document(body, OPML_MEDIA_TYPE, EPOCH)
+        """The sources as OPML; while the database is away, the last one with its age."""
+        try:
+            sources = await self.store.list_sources()
+        except DatabaseUnavailable:
+            if self._last_sources_opml is None:
+                raise
+            document, at = self._last_sources_opml
+            return replace(document, age=max(int(self._monotonic() - at), 0))
+        document = make_document(render_sources_opml(self.site, sources), OPML_MEDIA_TYPE, EPOCH)
+        self._last_sources_opml = (document, self._monotonic())
+        return document
 
     def feeds_opml(self) -> Document:
         body = render_feeds_opml(self.site, list(self.definitions.values()))
@@ -336,6 +473,37 @@ class Publisher:
 
     async def source_infos(self) -> dict[str, SourceInfo]:
         return {s.id: source_info(s) for s in await self.store.list_sources(active_only=False)}
+
+
+async def _off_loop(selector: Selector, work: Callable[..., T], *args: object) -> T:
+    """``work(*args)`` in a thread when the feed's rules read entry text (regular
+    expressions, keywords: CPU the event loop should not wait for), else here."""
+    if selector.has_rules:
+        return await asyncio.to_thread(work, *args)
+    return work(*args)
+
+
+def _passing(
+    selector: Selector, batch: Iterable[StoredEntry], now: datetime, budget: Budget
+) -> list[StoredEntry]:
+    return [e for e in batch if selector.judge(e, now, budget).included]
+
+
+def _verdicts(
+    selector: Selector, batch: Iterable[StoredEntry], now: datetime, budget: Budget
+) -> list[Verdict]:
+    return [selector.judge(e, now, budget) for e in batch]
+
+
+def _report(feed_id: str, budget: Budget) -> None:
+    if budget.cut_off:
+        log.warning(
+            "feed %s: %d regular-expression searches ran out of time (%.1fs a selection); "
+            "the entries they were to decide are left out",
+            feed_id,
+            budget.cut_off,
+            budget.seconds,
+        )
 
 
 def source_info(source: StoredSource) -> SourceInfo:

@@ -1,8 +1,9 @@
 """Render a curated feed as Atom 1.0 (RFC 4287) with feedgen.
 
-Deterministic: the same entries give the same bytes. The feed's ``updated`` is the newest
-entry's (never the clock; an empty feed says 1970-01-01), entries keep the order given, and
-entry ids are the stored ``uid`` as a URN, so a reader never sees one entry twice.
+Deterministic: the same entries give the same bytes. The feed's ``updated`` is given by the
+caller (the publisher passes the stored time the document last changed; never the clock),
+else the newest entry's; entries keep the order given, and entry ids are the stored ``uid``
+as a URN, so a reader never sees one entry twice.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from feedgen.ext.base import BaseEntryExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from feeds.clean import clean_context, clean_entry, plain_text, web_link
 from feeds.model import FeedDefinition, PageLinks, RenderedFeed, Site, SourceInfo
 from feeds.stories import ShownStory
 from store.model import StoredEntry
@@ -27,7 +29,6 @@ from store.model import StoredEntry
 ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TAG = re.compile(r"<[^>]*>")
-_SPACE = re.compile(r"\s+")
 
 
 def entry_id(entry: StoredEntry) -> str:
@@ -61,11 +62,13 @@ def present_entry(
     entry: StoredEntry, shown: ShownStory | None, sources: Mapping[str, SourceInfo]
 ) -> tuple[StoredEntry, tuple[Credit, ...]]:
     """The entry as a feed with ``dedupe`` shows it: under the story's id, updated when a copy
-    last joined, with "Also reported by: ..." appended to its text. Unchanged without one."""
+    last joined, with "Also reported by: ..." appended to its text. Without one, the entry as
+    it is, made safe to render (feeds.clean) either way."""
+    entry = clean_entry(entry)
     if shown is None:
         return entry, ()
     credits = tuple(
-        Credit(_source_title(m.source_id, sources), m.link, m.uid) for m in shown.others
+        Credit(_source_title(m.source_id, sources), web_link(m.link), m.uid) for m in shown.others
     )
     updated = entry_updated(entry)
     if shown.latest is not None and shown.latest > updated:
@@ -115,12 +118,17 @@ def render_atom(
     site: Site,
     links: PageLinks | None = None,
     stories: Mapping[str, ShownStory] | None = None,
+    *,
+    updated: datetime | None = None,
 ) -> RenderedFeed:
     """``links`` places the document among its pages (RFC 5005) and names the WebSub hub;
     without it the document is the feed's first page with no next page and no hub.
-    ``stories`` (feeds with ``dedupe``): how each entry is shown, by uid."""
+    ``stories`` (feeds with ``dedupe``): how each entry is shown, by uid. ``updated``: when
+    the document last changed (feeds.publish stores it); by default the newest entry's."""
+    definition, sources, site = clean_context(definition, sources, site)
     presented = present_entries(entries, stories, sources)
-    updated = feed_updated([e for e, _ in presented])
+    if updated is None:
+        updated = feed_updated([e for e, _ in presented])
     generator = _feed_generator(definition, site, updated)
     _add_page_links(generator, links or first_page_links(site, definition.id, "atom"))
     for entry, credits in presented:
@@ -209,8 +217,8 @@ def _add_entry(
         item.link(links)  # feedgen checks them; _EntryLinks writes them
     item.register_extension("feedmill_links", _EntryLinks, atom=True, rss=False)
     item.feedmill_links.links = links
-    for name in entry.authors:
-        item.author({"name": name})
+    for author in entry.authors:
+        item.author({"name": author.name, **({"uri": author.url} if author.url else {})})
     for term in entry.categories:
         item.category(term=term)
     _add_text(item, entry)
@@ -247,12 +255,8 @@ def _add_text(item: FeedEntry, entry: StoredEntry) -> None:
 
 
 def _fallback_title(entry: StoredEntry) -> str:
-    text = _SPACE.sub(
-        " ", html.unescape(_TAG.sub(" ", entry.summary or entry.content or ""))
-    ).strip()
-    if not text:
-        return entry.link or "(untitled)"
-    return text if len(text) <= 80 else text[:79].rstrip() + "…"
+    text = plain_text(html.unescape(_TAG.sub(" ", entry.summary or entry.content or "")), 80)
+    return text or entry.link or "(untitled)"
 
 
 def _version() -> str:

@@ -1,15 +1,19 @@
 """Include / exclude rules compiled to matchers: keywords, phrases, regular expressions and
 ``any`` / ``all`` groups, each over chosen parts of an entry.
 
-Regular expressions run on the ``regex`` engine with a time limit per search
-(:data:`REGEX_TIMEOUT`): a pattern that backtracks catastrophically is cut off and counts as
-"no match" (the verdict says so), so a bad pattern never hangs the server.
+Regular expressions run on the ``regex`` engine with two time limits: each search stops
+after :data:`REGEX_TIMEOUT`, and all the searches of one selection (one rendered page, one
+``preview``) share a :class:`Budget`; once it is spent, regular expressions are not run at
+all. A search that was cut off or not run never lets an entry in: an include rule counts as
+not matching, an exclude rule as matching (the verdict says "timed out"). Patterns are
+checked before they are compiled (feeds.patterns), so compiling never hangs either.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -17,9 +21,11 @@ import regex
 
 from feeds.errors import FeedsError
 from feeds.model import DEFAULT_FIELDS, Rule
+from feeds.patterns import PatternError, check_pattern
 from store.model import StoredEntry
 
 REGEX_TIMEOUT = 0.05  # seconds per search of one field of one entry
+SELECTION_BUDGET = 1.0  # seconds of regular-expression searching per selection
 _TAG = re.compile(r"<[^>]*>")
 _WORD = re.compile(r"\w+")
 
@@ -35,6 +41,26 @@ class Match:
     matched: bool
     rule: str
     timed_out: bool = False
+
+
+class Budget:
+    """The time the regular expressions of one selection may take together."""
+
+    def __init__(
+        self, seconds: float = SELECTION_BUDGET, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._deadline = clock() + seconds
+        self.cut_off = 0  # searches stopped by a time limit or not run for want of time
+
+    def next_timeout(self) -> float:
+        """The time limit of the next search; 0 or less: do not run it."""
+        return min(REGEX_TIMEOUT, self._deadline - self._clock())
+
+    @property
+    def spent(self) -> bool:
+        return self._deadline - self._clock() <= 0
 
 
 class EntryText:
@@ -59,7 +85,7 @@ class EntryText:
         if name == "content":
             return html_text(entry.content)
         if name == "author":
-            return "\n".join(entry.authors)
+            return "\n".join(a.name for a in entry.authors)
         if name == "categories":
             return "\n".join(entry.categories)
         if name == "link":
@@ -78,7 +104,7 @@ def html_text(fragment: str | None) -> str:
     return html.unescape(_TAG.sub(" ", fragment or ""))
 
 
-Matcher = Callable[[EntryText], Match]
+Matcher = Callable[[EntryText, Budget], Match]
 
 
 def compile_rule(rule: Rule | str, fields: tuple[str, ...] | None = None) -> Matcher:
@@ -91,12 +117,13 @@ def compile_rule(rule: Rule | str, fields: tuple[str, ...] | None = None) -> Mat
     search = _searcher(rule)
     description = rule.describe()
 
-    def match(text: EntryText) -> Match:
+    def match(text: EntryText, budget: Budget) -> Match:
         for name in where:
             try:
-                if search(text.field(name)):
+                if search(text.field(name), budget):
                     return Match(True, description)
             except TimeoutError:
+                budget.cut_off += 1
                 return Match(False, f"{description} timed out", timed_out=True)
         return Match(False, description)
 
@@ -110,9 +137,9 @@ def _group(rule: Rule, fields: tuple[str, ...]) -> Matcher:
     wanted_all = rule.kind == "all"
     description = rule.describe()
 
-    def match(text: EntryText) -> Match:
+    def match(text: EntryText, budget: Budget) -> Match:
         for member in members:
-            outcome = member(text)
+            outcome = member(text, budget)
             if outcome.timed_out:
                 return Match(False, outcome.rule, timed_out=True)
             if outcome.matched != wanted_all:  # one hit decides "any", one miss decides "all"
@@ -122,17 +149,26 @@ def _group(rule: Rule, fields: tuple[str, ...]) -> Matcher:
     return match
 
 
-def _searcher(rule: Rule) -> Callable[[str], bool]:
+def _searcher(rule: Rule) -> Callable[[str, Budget], bool]:
     if rule.kind == "keyword":
         pattern = keyword_pattern(rule.pattern, plurals=True)
-        return lambda text: pattern.search(text) is not None
+        return lambda text, _: pattern.search(text) is not None
     if rule.kind == "phrase":
         pattern = keyword_pattern(rule.pattern, plurals=False)
-        return lambda text: pattern.search(text) is not None
+        return lambda text, _: pattern.search(text) is not None
     if rule.kind == "regex":
-        compiled = compile_regex(rule.pattern)
-        return lambda text: compiled.search(text, timeout=REGEX_TIMEOUT) is not None
+        return _regex_searcher(compile_regex(rule.pattern))
     raise RuleError(f"unknown rule kind {rule.kind!r}")
+
+
+def _regex_searcher(compiled: regex.Pattern[str]) -> Callable[[str, Budget], bool]:
+    def search(text: str, budget: Budget) -> bool:
+        timeout = budget.next_timeout()
+        if timeout <= 0:
+            raise TimeoutError("the selection's time budget is spent")
+        return compiled.search(text, timeout=timeout, concurrent=True) is not None
+
+    return search
 
 
 def keyword_pattern(keyword: str, *, plurals: bool) -> re.Pattern[str]:
@@ -143,9 +179,14 @@ def keyword_pattern(keyword: str, *, plurals: bool) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){words}{ending}(?!\w)", re.IGNORECASE)
 
 
-def compile_regex(pattern: str) -> regex.Pattern[str]:
-    """Case-insensitive unless the pattern says ``(?-i)``; RuleError when invalid."""
+def compile_regex(pattern: str, *, strict: bool = False) -> regex.Pattern[str]:
+    """Case-insensitive unless the pattern says ``(?-i)``; RuleError when invalid or too big
+    to compile quickly, and with ``strict`` (the config check) also when it can backtrack
+    catastrophically (feeds.patterns)."""
     try:
+        check_pattern(pattern, regex.IGNORECASE, shape=strict)
         return regex.compile(pattern, regex.IGNORECASE)
     except regex.error as exc:
         raise RuleError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    except PatternError as exc:
+        raise RuleError(f"regular expression {pattern!r} refused: {exc}") from exc

@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from html import escape
 from urllib.parse import urlencode
 
 from feeds.model import FeedDefinition, PageLinks, SearchSettings, Site
 from feeds.publish import Document, Page, Publisher
+from feeds.render import EPOCH, entry_updated
 from feeds.select import FEED_QUERY_LIMITS, Selector
 from store.model import StoredEntry
 from store.search import Limits, SearchQuery, Term, html_text, parse_query, tokens, wanted_terms
@@ -78,7 +80,7 @@ class SearchFeeds:
             definition,
             Selector(definition),
             before,
-            budget=self.settings.timeout,
+            seconds=self.settings.timeout,
             everything=True,
         )
 
@@ -101,11 +103,20 @@ class SearchFeeds:
             if page.next_before
             else None,
         )
-        document = await self.publisher.render_page(page, extension, links)
+        document = await self.publisher.render_page(page, extension, links, dated=last_change(page))
         self._cache[key] = (stamp, document)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return document
+
+
+def last_change(page: Page) -> datetime:
+    """When a search page last changed, as near as the entries tell: the latest of their
+    dates and of when feedmill first saw or changed them, so that an entry back-filled with
+    an old date moves the date too (Last-Modified moves with the ETag)."""
+    times = [max(entry_updated(e), e.first_seen_at, e.changed_at) for e in page.entries]
+    times += [s.latest for s in page.stories.values() if s.latest is not None]
+    return max(times, default=EPOCH)
 
 
 # -- the HTML page -------------------------------------------------------------------------------

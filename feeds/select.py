@@ -14,6 +14,8 @@ step that decides, decides:
 7. ``limit``: the first ``limit`` entries that are in are the feed.
 
 Rules are evaluated at read time, so a changed rule applies to entries already stored.
+Regular expressions share a time budget per selection (feeds.rules.Budget): one that runs
+out of time never lets an entry in.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from feeds.model import FeedDefinition
-from feeds.rules import EntryText, RuleError, compile_rule
+from feeds.rules import Budget, EntryText, RuleError, compile_rule
 from store.model import StoredEntry
 from store.search import (
     Limits,
@@ -79,7 +81,15 @@ class Selector:
         )
         return explain_match(self.query, document, entry.sort_at, now or entry.sort_at)
 
-    def judge(self, entry: StoredEntry, now: datetime | None = None) -> Verdict:
+    @property
+    def has_rules(self) -> bool:
+        """Whether judging reads the entries' text (worth running off the event loop)."""
+        return bool(self._include or self._exclude or self.definition.min_words)
+
+    def judge(
+        self, entry: StoredEntry, now: datetime | None = None, budget: Budget | None = None
+    ) -> Verdict:
+        """``budget``: shared by the judgements of one selection; by default a new one."""
         verdict = self._judge_metadata(entry, now)
         if verdict is not None:
             return verdict
@@ -89,7 +99,7 @@ class Selector:
         matched, why = self.matches_query(entry, now)
         if not matched:
             return Verdict(False, why)
-        verdict = self._judge_rules(text)
+        verdict = self._judge_rules(text, budget or Budget())
         return Verdict(verdict.included, f"{why}; {verdict.reason}") if why else verdict
 
     def _judge_metadata(self, entry: StoredEntry, now: datetime | None) -> Verdict | None:
@@ -107,16 +117,18 @@ class Selector:
         """``en`` admits ``en``, ``en-gb``, ``en-us``; ``en-gb`` admits only ``en-gb``."""
         return any(language == want or language.startswith(want + "-") for want in self._languages)
 
-    def _judge_rules(self, text: EntryText) -> Verdict:
+    def _judge_rules(self, text: EntryText, budget: Budget) -> Verdict:
         for rule in self._exclude:
-            outcome = rule(text)
+            outcome = rule(text, budget)
             if outcome.matched:
                 return Verdict(False, f"exclude {outcome.rule} matched")
+            if outcome.timed_out:
+                return Verdict(False, f"exclude {outcome.rule}: left out undecided")
         if not self._include:
             return Verdict(True, "no include rules: every entry of its sources")
         timed_out = []
         for rule in self._include:
-            outcome = rule(text)
+            outcome = rule(text, budget)
             if outcome.matched:
                 return Verdict(True, f"include {outcome.rule} matched")
             if outcome.timed_out:
@@ -130,14 +142,16 @@ class Selector:
         candidates: Iterable[StoredEntry],
         room: int | None = None,
         now: datetime | None = None,
+        budget: Budget | None = None,
     ) -> list[StoredEntry]:
         """The first ``room`` (default: the feed's ``limit``) candidates that pass, in order."""
         room = self.definition.limit if room is None else room
+        budget = budget or Budget()
         chosen: list[StoredEntry] = []
         for entry in candidates:
             if len(chosen) >= room:
                 break
-            if self.judge(entry, now).included:
+            if self.judge(entry, now, budget).included:
                 chosen.append(entry)
         return chosen
 

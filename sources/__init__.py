@@ -11,7 +11,7 @@ from sources.fetch import (
     fetch_feed,
     make_client,
 )
-from sources.model import Enclosure, FetchResult, ParsedEntry, ParsedFeed, Validators
+from sources.model import Author, Enclosure, FetchResult, ParsedEntry, ParsedFeed, Validators
 from sources.netguard import AddressPolicy
 from sources.parse import parse_document
 from sources.policy import (
@@ -24,6 +24,7 @@ from sources.policy import (
 
 __all__ = [
     "AddressPolicy",
+    "Author",
     "Enclosure",
     "ErrorKind",
     "FeedmillError",

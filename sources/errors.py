@@ -5,7 +5,8 @@ The root lives here, in the package every other one may import::
     FeedmillError                 root of everything feedmill raises on purpose
     └── SourceError               sources/: one upstream document could not be had
         ├── FetchError            the HTTP exchange failed (kind: timeout, dns, http_5xx, ...)
-        └── ParseError            the bytes are not a feed we can read (kind: parse, not_a_feed)
+        └── ParseError            the bytes are not a feed we can read (kind: parse, not_a_feed,
+                                  too_complex)
 
 store/ adds ``StoreError`` and feeds/ adds ``FeedsError`` below the same root; the
 composition root adds ``ConfigError`` and ``ServiceError``. A failing source is recorded on
@@ -31,8 +32,12 @@ class ErrorKind(StrEnum):
     GONE = "gone"
     REDIRECT_LOOP = "redirect_loop"
     BLOCKED_ADDRESS = "blocked_address"
+    BAD_URL = "bad_url"
+    BAD_RESPONSE = "bad_response"
     NOT_A_FEED = "not_a_feed"
     PARSE = "parse"
+    TOO_COMPLEX = "too_complex"
+    INTERNAL = "internal"
 
 
 class FeedmillError(Exception):

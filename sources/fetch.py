@@ -15,16 +15,18 @@ import ssl
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from sources.decode import ACCEPT_ENCODING, BodyDecoder, DecodeError
 from sources.discovery import find_feed_links, looks_like_html
 from sources.errors import ErrorKind, FetchError, ParseError
 from sources.model import FetchResult, Validators
 from sources.netguard import AddressPolicy, GuardedConnector
+from sources.urls import url_problem
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json, "
@@ -80,7 +82,11 @@ def make_client(
     return httpx.AsyncClient(
         timeout=timeout,
         follow_redirects=False,
-        headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+        headers={
+            "User-Agent": settings.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
         transport=transport,
         limits=httpx.Limits(max_connections=settings.max_connections),
     )
@@ -146,7 +152,7 @@ async def fetch_document(
         raise FetchError(
             ErrorKind.TIMEOUT, f"no complete response within {settings.deadline:g}s", url=url
         ) from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, aiohttp.ClientError) as exc:
         raise _classify(exc, url) from exc
 
 
@@ -161,8 +167,12 @@ async def _get(
     still_permanent = True
     current = url
     for _hop in range(settings.max_redirects + 1):
-        request = client.build_request("GET", _parsed_url(current), headers=headers)
-        response = await client.send(request, stream=True)
+        request = client.build_request("GET", _checked_url(current, url), headers=headers)
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.InvalidURL as exc:  # httpx parses a redirect's Location in send()
+            message = f"redirect to an invalid URL: {exc}"
+            raise FetchError(ErrorKind.BAD_URL, message, url=url) from exc
         try:
             found = _header_map(response)
             target = _redirect_target(response.status_code, found, current)
@@ -188,6 +198,16 @@ async def _get(
 _parsed_url = functools.lru_cache(maxsize=16384)(httpx.URL)
 
 
+def _checked_url(current: str, url: str) -> httpx.URL:
+    """``current`` parsed, or FetchError ``bad_url`` when it is not a URL we fetch
+    (sources.urls): a redirect or a discovered link may point anywhere."""
+    problem = url_problem(current)
+    if problem:
+        where = "" if current == url else " (redirected or discovered)"
+        raise FetchError(ErrorKind.BAD_URL, f"{current!r}{where} {problem}", url=url)
+    return _parsed_url(current)
+
+
 def _header_map(response: httpx.Response) -> dict[str, str]:
     """The response's headers by lower-case name, a repeated one joined with ", " as
     ``Headers.get`` does, read in one pass (each ``Headers.get`` scans and decodes them all)."""
@@ -201,9 +221,13 @@ def _redirect_target(status: int, headers: dict[str, str], url: str) -> str | No
     location = headers.get("location")
     if status not in (301, 302, 303, 307, 308) or not location:
         return None
-    target: str = urljoin(url, str(location).strip())
-    if urlsplit(target).scheme not in ("http", "https"):
-        raise FetchError(ErrorKind.HTTP_4XX, f"redirect to a non-http(s) URL: {target}", url=url)
+    try:
+        target: str = urljoin(url, str(location).strip())
+    except ValueError as exc:  # urljoin parses the Location: "Invalid IPv6 URL" and the like
+        raise FetchError(ErrorKind.BAD_URL, f"redirect to {location!r}: {exc}", url=url) from exc
+    problem = url_problem(target)
+    if problem:
+        raise FetchError(ErrorKind.BAD_URL, f"redirect to {target!r}, which {problem}", url=url)
     return target
 
 
@@ -261,25 +285,45 @@ def _raise_for_status(response: httpx.Response, headers: dict[str, str], url: st
 async def _read_limited(
     response: httpx.Response, headers: dict[str, str], limit: int, url: str
 ) -> bytes:
-    """The decoded body, refusing more than ``limit`` bytes as they arrive."""
+    """The decoded body, refusing more than ``limit`` bytes as they arrive. Decoding is
+    bounded too (sources.decode): a small compressed body cannot expand past the limit in
+    memory before it is counted."""
     declared = headers.get("content-length", "")
     encoded = "content-encoding" in headers  # the decoded size is what counts
     if declared.isdigit() and not encoded and int(declared) > limit:
         raise FetchError(ErrorKind.TOO_LARGE, f"body of {declared} bytes over {limit}", url=url)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise FetchError(ErrorKind.TOO_LARGE, f"body over {limit} bytes", url=url)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    if response.is_stream_consumed:  # built in memory, already decoded (httpx.MockTransport)
+        body = bytearray()
+        _append_limited(body, response.content, limit, url)
+        return response.content
+    decoder = BodyDecoder.for_encodings(headers.get("content-encoding"))
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_raw():
+            for piece in decoder.decode(chunk):
+                _append_limited(body, piece, limit, url)
+        for piece in decoder.finish():
+            _append_limited(body, piece, limit, url)
+    except DecodeError as exc:
+        raise FetchError(ErrorKind.BAD_RESPONSE, str(exc), url=url) from exc
+    return bytes(body)
 
 
-def _classify(exc: httpx.HTTPError, url: str) -> FetchError:
+def _append_limited(body: bytearray, piece: bytes, limit: int, url: str) -> None:
+    if len(body) + len(piece) > limit:
+        raise FetchError(ErrorKind.TOO_LARGE, f"body over {limit} bytes", url=url)
+    body += piece
+
+
+def _classify(exc: httpx.HTTPError | aiohttp.ClientError, url: str) -> FetchError:
     message = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TooManyRedirects):
         return FetchError(ErrorKind.REDIRECT_LOOP, message, url=url)
+    if _caused_by(exc, httpx.InvalidURL):  # httpx reads a redirect's Location in send()
+        return FetchError(ErrorKind.BAD_URL, f"redirect to an invalid URL: {message}", url=url)
+    if _caused_by(exc, aiohttp.ClientResponseError) or isinstance(exc, httpx.DecodingError):
+        # a status line or headers aiohttp will not read (too long, too many, malformed)
+        return FetchError(ErrorKind.BAD_RESPONSE, f"invalid HTTP response: {message}", url=url)
     # httpx-aiohttp maps every aiohttp connection error to a timeout: look at the cause.
     from_aiohttp = _caused_by(exc, aiohttp.ClientError)
     if isinstance(exc, httpx.TimeoutException) and (

@@ -53,6 +53,14 @@ class Enclosure:
 
 
 @dataclass(frozen=True, slots=True)
+class Author:
+    """An entry's author: a name, and the author's web page when the feed gives one."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedEntry:
     """One entry as the upstream document gives it.
 
@@ -67,7 +75,7 @@ class ParsedEntry:
     content: str | None = None
     published: datetime | None = None
     updated: datetime | None = None
-    authors: tuple[str, ...] = ()
+    authors: tuple[Author, ...] = ()
     categories: tuple[str, ...] = ()
     enclosures: tuple[Enclosure, ...] = ()
     language: str | None = None  # BCP 47 tag, lower case: the entry's xml:lang or the feed's

@@ -60,8 +60,9 @@ class AddressPolicy:
             ip = ip.ipv4_mapped
         if any(ip in network for network in self.allow_networks):
             return None
-        if is_private(ip):
-            return f"{host} resolves to {ip}, a non-public address (fetch.allow_addresses)"
+        for judged in (ip, *embedded_ipv4(ip)):
+            if is_private(judged):
+                return f"{host} resolves to {ip}, a non-public address (fetch.allow_addresses)"
         return None
 
 
@@ -70,8 +71,26 @@ def _refusal(policy: AddressPolicy, host: str, address: str) -> str | None:
     return policy._decide(host, address)
 
 
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are the IPv4 address reached.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(ip: Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address leads to: 6to4 (2002::/16), NAT64 (64:ff9b::/96)
+    and both ends of Teredo (2001::/32). A private one makes the IPv6 address private too."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ()
+    found = [ip.sixtofour, *(ip.teredo or ())]
+    if ip in _NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return tuple(address for address in found if address is not None)
+
+
 def is_private(ip: Address) -> bool:
-    """Loopback, link-local, private (RFC 1918, ULA, CGNAT...), multicast or unspecified."""
+    """Loopback, link-local, private (RFC 1918, ULA, CGNAT...), multicast or unspecified;
+    NAT64 addresses are judged by the IPv4 address they embed."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _NAT64:
+        return False  # judged by embedded_ipv4
     return (
         ip.is_loopback
         or ip.is_link_local

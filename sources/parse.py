@@ -3,8 +3,10 @@
 RSS 0.9x/1.0/2.0 and Atom go through feedparser (which also repairs encodings); JSON Feed
 1.0/1.1 is read here, since feedparser 6 does not know it. HTML is sanitised with nh3, which
 also makes relative links absolute (against xml:base, else the site's link, else the document
-URL); entry links are made absolute and limited to http(s); dates become UTC.
-The work is CPU-bound: callers run it off the event loop.
+URL); entry links are made absolute and limited to http(s); dates become UTC. Every string
+is cleaned and every list and field bounded (sources.text); plain-text fields have their tags
+stripped. The work is CPU-bound: callers run it off the event loop, in a worker process with
+a deadline (sources.parsing).
 """
 
 from __future__ import annotations
@@ -22,13 +24,28 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+import feedparser.mixin
 import nh3
 
 from sources.errors import ErrorKind, ParseError
-from sources.model import Enclosure, ParsedEntry, ParsedFeed
+from sources.model import Author, Enclosure, ParsedEntry, ParsedFeed
+from sources.text import (
+    MAX_AUTHORS,
+    MAX_CATEGORIES,
+    MAX_CONTENT_HTML,
+    MAX_ENCLOSURES,
+    MAX_ENTRIES,
+    MAX_NAME,
+    MAX_SUMMARY_HTML,
+    MAX_TEXT,
+    MAX_TITLE,
+    MAX_URL,
+    bounded_id,
+    clean_text,
+    plain_text,
+    too_deep,
+)
 
-_TAG = re.compile(r"<[^>]*>")
-_SPACE = re.compile(r"\s+")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 _JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 
@@ -68,14 +85,17 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
     return ParsedFeed(
         url=url,
         version=parsed.get("version") or "unknown",
-        title=_text(info.get("title"), info.get("title_detail")),
+        title=_text(info.get("title")),
         link=_http_url(info.get("link"), url),
-        subtitle=_text(info.get("subtitle"), info.get("subtitle_detail")),
+        subtitle=_plain(info.get("subtitle")),
         updated=_struct_time(dict.get(info, "updated_parsed")),
-        entries=tuple(_xml_entry(e, base, info) for e in parsed.entries),
-        ttl=_plain(info.get("ttl")),
-        update_period=_plain(info.get("sy_updateperiod")),
-        update_frequency=_plain(info.get("sy_updatefrequency")),
+        entries=tuple(
+            _bounded(_xml_entry(e, base, info, parsed.get("version")))
+            for e in parsed.entries[:MAX_ENTRIES]
+        ),
+        ttl=_plain(info.get("ttl"), MAX_NAME),
+        update_period=_plain(info.get("sy_updateperiod"), MAX_NAME),
+        update_frequency=_plain(info.get("sy_updatefrequency"), MAX_NAME),
     )
 
 
@@ -89,25 +109,47 @@ def _why_not_a_feed(parsed: Any, content: bytes) -> tuple[ErrorKind, str]:
     return ErrorKind.NOT_A_FEED, "no RSS, Atom or JSON Feed found in the document"
 
 
-def _xml_entry(item: Any, site: str, info: Mapping[str, Any]) -> ParsedEntry:
+def _xml_entry(item: Any, site: str, info: Mapping[str, Any], version: str | None) -> ParsedEntry:
     fields = dict(item)
     entry = _entry(fields, item.get("enclosures") or (), site)
+    if not (version or "").startswith("atom") and "@" in str(fields.get("author") or ""):
+        entry = replace(entry, authors=_rss_authors(fields))
     return _with_language(entry, _entry_language(fields, info))
+
+
+# feedparser 6.0.x finds the e-mail address in an RSS author string ("alice@a.example (Alice
+# A)") with a pattern that allows top-level domains of two to four letters, and cuts the rest
+# of a longer one into the name ("ple (Alice A"). RSS keeps the last author's string as
+# written ("author"): its name is taken from there.
+_ADDRESS = re.compile(r"<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?")
+
+
+def _rss_authors(e: Mapping[str, Any]) -> tuple[Author, ...]:
+    """Author names of an RSS entry without e-mail addresses: "alice@a.example (Alice A)"
+    and "Alice A <alice@a.example>" give "Alice A"; a bare address stands for itself."""
+    names = [a.get("name") or a.get("email") for a in e.get("authors") or ()]
+    written = str(e["author"])
+    rest = _ADDRESS.sub("", written).replace("()", "").strip()
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1]
+    names[-1:] = [_plain(rest) or _plain(written)]
+    repaired = (n.split("(", 1)[-1] if n and n.count("(") > n.count(")") else n for n in names)
+    return _unique_authors((name, None) for name in repaired)
 
 
 def _entry(e: dict[str, Any], enclosures: Iterable[Any], site: str) -> ParsedEntry:
     base = _base(e.get("title_detail") or e.get("summary_detail"), site)
     content = _content(e.get("content"), site)
-    summary = _html(e.get("summary"), e.get("summary_detail"), site)
+    summary = _html(e.get("summary"), e.get("summary_detail"), site, MAX_SUMMARY_HTML)
     return ParsedEntry(
         id=_clean_id(e.get("id")),
         link=_http_url(e.get("link"), base),
-        title=_text(e.get("title"), e.get("title_detail")),
+        title=_text(e.get("title")),
         summary=summary,
         content=content,
         published=_struct_time(e.get("published_parsed")),
         updated=_struct_time(e.get("updated_parsed")),  # a plain dict: no fallback
-        authors=_authors(e),
+        authors=_authors(e, site),
         categories=_unique(t.get("term") for t in e.get("tags") or ()),
         enclosures=tuple(_enclosures(enclosures, base)),
         origin_link=_http_url(e.get("feedburner_origlink"), base),
@@ -123,10 +165,14 @@ def _entry_language(e: Mapping[str, Any], info: Mapping[str, Any]) -> str | None
     return _language(info.get("language"))
 
 
+_LANGUAGE = re.compile(r"[a-z0-9]{1,8}(-[a-z0-9]{1,8})*")
+
+
 def _language(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    return value.strip().lower().replace("_", "-")[:35]
+    tag = value.strip().lower().replace("_", "-")[:35].rstrip("-")
+    return tag if _LANGUAGE.fullmatch(tag) else None
 
 
 def _with_language(entry: ParsedEntry, language: str | None) -> ParsedEntry:
@@ -143,21 +189,31 @@ def _content(items: Iterable[Mapping[str, Any]] | None, site: str) -> str | None
 def _base(detail: Mapping[str, Any] | None, site: str) -> str:
     """The base URL in effect for an element: its xml:base if any, else the site's."""
     xml_base = (detail or {}).get("base")
-    return urljoin(site, xml_base) if xml_base else site
+    return (_http_url(xml_base, site) or site) if xml_base else site
 
 
-def _authors(e: Any) -> tuple[str, ...]:
-    names = [a.get("name") or a.get("email") for a in e.get("authors") or ()]
-    if not any(names) and e.get("author"):
-        names = [e.get("author")]
-    return _unique(names)
+def _authors(e: Any, site: str) -> tuple[Author, ...]:
+    found = [(a.get("name") or a.get("email"), a.get("href")) for a in e.get("authors") or ()]
+    if not any(name for name, _ in found) and e.get("author"):
+        found = [(e.get("author"), None)]
+    return _unique_authors((name, _http_url(url, site)) for name, url in found)
+
+
+def _unique_authors(found: Iterable[tuple[Any, str | None]]) -> tuple[Author, ...]:
+    """Authors with a name, the first of each name kept (with its URL, if any)."""
+    authors: dict[str, Author] = {}
+    for name, url in found:
+        text = _plain(name, MAX_NAME)
+        if text and text not in authors:
+            authors[text] = Author(text, url)
+    return tuple(authors.values())
 
 
 def _enclosures(items: Iterable[Mapping[str, Any]], base: str) -> Iterable[Enclosure]:
     for item in items:
         href = _http_url(item.get("href") or item.get("url"), base)
         if href:
-            yield Enclosure(href, item.get("type") or None, _int(item.get("length")))
+            yield Enclosure(href, _media_type(item.get("type")), _int(item.get("length")))
 
 
 def _struct_time(value: time.struct_time | None) -> datetime | None:
@@ -177,25 +233,29 @@ def _struct_time(value: time.struct_time | None) -> datetime | None:
 def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1)."""
     try:
-        document = json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # Numbers as text: an id of thousands of digits is an id, not an int to convert.
+        document = json.loads(content.decode("utf-8-sig"), parse_int=str)
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ParseError(ErrorKind.PARSE, f"invalid JSON: {exc}", url=url) from exc
-    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
-        _JSON_FEED_PREFIX
-    ):
+    except RecursionError as exc:
+        raise ParseError(ErrorKind.TOO_COMPLEX, "JSON nested too deeply", url=url) from exc
+    version = document.get("version") if isinstance(document, dict) else None
+    if not isinstance(version, str) or not version.startswith(_JSON_FEED_PREFIX):
         raise ParseError(ErrorKind.NOT_A_FEED, "JSON document is not a JSON Feed", url=url)
     base = _http_url(document.get("home_page_url"), url) or url
-    items = [i for i in document.get("items") or () if isinstance(i, dict)]
+    items = [i for i in _list(document.get("items")) if isinstance(i, dict)][:MAX_ENTRIES]
     return ParsedFeed(
         url=url,
-        version="json" + document["version"].removeprefix(_JSON_FEED_PREFIX).replace(".", ""),
-        title=_plain(document.get("title")),
+        version="json" + clean_text(version.removeprefix(_JSON_FEED_PREFIX)).replace(".", "")[:9],
+        title=_text(document.get("title")),
         link=_http_url(document.get("home_page_url"), url),
         subtitle=_plain(document.get("description")),
         entries=tuple(
-            _with_language(
-                _json_item(item, base),
-                _language(item.get("language")) or _language(document.get("language")),
+            _bounded(
+                _with_language(
+                    _json_item(item, base),
+                    _language(item.get("language")) or _language(document.get("language")),
+                )
             )
             for item in items
         ),
@@ -206,24 +266,27 @@ def _json_item(item: Mapping[str, Any], base: str) -> ParsedEntry:
     if item.get("content_html"):
         content = _sanitise(str(item["content_html"]), base)
     elif item.get("content_text"):
-        content = _escape_text(str(item["content_text"]))
+        content = _escape_text(str(item["content_text"]), MAX_CONTENT_HTML)
     else:
         content = None
-    authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
-    attachments = item.get("attachments") or ()
+    authors = _list(item.get("authors")) or [item.get("author")]
+    attachments = _list(item.get("attachments"))
+    summary = _plain(item.get("summary"))
     return ParsedEntry(
         id=_clean_id(item.get("id")),
         link=_http_url(item.get("url"), base) or _http_url(item.get("external_url"), base),
-        title=_plain(item.get("title")),
-        summary=_escape_text(str(item["summary"])) if item.get("summary") else None,
+        title=_text(item.get("title")),
+        summary=html.escape(summary, quote=False) if summary else None,
         content=content,
         published=_iso_date(item.get("date_published")),
         updated=_iso_date(item.get("date_modified")),
-        authors=_unique(a.get("name") for a in authors if isinstance(a, dict)),
-        categories=_unique(str(t) for t in item.get("tags") or ()),
+        authors=_unique_authors(
+            (a.get("name"), _http_url(a.get("url"), base)) for a in authors if isinstance(a, dict)
+        ),
+        categories=_unique(str(t) if isinstance(t, int) else t for t in _list(item.get("tags"))),
         enclosures=tuple(
-            Enclosure(href, a.get("mime_type"), _int(a.get("size_in_bytes")))
-            for a in attachments
+            Enclosure(href, _media_type(a.get("mime_type")), _int(a.get("size_in_bytes")))
+            for a in attachments[: MAX_ENCLOSURES * 2]
             if isinstance(a, dict) and (href := _http_url(a.get("url"), base))
         ),
     )
@@ -234,22 +297,42 @@ def _iso_date(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # not ISO 8601; out of range once made UTC
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (a number, a string, an object) as empty."""
+    return value if isinstance(value, list) else []
+
+
+def _bounded(entry: ParsedEntry) -> ParsedEntry:
+    """``entry`` with its lists cut to the limits of sources.text."""
+    return replace(
+        entry,
+        authors=entry.authors[:MAX_AUTHORS],
+        categories=entry.categories[:MAX_CATEGORIES],
+        enclosures=entry.enclosures[:MAX_ENCLOSURES],
+    )
 
 
 # -- small helpers ------------------------------------------------------------------------
 
 
-def _html(value: str | None, detail: Mapping[str, Any] | None, site: str) -> str | None:
+def _html(
+    value: str | None,
+    detail: Mapping[str, Any] | None,
+    site: str,
+    limit: int = MAX_CONTENT_HTML,
+) -> str | None:
     """Sanitised HTML from a feedparser value, escaping it first when it is plain text."""
     if not value:
         return None
     kind = (detail or {}).get("type", "text/html")
     if kind == "text/plain":
-        return _escape_text(value)
-    return _sanitise(value, _base(detail, site)) or None
+        return _escape_text(value, limit)
+    return _sanitise(value, _base(detail, site), limit) or None
 
 
 # What nh3 (html5ever) changes in text: markup, entities, CR (newlines are normalised), NUL
@@ -258,14 +341,18 @@ _MARKUP = re.compile("[<>&\r\x00\xa0]")
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster", "longdesc"})
 
 
-def _sanitise(value: str, base: str) -> str:
-    """nh3's allow-list of tags and attributes, with relative links made absolute."""
+def _sanitise(value: str, base: str, limit: int = MAX_CONTENT_HTML) -> str:
+    """nh3's allow-list of tags and attributes, with relative links made absolute. At most
+    ``limit`` characters are read; markup nested too deeply is kept as its text only."""
 
-    def absolute(element: str, attribute: str, url: str) -> str:
+    def absolute(element: str, attribute: str, url: str) -> str | None:
         if attribute in _URL_ATTRIBUTES:
-            return urljoin(base, url.strip())
+            return _joined(base, url.strip())
         return url
 
+    value = clean_text(value[:limit])
+    if too_deep(value):
+        return _escape_text(plain_text(value, limit) or "", limit)
     if not _MARKUP.search(value):  # plain text: nh3 would give it back unchanged
         return value.strip()
     if "=" not in value:  # no attributes at all: nothing to resolve
@@ -273,53 +360,96 @@ def _sanitise(value: str, base: str) -> str:
     return nh3.clean(value, attribute_filter=absolute).strip()
 
 
-def _escape_text(value: str) -> str:
-    return html.escape(value.strip(), quote=False)
+def _escape_text(value: str, limit: int) -> str:
+    return html.escape(clean_text(value.strip()[:limit]), quote=False)
 
 
-def _text(value: str | None, detail: Mapping[str, Any] | None = None) -> str | None:
-    """Plain text for titles: tags dropped and entities decoded when the value is HTML."""
-    if not value:
-        return None
-    if (detail or {}).get("type", "text/plain") in _HTML_TYPES:
-        value = html.unescape(_TAG.sub(" ", value))
-    return _plain(value)
+def _text(value: Any) -> str | None:
+    """Plain text for titles, whatever type the upstream declares: tags dropped, entities
+    decoded once (as Miniflux does), at most MAX_TITLE characters."""
+    return plain_text(value, MAX_TITLE)
 
 
-def _plain(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    return _SPACE.sub(" ", value).strip() or None
+def _plain(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """Plain text of at most ``limit`` characters (sources.text.plain_text)."""
+    return plain_text(value, limit)
 
 
 def _clean_id(value: Any) -> str | None:
-    if value is None:
+    if value is None or isinstance(value, dict | list):
         return None
-    return str(value).strip() or None
+    text = clean_text(str(value)).strip()
+    return bounded_id(text) if text else None
+
+
+_URL_SPACE = re.compile(r"\s")
 
 
 def _http_url(value: Any, base: str) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_URL:
         return None
-    absolute = urljoin(base, value.strip())
+    absolute = _joined(base, value.strip())
+    if absolute is None or len(absolute) > MAX_URL or _URL_SPACE.search(absolute):
+        return None
     parts = urlsplit(absolute)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return absolute
 
 
+def _joined(base: str, url: str) -> str | None:
+    """``url`` made absolute against ``base``; None when either cannot be parsed."""
+    try:
+        joined: str = urljoin(base, url)
+        urlsplit(joined).port  # noqa: B018  (a ValueError for a bad port or IPv6 literal)
+    except ValueError:
+        return None
+    return joined if clean_text(joined) == joined else None
+
+
+_MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+(\s*;.*)?")
+
+
+def _media_type(value: Any) -> str | None:
+    """A MIME type (``type/subtype``, parameters allowed), else None."""
+    text = _plain(value, MAX_NAME)
+    return text if text and _MEDIA_TYPE.fullmatch(text) else None
+
+
 def _int(value: Any) -> int | None:
     try:
-        number = int(str(value).strip())
+        number = int(str(value).strip()[:20])
     except (TypeError, ValueError):
         return None
-    return number if number >= 0 else None
+    return number if 0 <= number < 2**63 else None
 
 
 def _unique(values: Iterable[Any]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for value in values:
-        text = _plain(value)
+        text = _plain(value, MAX_NAME)
         if text:
             seen.setdefault(text, None)
     return tuple(seen)
+
+
+# -- feedparser's category list ---------------------------------------------------------------
+
+_TAGS_READ = 2 * MAX_CATEGORIES
+
+
+def _bound_feedparser_tags() -> None:
+    """feedparser compares each category of an entry with every earlier one before adding it
+    (quadratic in their number); past ``_TAGS_READ`` it now ignores the rest, which are beyond
+    MAX_CATEGORIES anyway."""
+    mixin = feedparser.mixin._FeedParserMixin
+    add_tag = mixin._add_tag
+
+    def bounded(self: Any, term: Any, scheme: Any, label: Any) -> None:
+        if len(self._get_context().get("tags") or ()) < _TAGS_READ:
+            add_tag(self, term, scheme, label)
+
+    mixin._add_tag = bounded
+
+
+_bound_feedparser_tags()

@@ -4,15 +4,18 @@ Only this package sees SQLAlchemy; it hands out frozen values (store.model).
 """
 
 from store.canonical import TrackingFilter, normalize_url
-from store.database import resolve_database_url
-from store.errors import SchemaError, StoreError, UnknownSourceError
+from store.database import resolve_database_url, unavailable_reason
+from store.errors import DatabaseUnavailable, SchemaError, StoreError, UnknownSourceError
 from store.identity import entry_key, entry_uid
 from store.migrate import ensure_schema, upgrade
 from store.model import (
+    SOURCE_STATES,
+    DocumentKey,
     IngestCounts,
     PollingUpdate,
     Retention,
     SourceDefinition,
+    SourceSummary,
     StoredEntry,
     StoredSource,
     StoredStory,
@@ -22,11 +25,15 @@ from store.model import (
 from store.store import Store
 
 __all__ = [
+    "SOURCE_STATES",
+    "DatabaseUnavailable",
+    "DocumentKey",
     "IngestCounts",
     "PollingUpdate",
     "Retention",
     "SchemaError",
     "SourceDefinition",
+    "SourceSummary",
     "Store",
     "StoreError",
     "StoredEntry",
@@ -41,5 +48,6 @@ __all__ = [
     "entry_uid",
     "normalize_url",
     "resolve_database_url",
+    "unavailable_reason",
     "upgrade",
 ]

@@ -10,6 +10,7 @@ hops through aiosqlite's thread per statement). The SQLite engines are tuned ali
 
 from __future__ import annotations
 
+import importlib
 import os.path
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,13 +19,16 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from store.errors import StoreError
+from store.errors import DatabaseUnavailable, StoreError
 
 T = TypeVar("T")
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+# The module each database needs beyond feedmill's own dependencies, and the extra with it.
+_OPTIONAL_DRIVERS = {"postgresql": ("psycopg", "postgres")}
 
 
 def async_url(url: str) -> URL:
@@ -39,8 +43,58 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername=_ASYNC_DRIVERS[backend])
 
 
+def missing_driver(url: str) -> str | None:
+    """What to install for ``url``'s database, or None when its driver is there."""
+    backend = async_url(url).get_backend_name()
+    module, extra = _OPTIONAL_DRIVERS.get(backend, (None, None))
+    if module is None:
+        return None
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        pass
+    else:
+        return None
+    return (
+        f"the {backend} database driver ({module}) is not installed: "
+        f"pip install 'feedmill[{extra}]'"
+    )
+
+
+def database_problem(exc: BaseException, url: str) -> StoreError | None:
+    """One line a person can act on for an error the database driver raised (cannot
+    connect, a locked SQLite file, a missing driver), or None for any other exception."""
+    target = async_url(url)
+    missing = missing_driver(url)
+    if isinstance(exc, ImportError) and missing:
+        return StoreError(missing)
+    if not isinstance(exc, DBAPIError):
+        return None
+    reason = _first_line(exc.orig) if exc.orig is not None else _first_line(exc)
+    if target.get_backend_name() == "sqlite":
+        if "locked" in reason or "busy" in reason:
+            return StoreError(
+                f"the SQLite database {target.database} is locked: another process (a "
+                "feedmill run or fetch?) holds it longer than the 10 s busy timeout"
+            )
+        return StoreError(f"the SQLite database {target.database} cannot be used: {reason}")
+    where = f"{target.host or 'localhost'}:{target.port or 5432}"
+    if exc.connection_invalidated or "connect" in reason.lower():
+        why = reason.rsplit("failed: ", 1)[-1]  # psycopg: "connection ... failed: <why>"
+        return StoreError(f"cannot connect to the database at {where}: {why}")
+    return StoreError(f"the database at {where} refused a statement: {reason}")
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     target = async_url(url)
+    missing = missing_driver(url)
+    if missing:
+        raise StoreError(missing)
     if target.get_backend_name() == "sqlite" and target.database not in (None, "", ":memory:"):
         folder = os.path.dirname(os.path.abspath(target.database))
         if not os.path.isdir(folder):  # fail here, not inside aiosqlite's worker thread
@@ -61,7 +115,9 @@ def create_thread_engine(engine: AsyncEngine) -> Engine | None:
     (sync) on PostgreSQL; None for SQLite ``:memory:`` (one connection: the async one)."""
     url = engine.url
     if url.get_backend_name() == "postgresql":
-        return create_sync_engine(url, pool_size=WRITER_THREADS, max_overflow=0)
+        # pre_ping: after the server restarted, an ingest gets a live connection instead of
+        # failing on a pooled one the server has closed (one round trip per transaction)
+        return create_sync_engine(url, pool_size=WRITER_THREADS, max_overflow=0, pool_pre_ping=True)
     if url.database in (None, "", ":memory:"):
         return None
     thread_engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"))
@@ -114,9 +170,33 @@ def write_with(engine: Engine, work: Callable[[Connection], T]) -> T:
 
 @asynccontextmanager
 async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One read transaction: a consistent snapshot of the database."""
-    async with engine.connect() as conn, conn.begin():
-        yield conn
+    """One read transaction: a consistent snapshot of the database. A database that does
+    not answer is a DatabaseUnavailable."""
+    try:
+        async with engine.connect() as conn, conn.begin():
+            yield conn
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        raise DatabaseUnavailable(f"the database did not answer: {reason}") from exc
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why the database could not be reached, when ``exc`` says so (one line); else None.
+
+    A connection that fails or is lost, or a pool with no connection to give, is
+    unavailability; an error in a statement on a working connection is not."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not (lost or isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError)):
+        return None
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return (lines[0] if lines else type(cause).__name__)[:200]
 
 
 def resolve_database_url(url: str, base_dir: str) -> str:

@@ -19,3 +19,8 @@ class UnknownSourceError(StoreError):
     def __init__(self, source_id: str) -> None:
         super().__init__(f"no source with id {source_id!r}")
         self.source_id = source_id
+
+
+class DatabaseUnavailable(StoreError):
+    """The database did not answer: the server is down, unreachable or refusing connections.
+    Raised by reads (and :meth:`store.Store.ping`); the caller may serve what it had."""

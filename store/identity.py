@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sources.model import ParsedEntry
+from sources.model import Author, ParsedEntry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 
 # Fixed forever: changing it would give every stored entry a new public id.
@@ -67,6 +67,12 @@ def entry_keys(
     return keys
 
 
+def authors_data(authors: Sequence[Author]) -> list[str | dict[str, str]]:
+    """Authors as stored (a JSON column) and hashed: a name alone as a string, as before
+    authors had URLs, so those entries keep their content hash; else name and URL."""
+    return [a.name if a.url is None else {"name": a.name, "url": a.url} for a in authors]
+
+
 def entry_uid(source_id: str, key: str) -> str:
     return uuid.uuid5(UID_NAMESPACE, f"{source_id}\x00{key}").hex
 
@@ -82,7 +88,7 @@ def content_hash(entry: ParsedEntry) -> str:
                 entry.content,
                 _iso(entry.published),
                 _iso(entry.updated),
-                list(entry.authors),
+                authors_data(entry.authors),
                 list(entry.categories),
                 [[e.url, e.type, e.length] for e in entry.enclosures],
                 # only when known, so that hashes stored before languages were kept still hold

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sources.model import Enclosure, Validators
+from sources.model import Author, Enclosure, Validators
 from store.stories import StoryScore
 
 
@@ -26,6 +26,18 @@ class SourceDefinition:
     title: str | None
     interval: timedelta
     retention: Retention = Retention()
+
+
+SOURCE_STATES = ("ok", "backing off", "gone", "blocked")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSummary:
+    """The active sources at a glance (the status page, /metrics)."""
+
+    states: dict[str, int]  # every one of SOURCE_STATES, 0 included
+    due: int  # due for a pull now and held by no worker: the backlog
+    last_polled_at: datetime | None  # the latest pull of any process on this database
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,17 @@ class StoredSource:
         return self.title or self.feed_title or self.id
 
     @property
+    def state(self) -> str:
+        """One of SOURCE_STATES: ``gone`` (HTTP 410: never pulled again), ``blocked`` (its
+        address is refused), ``backing off`` (its last pulls failed: the next one is put
+        off), else ``ok``. store.source_queries.STATE says the same in SQL."""
+        if self.gone:
+            return "gone"
+        if self.error_kind == "blocked_address":
+            return "blocked"
+        return "backing off" if self.error_count else "ok"
+
+    @property
     def fetch_url(self) -> str:
         """Where the feed is fetched from: the configured URL, unless a permanent redirect
         or discovery moved it."""
@@ -90,7 +113,7 @@ class StoredEntry:
     title: str | None
     summary: str | None
     content: str | None
-    authors: tuple[str, ...]
+    authors: tuple[Author, ...]
     categories: tuple[str, ...]
     enclosures: tuple[Enclosure, ...]
     published: datetime | None
@@ -111,6 +134,8 @@ class IngestCounts:
     unchanged: int = 0
     ignored: int = 0  # listed upstream but removed by retention (a tombstone keeps them out)
     pruned: int = 0  # removed by retention after this pull
+    stories_formed: int = 0  # stories the new entries founded (story clustering on)
+    stories_merged: int = 0  # stories merged into another (event mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +176,13 @@ class StorySummary:
     member_count: int
     source_count: int
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentKey:
+    """A served document: a curated feed's page in one format (``page`` is the archive
+    page's entry uid, "" for the first page). store.documents keeps when each last changed."""
+
+    feed_id: str
+    format: str
+    page: str = ""

@@ -3,7 +3,8 @@
     victims = entries older than now - max_age (by sort time)
             + entries past the newest max_entries (by sort time, then row id)
     for each victim: tombstone (source, entry key), leave its story, leave the full-text
-                     index, then delete the entry
+                     index, then delete the entry and the change times of the archive pages
+                     it named (store.documents)
 
 An upstream that still lists a pruned entry does not bring it back as new: store.ingest skips
 keys that have a tombstone. Tombstones are a source id and a key each; they go when their
@@ -22,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from store.model import Retention
 from store.search.index import unindex_entries
 from store.story_index import forget_entries
-from store.tables import EntryRow, TombstoneRow
+from store.tables import EntryRow, FeedDocumentRow, TombstoneRow
 
 _CHUNK = 500
 
@@ -42,9 +43,12 @@ def prune_source(conn: Connection, source_id: str, retention: Retention, now: da
         conn.execute(bury, rows[start : start + _CHUNK])
     forget_entries(conn, [uid for _, _, uid in victims], now)  # issue 5: out of their stories
     ids = [row_id for row_id, _, _ in victims]
+    uids = [uid for _, _, uid in victims]
     unindex_entries(conn, ids)
     for start in range(0, len(ids), _CHUNK):
         conn.execute(delete(EntryRow).where(EntryRow.id.in_(ids[start : start + _CHUNK])))
+        pages = uids[start : start + _CHUNK]  # the archive pages they named are gone too
+        conn.execute(delete(FeedDocumentRow).where(FeedDocumentRow.page.in_(pages)))
     return len(victims)
 
 

@@ -34,8 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sources.model import Enclosure, ParsedFeed, Validators
-from store import story_index, story_queries
+from sources.model import Author, Enclosure, ParsedFeed, Validators
+from store import documents, source_queries, story_index, story_queries
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
 from store.database import (
     WRITER_THREADS,
@@ -48,10 +48,12 @@ from store.database import (
 from store.errors import UnknownSourceError
 from store.ingest import LostInsertRace, upsert_entries
 from store.model import (
+    DocumentKey,
     IngestCounts,
     PollingUpdate,
     Retention,
     SourceDefinition,
+    SourceSummary,
     StoredEntry,
     StoredSource,
     StoredStory,
@@ -138,6 +140,11 @@ class Store:
                 await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SETUP_LOCK})
                 await conn.commit()
 
+    async def ping(self) -> None:
+        """Ask the database one trivial question; DatabaseUnavailable when it does not answer."""
+        async with reading(self.engine) as conn:
+            await conn.execute(text("SELECT 1"))
+
     async def close(self) -> None:
         await self.engine.dispose()
         self._writer.shutdown()  # idle: the writes went through the write turn
@@ -158,6 +165,7 @@ class Store:
         async with self._writing() as conn:
             rows = (await conn.execute(select(SourceRow.id, SourceRow.url))).all()
             stored = {source_id: url for source_id, url in rows}
+            new, kept, moved = [], [], []  # one statement each, however many sources
             for definition in wanted.values():
                 values: dict[str, Any] = {
                     "url": definition.url,
@@ -167,21 +175,19 @@ class Store:
                     **_retention_columns(definition.retention),
                 }
                 if definition.id not in stored:
-                    await conn.execute(
-                        insert(SourceRow).values(
-                            id=definition.id,
-                            next_poll_at=now,
-                            created_at=now,
-                            error_count=0,
-                            **values,
-                        )
-                    )
-                    continue
-                if stored[definition.id] != definition.url:
-                    values |= _RESET_FOR_NEW_URL | {"next_poll_at": now}
-                await conn.execute(
-                    update(SourceRow).where(SourceRow.id == definition.id).values(**values)
-                )
+                    first = {"id": definition.id, "next_poll_at": now, "created_at": now}
+                    new.append({**first, "error_count": 0, **values})
+                elif stored[definition.id] != definition.url:
+                    moved.append({"_id": definition.id, "next_poll_at": now, **values})
+                else:
+                    kept.append({"_id": definition.id, **values})
+            if new:
+                await conn.execute(insert(SourceRow), new)
+            for changes, extra in ((kept, {}), (moved, _RESET_FOR_NEW_URL)):
+                if changes:
+                    columns: dict[str, Any] = {n: bindparam(n) for n in changes[0] if n != "_id"}
+                    statement = update(SourceRow).where(SourceRow.id == bindparam("_id"))
+                    await conn.execute(statement.values(**columns, **extra), changes)
             gone = set(stored) - set(wanted)
             if gone:
                 await conn.execute(
@@ -194,6 +200,25 @@ class Store:
             query = query.where(SourceRow.active.is_(True))
         async with reading(self.engine) as conn:
             return [_source(row) for row in (await conn.execute(query)).all()]
+
+    async def source_summary(self, now: datetime) -> SourceSummary:
+        """The active sources per state, how many are due and held by nobody, the last poll."""
+        async with reading(self.engine) as conn:
+            return await source_queries.source_summary(conn, now)
+
+    async def source_page(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        text: str = "",
+        offset: int = 0,
+        limit: int | None = 100,
+    ) -> tuple[list[StoredSource], int]:
+        """A page of the active sources, failing first, filtered by state and text; and how
+        many match (store.source_queries)."""
+        async with reading(self.engine) as conn:
+            rows, matching = await source_queries.source_page(conn, states, text, offset, limit)
+        return [_source(row) for row in rows], matching
 
     async def get_source(self, source_id: str) -> StoredSource:
         async with reading(self.engine) as conn:
@@ -529,11 +554,30 @@ class Store:
             budget=timeout,
         )
 
-    async def count_entries(self) -> dict[str, int]:
-        """Stored entries per source id."""
+    async def count_entries(self, source_ids: Sequence[str] | None = None) -> dict[str, int]:
+        """Stored entries per source id (of ``source_ids`` only, when given)."""
         query = select(EntryRow.source_id, func.count()).group_by(EntryRow.source_id)
+        if source_ids is not None:
+            query = query.where(EntryRow.source_id.in_(source_ids))
         async with reading(self.engine) as conn:
             return {source_id: count for source_id, count in (await conn.execute(query)).all()}
+
+    # -- served documents -----------------------------------------------------------------
+
+    async def document_changed_at(self, key: DocumentKey, digest: str, now: datetime) -> datetime:
+        """When the document ``key`` last changed, ``digest`` being its current content: a
+        read while it is unchanged, else one short write (store.documents)."""
+        async with reading(self.engine) as conn:
+            stored = await documents.stored_change(conn, key)
+        if stored is not None and stored[0] == digest:
+            return stored[1]
+        async with self._writing() as conn:
+            return await documents.record_change(conn, key, digest, now)
+
+    async def has_entry(self, uid: str) -> bool:
+        async with reading(self.engine) as conn:
+            found = await conn.execute(select(EntryRow.id).where(EntryRow.uid == uid))
+            return found.first() is not None
 
     # -- stories (issue 5) ----------------------------------------------------------------
 
@@ -779,7 +823,10 @@ def _entry(e: Row[Any]) -> StoredEntry:
         title=e.title,
         summary=e.summary,
         content=e.content,
-        authors=tuple(e.authors or ()),
+        authors=tuple(
+            Author(a) if isinstance(a, str) else Author(a["name"], a.get("url"))
+            for a in e.authors or ()
+        ),
         categories=tuple(e.categories or ()),
         enclosures=tuple(
             Enclosure(x["url"], x.get("type"), x.get("length")) for x in e.enclosures or ()

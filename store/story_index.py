@@ -762,8 +762,9 @@ def _widen_span(conn: Connection) -> Any:
 
 def cluster_entries(
     conn: Connection, entries: Sequence[StoryEntry], settings: StorySettings, now: datetime
-) -> None:
-    """Assign each new entry (oldest first) a story, recording the decision on its member."""
+) -> tuple[int, int]:
+    """Assign each new entry (oldest first) a story, recording the decision on its member.
+    Returns how many stories were founded and how many merged into another."""
     tracking = settings.mode == StoryMode.EVENT
     index = SqlStoryIndex(conn, now, window=settings.window, track_terms=tracking)
     ordered = sorted(entries, key=lambda e: (e.published, e.uid))
@@ -773,6 +774,7 @@ def cluster_entries(
     for entry, found in zip(ordered, features, strict=True):
         index.record(entry.uid, assign_story(entry, index, settings, features=found))
     bump_sources(conn, index.flush())
+    return len(index._founded), len(index._merges)
 
 
 def bump_sources(conn: Connection, sources: Iterable[str]) -> None:

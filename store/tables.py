@@ -104,7 +104,7 @@ class EntryRow(Base):
     title: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
     content: Mapped[str | None] = mapped_column(Text)
-    authors: Mapped[list[str]] = mapped_column(JSON)
+    authors: Mapped[list[str | dict[str, str]]] = mapped_column(JSON)  # store.identity
     categories: Mapped[list[str]] = mapped_column(JSON)
     enclosures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     published: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -134,6 +134,27 @@ class TombstoneRow(Base):
     )
     entry_key: Mapped[str] = mapped_column(Text, primary_key=True)
     pruned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedDocumentRow(Base):
+    """When a served document (a curated feed's page in one format) last changed.
+
+    ``digest`` is a hash of the document as rendered with a placeholder date; ``changed_at``
+    (whole seconds) is the first time a process rendered that digest, and becomes its
+    ``updated`` date and ``Last-Modified``. Every process serving the database reads the same
+    row, so every web node sends the same date for the same bytes. ``page`` is the archive
+    page's entry uid, empty for the feed's first page.
+    """
+
+    __tablename__ = "feed_documents"
+
+    feed_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    format: Mapped[str] = mapped_column(String(8), primary_key=True)
+    page: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_feed_documents_page", "page"),)
 
 
 # -- stories (issue 5): which entries carry the same story (store.story_index) ----------------

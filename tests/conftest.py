@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +37,25 @@ def corpus() -> Path:
             pytest.fail("FEEDMILL_REQUIRE_CORPUS is set but the corpus is missing")
         pytest.skip("the shared corpus is not here (set FEEDMILL_CORPUS)")
     return path
+
+
+def debian_tool(command: str, package: str) -> str:
+    """The path of ``command``. Missing, it is installed with apt-get (Debian ``package``)
+    when running as root; still missing, the test fails as root or in CI (as for the
+    corpus), else it skips."""
+    path = shutil.which(command)
+    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        wait = ["-o", "DPkg::Lock::Timeout=300"]  # another apt-get may hold the lock
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", *wait, "update", "-qq"], env=env, check=False)
+        subprocess.run(["apt-get", *wait, "install", "-y", "-qq", package], env=env, check=False)
+        path = shutil.which(command)
+    if path is not None:
+        return path
+    why = f"{command} is missing (Debian package {package}; installed by the tests as root)"
+    if os.geteuid() == 0 or _required("FEEDMILL_REQUIRE_CORPUS"):
+        pytest.fail(why)
+    pytest.skip(why)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -48,3 +49,14 @@ def private_schema() -> Iterator[str]:
             yield f"{base}?options={quote(f'-csearch_path={schema}')}"
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')  # type: ignore[attr-defined]
+
+
+@contextmanager
+def database_url(kind: str, folder: Path) -> Iterator[str]:
+    """A fresh database of ``kind`` (``sqlite``: a file in ``folder``; ``postgresql``: a
+    private schema)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'feedmill.db'}"
+        return
+    with private_schema() as url:
+        yield url

@@ -114,6 +114,11 @@ class Upstream:
         with self._seen:
             return self._seen.wait_for(lambda: len(self.requests) >= count, timeout)
 
+    def wait_for_path(self, path: str, count: int, timeout: float = 30.0) -> bool:
+        """Block until ``count`` requests for ``path`` have arrived (False on timeout)."""
+        with self._seen:
+            return self._seen.wait_for(lambda: len(self.requests_for(path)) >= count, timeout)
+
     def _record(self, request: RecordedRequest) -> None:
         with self._seen:
             self.requests.append(request)

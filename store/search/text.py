@@ -24,6 +24,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import regex
 
@@ -157,7 +158,7 @@ def search_document(
     title: str | None,
     summary: str | None,
     content: str | None,
-    authors: Sequence[str],
+    authors: Sequence[Any],
     categories: Sequence[str],
     source: str,
 ) -> SearchDocument:
@@ -166,12 +167,26 @@ def search_document(
     body = content_text if summary_text in ("", content_text) else f"{summary_text}\n{content_text}"
     texts = {
         "title": title or "",
-        "author": "\n".join(authors),
+        "author": "\n".join(author_names(authors)),
         "category": "\n".join(categories),
         "source": source,
         "body": body,
     }
     return SearchDocument({name: tokens(texts[name])[: FIELD_CAPS[name]] for name in FIELDS})
+
+
+def author_names(authors: Sequence[Any]) -> list[str]:
+    """The names of ``authors``: sources.Author values, or as stored (a name alone, or a
+    mapping with its name and URL; store.identity.authors_data)."""
+    names = []
+    for author in authors:
+        if isinstance(author, str):
+            names.append(author)
+        elif isinstance(author, dict):
+            names.append(str(author.get("name") or ""))
+        else:
+            names.append(str(getattr(author, "name", "") or ""))
+    return names
 
 
 def sort_key(sort_at: datetime, row_id: int) -> int:

@@ -7,10 +7,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from lxml import etree
 
 from feedmill.cli import build_parser, main
 from tests.app.configs import outlets_config, serve_outlets, write_config
@@ -46,13 +48,13 @@ def rows(output: str) -> dict[str, list[str]]:
 def test_fetch_prints_what_each_source_did(
     config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--config", str(config_file), "fetch"]) == 0
+    assert main(["--config", str(config_file), "fetch"]) == 1  # two sources failed
     first = rows(capsys.readouterr().out)
     assert first["outlet-a"][:4] == ["new", "3", "0", "0"]
     assert first["outlet-b"][:4] == ["new", "2", "0", "0"]
     assert first["broken"][:5] == ["error", "-", "-", "-", "not_a_feed:"]
     assert first["missing"][:5] == ["error", "-", "-", "-", "http_4xx:"]
-    assert main(["--config", str(config_file), "fetch"]) == 0
+    assert main(["--config", str(config_file), "fetch"]) == 1
     second = rows(capsys.readouterr().out)
     assert second["outlet-a"][0] == "unchanged"  # 304
     assert second["outlet-b"][0] == "unchanged"
@@ -62,14 +64,14 @@ def test_fetch_reads_the_config_named_by_the_environment(
     config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FEEDMILL_CONFIG", str(config_file))
-    assert main(["fetch"]) == 0
+    assert main(["fetch", "outlet-a"]) == 0
     assert "outlet-a" in capsys.readouterr().out
 
 
 def test_build_writes_every_feed_and_the_index(
     config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--config", str(config_file), "fetch"]) == 0
+    assert main(["--config", str(config_file), "fetch"]) == 1
     out = tmp_path / "public"
     assert main(["--config", str(config_file), "build", "--out", str(out)]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
@@ -83,10 +85,14 @@ def test_build_writes_every_feed_and_the_index(
         "index.html",
         "sources.opml",
     ]
-    assert (
-        b"Lenovo expands its Tianjin AI server hub"
-        in (out / "feeds/ai-infrastructure.atom").read_bytes()
-    )
+    atom = (out / "feeds/ai-infrastructure.atom").read_bytes()
+    assert b"Lenovo expands its Tianjin AI server hub" in atom
+    # A static server's Last-Modified is the file's time: the document's own date.
+    updated = etree.fromstring(atom).findtext("{http://www.w3.org/2005/Atom}updated")
+    modified = datetime.fromtimestamp((out / "feeds/ai-infrastructure.atom").stat().st_mtime, UTC)
+    assert modified.isoformat() == updated
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "written by feedmill build at" in index and "5 sources: 3 ok, 2 backing off" in index
 
 
 def test_db_upgrade_and_current(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,7 +195,7 @@ def test_build_reports_a_folder_it_cannot_write(
 def test_sources_prints_each_sources_polling_state(
     config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--config", str(config_file), "fetch"]) == 0
+    assert main(["--config", str(config_file), "fetch"]) == 1
     capsys.readouterr()
     assert main(["--config", str(config_file), "sources"]) == 0
     table = rows(capsys.readouterr().out)

@@ -238,7 +238,10 @@ def test_retention_links_and_lease_keys(tmp_path: Path) -> None:
     assert not settings.links.tracking_filter().is_tracking("utm_source")
     too_short = problems(tmp_path, with_changes(scheduler={"lease": "30s"}))
     assert any(
-        p.endswith("scheduler.lease: must be longer than fetch.deadline (60s), not 30s")
+        p.endswith(
+            "scheduler.lease: must be longer than fetch.deadline plus fetch.parse_deadline "
+            "(90s), not 30s"
+        )
         for p in too_short
     )
 

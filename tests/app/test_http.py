@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +241,51 @@ async def test_the_reader_library_sees_each_entry_exactly_once(
 
 def e_title(reader: Any, url: str, entry_id: str) -> str | None:
     return reader.get_entry((url, entry_id)).title
+
+
+BACK_FILLED_ITEM = NEW_ITEM.replace(b"Nvidia ships a new GPU rack", b"From the archive").replace(
+    b"Tue, 24 Nov 2026 11:00:00", b"Thu, 31 Jan 2019 16:58:12"
+)
+
+
+async def test_both_validators_see_a_back_filled_entry(
+    client: httpx.AsyncClient, service: Service, clock: FakeClock, upstream: Upstream
+) -> None:
+    """An entry dated before the others moves Last-Modified with the ETag, on the pages it
+    changes (the first page of `everything`, the last archive page of `paged`) and only
+    there; If-None-Match decides over If-Modified-Since (RFC 9110 13.2.2); HEAD alike."""
+    last_archive = await last_page(client, "/feeds/paged.rss")
+    paths = ["/feeds/everything.atom", last_archive, "/feeds/paged.rss"]
+    old = {path: (await client.get(path)).headers for path in paths}
+    changed = fixture_bytes("outlet-a.rss").replace(b"  </channel>", BACK_FILLED_ITEM)
+    upstream.add("/a.rss", changed, content_type="application/rss+xml", etag='"a-2"')
+    await pull_again(service, clock)
+    for path in paths:
+        now = (await client.get(path)).headers
+        unchanged = path == "/feeds/paged.rss"
+        assert (now["etag"] == old[path]["etag"]) is unchanged
+        assert (now["last-modified"] == old[path]["last-modified"]) is unchanged
+        for method in ("GET", "HEAD"):
+
+            async def status(etag: str, since: str, method: str = method, path: str = path) -> int:
+                headers = {"If-None-Match": etag, "If-Modified-Since": since}
+                return (await client.request(method, path, headers=headers)).status_code
+
+            both_old = await status(old[path]["etag"], old[path]["last-modified"])
+            assert both_old == (304 if unchanged else 200)
+            assert await status(now["etag"], "Mon, 01 Jan 2018 00:00:00 GMT") == 304
+            assert await status('"stale"', now["last-modified"]) == 200
+    new_dates = {path: (await client.get(path)).headers["last-modified"] for path in paths}
+    assert all(
+        parsedate_to_datetime(new_dates[p]) > parsedate_to_datetime(old[p]["last-modified"])
+        for p in paths[:2]
+    )
+
+
+async def last_page(client: httpx.AsyncClient, path: str) -> str:
+    while True:
+        document = etree.fromstring((await client.get(path)).content)
+        following = document.find(f".//{ATOM}link[@rel='next']")
+        if following is None:
+            return path
+        path = httpx.URL(following.get("href")).path

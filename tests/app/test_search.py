@@ -213,7 +213,7 @@ async def test_search_on_the_command_line(
 ) -> None:
     config = str(tmp_path / "config.yaml")
     assert await cli("--config", config, "search", "lenovo tianjin", "--json", "--limit", "5") == 0
-    found = json.loads(capsys.readouterr().out)
+    found = json.loads(capsys.readouterr().out)["entries"]
     assert len(found) == 3 and all("Tianjin" in e["title"] for e in found)
     assert {e["source"] for e in found} == {"outlet-a", "outlet-b", "outlet-wire"}
     assert await cli("--config", config, "search", "port congestion") == 0

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -7,8 +8,9 @@ import feedparser
 from lxml import etree
 
 from feeds import render_atom
+from feeds.formats import render_json_feed
 from feeds.render import EPOCH, entry_id
-from sources import Enclosure
+from sources import Author, Enclosure
 from tests.fakes import SITE, T0, feed_definition, source_info, stored_entry
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -22,7 +24,7 @@ def entries() -> list:
             title="Lenovo expands its Tianjin AI server hub",
             summary="<p>Three new lines.</p>",
             content="<p>Three new lines, <b>liquid-cooled</b>.</p>",
-            authors=("Mei Lin",),
+            authors=(Author("Mei Lin"),),
             categories=("Data Center",),
             published=T0,
             sort_at=T0,
@@ -93,3 +95,19 @@ def test_an_empty_feed_is_valid_and_dated_by_no_clock(
     rendered = render_atom(feed_definition(), [], SOURCES, SITE)
     assert rendered.updated == EPOCH
     validate_atom(rendered.body)
+
+
+def test_author_pages_are_republished() -> None:
+    author = Author("Mei Lin", "https://outlet-a.example/people/mei")
+    entry = stored_entry("lenovo", authors=(author, Author("Desk")))
+    atom = etree.fromstring(render_atom(feed_definition(), [entry], SOURCES, SITE).body)
+    found = [
+        (a.findtext(f"{ATOM}name"), a.findtext(f"{ATOM}uri"))
+        for a in atom.iterfind(f"{ATOM}entry/{ATOM}author")
+    ]
+    assert found == [("Mei Lin", author.url), ("Desk", None)]
+    document = json.loads(render_json_feed(feed_definition(), [entry], SOURCES, SITE).body)
+    assert document["items"][0]["authors"] == [
+        {"name": "Mei Lin", "url": author.url},
+        {"name": "Desk"},
+    ]

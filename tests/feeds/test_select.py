@@ -7,6 +7,7 @@ import pytest
 from feeds import Selector, select_entries
 from feeds.model import Rule
 from feeds.rules import RuleError
+from sources import Author
 from store import StoredEntry
 from tests.fakes import T0, feed_definition, stored_entry
 
@@ -105,7 +106,12 @@ def entry(**fields: object) -> StoredEntry:
             True,
             "include keyword 'Nvidia' in content matched",
         ),
-        (Rule("keyword", "Mei Lin", fields=("author",)), {"authors": ("Mei Lin",)}, True, ""),
+        (
+            Rule("keyword", "Mei Lin", fields=("author",)),
+            {"authors": (Author("Mei Lin"),)},
+            True,
+            "",
+        ),
         (Rule("keyword", "hpc", fields=("categories",)), {"categories": ("HPC",)}, True, ""),
         (
             Rule("regex", r"/2026/", fields=("link",)),

@@ -8,8 +8,9 @@ from typing import Any
 import nh3
 import pytest
 
-from sources import ErrorKind, ParseError, parse_document
+from sources import Author, ErrorKind, ParseError, parse_document
 from sources.model import ParsedFeed
+from sources.text import clean_text
 from tests.conftest import DATA, fixture_bytes
 
 # Each fixture in tests/data with the URL it is served from; the expected result is the
@@ -132,7 +133,8 @@ def test_content_links_resolve_against_xml_base_and_unsafe_schemes_go() -> None:
     ],
 )
 def test_summaries_come_out_as_nh3_gives_them(text: str) -> None:
-    """Plain text skips nh3 (it would give it back unchanged); what it would change does not."""
+    """Plain text skips nh3 (it would give it back unchanged); what it would change does not.
+    Characters XML forbids (the form feed) are removed before either (sources.text)."""
     feed = (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
         "<item><guid>g</guid><description></description></item></channel></rss>"
@@ -140,4 +142,45 @@ def test_summaries_come_out_as_nh3_gives_them(text: str) -> None:
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     document = feed.replace("<description>", f"<description>{escaped}").encode()
     [entry] = parse_document(document, "https://example.org/feed").entries
-    assert entry.summary == (nh3.clean(text).strip() or None)
+    assert entry.summary == (nh3.clean(clean_text(text)).strip() or None)
+
+
+@pytest.mark.parametrize(
+    ("authors", "names"),
+    [
+        (["alice@a.example (Alice A)"], ("Alice A",)),  # feedparser 6.0.14: "ple (Alice A"
+        (["Carol &lt;carol@c.example&gt;"], ("Carol",)),
+        (["frank@f.museum"], ("frank@f.museum",)),  # nothing else to call them
+        (["bob@b.com (Bob B)"], ("Bob B",)),
+        (["Ann (Ed.)"], ("Ann (Ed.)",)),
+        (["alice@a.example (Alice A)", "dan@d.example (Dan D)"], ("Alice A", "Dan D")),
+    ],
+)
+def test_rss_author_names_leave_the_address_out(authors: list[str], names: tuple[str]) -> None:
+    creators = "".join(f"<dc:creator>{a}</dc:creator>" for a in authors)
+    document = (
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+        f"<item><title>t</title>{creators}</item></channel></rss>"
+    ).encode()
+    authors_found = parse_document(document, "https://x.example/").entries[0].authors
+    assert tuple(a.name for a in authors_found) == names
+
+
+def test_author_pages_are_kept_from_atom_and_json_feed() -> None:
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>x</id><title>t</title>'
+        b"<author><name>Alice A</name><uri>/people/alice</uri></author>"
+        b"<author><name>Bob</name></author></entry></feed>"
+    )
+    json_feed = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "items": [{"id": "x", "authors": [{"name": "Alice A", "url": "/people/alice"}]}],
+        }
+    ).encode()
+    alice = Author("Alice A", "https://x.example/people/alice")
+    assert parse_document(atom, "https://x.example/feed").entries[0].authors == (
+        alice,
+        Author("Bob"),
+    )
+    assert parse_document(json_feed, "https://x.example/feed.json").entries[0].authors == (alice,)

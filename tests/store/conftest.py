@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres import private_schema
+from tests.postgres import database_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'feedmill.db'}"
-        return
-    with private_schema() as url:
+    with database_url(request.param, tmp_path) as url:
         yield url

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sources import ParsedEntry, ParsedFeed
+from sources.model import Author
 from store import SourceDefinition
 
 HOUR = timedelta(hours=1)
@@ -39,7 +40,7 @@ FEEDS = {
             1,
             "Lenovo expands its Tianjin AI server hub",
             "Mass production of <b>AI servers</b> by 2027 at the Tianjin plant.",
-            authors=("Jane Doe",),
+            authors=(Author("Jane Doe"),),
             categories=("Hardware", "AI"),
         ),
         entry(
@@ -47,7 +48,7 @@ FEEDS = {
             3,
             "Dell cuts server prices",
             "Dell's PowerEdge line gets cheaper.",
-            authors=("John Smith",),
+            authors=(Author("John Smith"),),
             categories=("Hardware",),
         ),
         entry(
@@ -62,7 +63,7 @@ FEEDS = {
             7,
             "Café culture meets the data centre",
             "A café in Zürich runs on waste heat from servers &amp; storage.",
-            authors=("Zoë Müller",),
+            authors=(Author("Zoë Müller"),),
         ),
         entry(
             "s5", 9, "Register your interest: server plant tour", "Tianjin plant opens to visitors."
@@ -74,7 +75,7 @@ FEEDS = {
             2,
             "Lenovo's Tianjin plant to make AI servers",
             "The server plant in Tianjin starts mass production.",
-            authors=("Jane Doe",),
+            authors=(Author("Jane Doe"),),
         ),
         entry(
             "r2",
@@ -93,7 +94,7 @@ FEEDS = {
             5,
             "Lenovo Tianjin hub opens",
             "Plant, server hub and AI lab open in Tianjin.",
-            authors=("Li Wei",),
+            authors=(Author("Li Wei"),),
         ),
         entry("a3", 10, "Ａｌｌ ｗｉｄｅ letters", "Fullwidth ＡＩ text and ﬁ ligatures: ﬁnance."),
         entry("a4", 11, 'Quotes "in" titles and (parentheses) OR NOT', "AND - * : { } ^ NEAR"),

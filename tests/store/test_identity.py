@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from sources import Enclosure, ParsedEntry
+from sources import Author, Enclosure, ParsedEntry
 from store.identity import content_hash, entry_key, entry_keys, entry_uid
 
 ENTRY = ParsedEntry(id="guid-1", link="https://x.example/a", title="Title", summary="<p>s</p>")
@@ -41,7 +41,8 @@ def test_the_content_hash_sees_every_stored_field() -> None:
         dataclasses.replace(ENTRY, summary="<p>t</p>"),
         dataclasses.replace(ENTRY, content="<p>c</p>"),
         dataclasses.replace(ENTRY, link="https://x.example/b"),
-        dataclasses.replace(ENTRY, authors=("Ann",)),
+        dataclasses.replace(ENTRY, authors=(Author("Ann"),)),
+        dataclasses.replace(ENTRY, authors=(Author("Ann", "https://x.example/ann"),)),
         dataclasses.replace(ENTRY, categories=("ai",)),
         dataclasses.replace(ENTRY, enclosures=(Enclosure("https://x.example/a.mp3"),)),
     ]
@@ -60,7 +61,7 @@ def test_content_hashes_and_public_ids_never_change() -> None:
         title='Café "q"',
         summary="<p>s</p>",
         published=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        authors=("A",),
+        authors=(Author("A"),),
         categories=("c",),
         enclosures=(Enclosure("https://x.example/a.mp3", "audio/mpeg", 10),),
         language="fr",

@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 import store.ingest as ingest_module
 from sources import ParsedEntry, ParsedFeed, Validators
 from store import Retention, SourceDefinition, Store
+from store.tables import EntryRow
 from tests.conftest import FakeClock
 
 HOUR = timedelta(hours=1)
@@ -187,3 +189,21 @@ async def test_the_ingest_transaction_runs_off_the_event_loop(
     if store.engine.dialect.name == "sqlite":  # one writer thread: SQLite has one writer
         assert len(set(threads)) == 1
     assert await keys(store) == ["e1", "e2"]
+
+
+async def test_an_insert_that_meets_any_unique_constraint_skips_the_row(
+    db_url: str, store: Store, clock: FakeClock
+) -> None:
+    """Two writers that check the (source, key) index at the same moment both insert, and
+    the second meets the first on ``uq_entries_uid``: that must skip the row like a key
+    conflict does. (A row with only the uid taken stands in for that moment, which a test
+    cannot time; tests/store/test_race_stress.py runs the real race for many rounds.)"""
+    await store.sync_sources([source()], clock())
+    await store.ingest("s", document(1), Validators(), clock(), clock())
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(EntryRow).where(EntryRow.entry_key == "e1").values(entry_key="renamed")
+        )
+    counts = await store.ingest("s", document(1, 2), Validators(), clock(), clock())
+    assert (counts.new, counts.unchanged) == (1, 1)
+    assert await keys(store) == ["e2", "renamed"]

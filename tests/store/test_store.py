@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
-from sources import ParsedEntry, ParsedFeed, Validators, parse_document
+from sources import Author, ParsedEntry, ParsedFeed, Validators, parse_document
 from store import PollingUpdate, SourceDefinition, Store, StoredEntry, UnknownSourceError
 from store import ingest as ingest_module
 from tests.conftest import FakeClock, fixture_bytes
@@ -270,3 +270,12 @@ async def test_a_failed_group_commit_fails_every_caller_in_it_and_keeps_nothing(
     # the queue is empty and the store still writes
     await store.record_not_modified("outlet-a", Validators('"v2"', None), clock(), clock() + HOUR)
     assert (await store.get_source("outlet-a")).validators == Validators('"v2"', None)
+
+
+async def test_authors_keep_their_pages(store: Store, clock: FakeClock) -> None:
+    await store.sync_sources([A], clock())
+    authors = (Author("Mei Lin", "https://serverdesk.example/mei"), Author("Desk"))
+    entry = ParsedEntry(id="x", link=None, title="T", authors=authors)
+    feed = ParsedFeed(url=A.url, version="rss20", entries=(entry,))
+    await store.ingest(A.id, feed, Validators(), clock(), clock() + HOUR)
+    assert [e.authors for e in await all_entries(store, [A.id])] == [authors]
