@@ -65,8 +65,8 @@ def render_status_page(
 </head>
 <body>
 <h1>{escape(site.title)}</h1>
-{_search_form(site) if search else ""}
 {_summary(report)}
+{_search_form(site) if search else ""}
 <h2>Curated feeds</h2>
 {_feed_table(site, feeds, report.feeds)}
 <p class="muted">All of them at once: <a href="{escape(site.base_url)}feeds.opml">feeds.opml</a>;

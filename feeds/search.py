@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from urllib.parse import urlencode
 
@@ -104,6 +104,13 @@ class SearchFeeds:
             else None,
         )
         document = await self.publisher.render_page(page, extension, links, dated=last_change(page))
+        before_now = cached[1] if cached is not None else None
+        if before_now is not None and document.etag != before_now.etag:
+            # Changed, but its entries' dates need not tell (an entry gone, or one seen in the
+            # same second): date it after the last version, as a curated feed would be.
+            dated = max(self.publisher.clock(), before_now.updated + timedelta(seconds=1))
+            if document.updated < dated.replace(microsecond=0):
+                document = await self.publisher.render_page(page, extension, links, dated=dated)
         self._cache[key] = (stamp, document)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
