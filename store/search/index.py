@@ -161,6 +161,10 @@ def _write(
 ) -> None:
     make = _postgres_row if _postgres(conn) else _sqlite_row
     values = [make(row_id, source_id, label, row) for row_id, row in rows]
+    if not _postgres(conn):
+        # FTS5 writes out what it holds whenever a rowid is not above the last one written
+        # in the transaction: in ascending order, a batch is one segment, not one a row.
+        values.sort(key=lambda value: int(value["rowid"]))
     statement = _UPSERT_POSTGRES if _postgres(conn) else _UPSERT_SQLITE
     for start in range(0, len(values), _CHUNK):
         conn.execute(statement, values[start : start + _CHUNK])
