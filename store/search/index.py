@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, Text, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql
@@ -160,7 +160,10 @@ def _write(
     conn: Connection, source_id: str, label: str, rows: Iterable[tuple[int, Mapping[str, Any]]]
 ) -> None:
     make = _postgres_row if _postgres(conn) else _sqlite_row
-    values = [make(row_id, source_id, label, row) for row_id, row in rows]
+    _insert(conn, [make(row_id, source_id, label, row) for row_id, row in rows])
+
+
+def _insert(conn: Connection, values: list[dict[str, Any]]) -> None:
     if not _postgres(conn):
         # FTS5 writes out what it holds whenever a rowid is not above the last one written
         # in the transaction: in ascending order, a batch is one segment, not one a row.
@@ -234,11 +237,12 @@ def build_index(
         ).all()
         if not page:
             return done
-        by_source: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
-        for row in page:
-            by_source.setdefault(row.source_id, []).append((int(row.id), cast(Any, row._mapping)))
-        for source_id, rows in by_source.items():
-            _write(conn, source_id, labels.get(source_id, source_id), rows)
+        make = _postgres_row if _postgres(conn) else _sqlite_row
+        values = [
+            make(int(r.id), r.source_id, labels.get(r.source_id, r.source_id), dict(r._mapping))
+            for r in page
+        ]
+        _insert(conn, values)
         done += len(page)
         after = page[-1].id
         if progress is not None:
