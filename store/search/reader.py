@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.database import reading
 from store.search.compile import to_fts5, to_tsquery
-from store.search.index import entry_id_of, matching_keys
+from store.search.match import entry_id_of, matching_keys
 from store.search.query import QueryError, SearchQuery
 from store.search.text import key_of_time, sort_key
 from store.tables import EntryRow

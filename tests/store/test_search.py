@@ -20,7 +20,7 @@ from store import Retention, Store, StoredEntry, ensure_schema
 from store.database import reading
 from store.migrate import alembic_config, current_revision
 from store.search import QueryError, SearchTimeoutError, matches, parse_query, search_document
-from store.search import index as search_index
+from store.search import match as search_match
 from store.search.reader import _budget
 from store.search.text import tokens
 from tests.postgres import private_schema
@@ -84,14 +84,14 @@ def expected(entries: list[StoredEntry], query: str) -> list[str]:
 
 @pytest.fixture(params=["recent rows", "walk", "gin index"])
 def window(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """PostgreSQL's ways to answer (store.search.index._postgres_keys): the tests' few
+    """PostgreSQL's ways to answer (store.search.match._postgres_keys): the tests' few
     entries all fit in the first window of recent rows; windows of one row make it walk on
     window by window; a walk limit of 3 rows sends most searches on to the GIN index."""
     if request.param == "walk":
-        monkeypatch.setattr(search_index, "RECENT_WINDOW", 1)
+        monkeypatch.setattr(search_match, "RECENT_WINDOW", 1)
     if request.param == "gin index":
-        monkeypatch.setattr(search_index, "RECENT_WINDOW", 2)
-        monkeypatch.setattr(search_index, "WALK_LIMIT", 3)
+        monkeypatch.setattr(search_match, "RECENT_WINDOW", 2)
+        monkeypatch.setattr(search_match, "WALK_LIMIT", 3)
 
 
 @pytest.mark.usefixtures("window")
