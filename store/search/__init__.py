@@ -7,16 +7,8 @@ index.py    the index tables, keeping them in step with entries, reading them
 reader.py   pages of matching entries, newest first, within a time budget
 """
 
-from store.search.query import (
-    Limits,
-    QueryError,
-    SearchQuery,
-    Term,
-    explain_match,
-    matches,
-    parse_query,
-    wanted_terms,
-)
+from store.search.evaluate import explain_match, matches
+from store.search.query import Limits, QueryError, SearchQuery, Term, parse_query, wanted_terms
 from store.search.reader import SearchTimeoutError
 from store.search.text import SearchDocument, html_text, search_document, tokens
 
