@@ -5,6 +5,8 @@ what keeping the index costs the ingest.
     python bench/search.py --entries 100000          # a smaller store (quicker, same checks)
     python bench/search.py --databases sqlite --skip-ingest
     python bench/search.py --ingest 100000 --entries 0    # only the ingest cost
+    python bench/search.py --databases postgresql --keep s16m --skip-ingest
+                                                     # a kept store: fill once, query again
 
 Entries are generated from the real corpus' vocabulary (../shared/corpus: the words of the
 127 real feed documents and the 6,366 news headlines, each drawn as often as it occurs
@@ -416,7 +418,9 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         for kind in kinds:
             print(f"{kind}:")
-            if args.entries:
+            if args.entries and args.keep and kind == "postgresql":
+                await queries_on_kept_schema(args, Generator(words, weights))
+            elif args.entries:
                 async with fresh_store(kind, folder) as store:
                     await store.sync_sources(definitions(), NOW)
                     generator = Generator(words, weights)
@@ -427,12 +431,41 @@ async def main_async(args: argparse.Namespace) -> None:
             print(f"  load average: {os.getloadavg()}", flush=True)
 
 
+async def queries_on_kept_schema(args: argparse.Namespace, generator: Generator) -> None:
+    """``--keep SCHEMA``: fill that PostgreSQL schema once (it is kept), then query it."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{args.keep}"')
+    base = POSTGRES.replace("postgresql://", "postgresql+psycopg://", 1)
+    store = Store.open(f"{base}?options=-csearch_path%3D{args.keep}")
+    try:
+        await ensure_schema(store)
+        await store.sync_sources(definitions(), NOW)
+        async with store.engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT count(*) FROM entries"))).scalar_one()
+            if stored:
+                rows = await conn.execute(
+                    text("SELECT title, summary FROM entries WHERE id % 97 = 1")
+                )
+                kept = [{"title": t, "summary": s} for t, s in rows]
+                print(f"  {stored:,} entries already in schema {args.keep}")
+        if not stored:
+            kept = fill(store, generator, args.entries)
+        await bench_queries(store, generator, kept, args.queries)
+    finally:
+        await store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--ingest", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--databases", default="sqlite,postgresql", help="sqlite,postgresql")
+    parser.add_argument(
+        "--keep", metavar="SCHEMA", help="PostgreSQL: fill this schema once and keep it"
+    )
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
     if args.skip_ingest:
