@@ -23,26 +23,24 @@ from urllib.parse import urlsplit
 
 from feeds.model import FeedDefinition, Site, SourceInfo
 from sources.model import Author, Enclosure
+from sources.text import MAX_TITLE as MAX_TITLE
+from sources.text import clean_text, shorten
 from store.model import StoredEntry
 
-MAX_TITLE = 1000  # characters of a published title; a longer one is cut with an ellipsis
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # A start or end tag, comment, doctype or processing instruction, also one left unclosed at
 # the end of the text (a reader that pastes the text into its own markup would close it).
 _TAG = re.compile(r"<[A-Za-z/!?][^>]*(?:>|$)")
 _SPACE = re.compile(r"\s+")
 # Anything plain_text would change but the length: a quick test before the work.
 _NOT_PLAIN = re.compile(
-    "[^\\S ]|\\s\\s|^\\s|\\s$|[<\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]"
+    "[^\\S ]|\\s\\s|^\\s|\\s$|[<\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]"
 )
 
 
 def xml_text(text: str) -> str:
-    """``text`` without the characters XML 1.0 cannot carry; lone surrogates become U+FFFD."""
-    if text.isascii():
-        return _ILLEGAL.sub("", text) if not text.isprintable() else text
-    return _ILLEGAL.sub("", _SURROGATE.sub("\ufffd", text))
+    """``text`` without the characters XML 1.0 cannot carry (and other controls); lone
+    surrogates become U+FFFD: the cleaning parse applies to new entries (sources.text)."""
+    return clean_text(text)
 
 
 def plain_text(text: str, limit: int | None = None) -> str:
@@ -54,9 +52,7 @@ def plain_text(text: str, limit: int | None = None) -> str:
     if "<" in cleaned:
         cleaned = _TAG.sub(" ", cleaned)
     cleaned = _SPACE.sub(" ", cleaned).strip()
-    if limit is not None and len(cleaned) > limit:
-        cleaned = cleaned[: limit - 1].rstrip() + "…"
-    return cleaned
+    return cleaned if limit is None else shorten(cleaned, limit)
 
 
 def optional_text(text: str | None) -> str | None:
