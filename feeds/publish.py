@@ -21,7 +21,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -156,15 +156,23 @@ class Publisher:
     async def select_page(self, feed_id: str, before: str | None = None) -> Page:
         """The feed's first page, or with ``before`` the archive page of the entries that
         pass the rules and come after the entry ``before`` in newest-first order."""
-        definition = self.definition(feed_id)
-        selector = self._selectors[feed_id]
+        return await self.select_with(self.definition(feed_id), self._selectors[feed_id], before)
+
+    async def select_with(
+        self,
+        definition: FeedDefinition,
+        selector: Selector,
+        before: str | None = None,
+        *,
+        seconds: float | None = None,
+        everything: bool = False,
+    ) -> Page:
+        """:meth:`select_page` for any definition (a search feed's too); ``seconds``: how
+        long a query's search may take, ``everything``: search every source's entries."""
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
         now, room = self.clock(), definition.limit + 1  # one more tells if there is a next page
         chosen: list[StoredEntry] = []
-        if before is None:
-            pages = self.store.newest_entries(definition.source_ids)
-        else:
-            pages = self.store.entries_before(definition.source_ids, before)
+        pages = self._candidates(definition, selector, before, now, seconds, everything)
         shown: dict[str, ShownStory] = {}
         budget = Budget()
         async with aclosing(pages):
@@ -183,6 +191,26 @@ class Publisher:
         entries = chosen[: definition.limit]
         next_before = entries[-1].uid if len(chosen) > definition.limit else None
         return Page(definition, entries, before, next_before, shown)
+
+    def _candidates(
+        self,
+        definition: FeedDefinition,
+        selector: Selector,
+        before: str | None,
+        now: datetime,
+        seconds: float | None = None,
+        everything: bool = False,
+    ) -> AsyncGenerator[list[StoredEntry], None]:
+        """The entries a feed chooses from, newest first: with a query, those the search
+        index matches; else every entry of the feed's sources."""
+        if selector.query is not None:
+            sources = None if everything else definition.source_ids
+            return self.store.search_entries(
+                selector.query, now, source_ids=sources, before=before, timeout=seconds
+            )
+        if before is None:
+            return self.store.newest_entries(definition.source_ids)
+        return self.store.entries_before(definition.source_ids, before)
 
     async def _collapse(
         self,
@@ -244,7 +272,7 @@ class Publisher:
         selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
         judged: list[tuple[StoredEntry, Verdict]] = []
         kept, now, budget = 0, self.clock(), Budget()
-        pages = self.store.newest_entries(definition.source_ids)
+        pages = self._candidates(definition, selector, None, now)
         async with aclosing(pages):
             async for batch in pages:
                 batch = batch[: candidates - len(judged)]
@@ -351,24 +379,36 @@ class Publisher:
         )
         if before is not None and not page.entries and not await self.store.has_entry(before):
             raise UnknownFeedError(f"{definition.id}/before/{before}.{extension}")
+        document = await self.render_page(page, extension, links)
+        if self.observe_render is not None:
+            self.observe_render(extension, time.perf_counter() - started)
+        return document
+
+    async def render_page(
+        self, page: Page, extension: str, links: PageLinks, *, dated: datetime | None = None
+    ) -> Document:
+        """A selected page as a document in ``extension``'s format, dated by when these bytes
+        were first rendered by any process (store.documents), as curated feeds are; or, a
+        search feed (no document is stored for any query), by ``dated``."""
         render = functools.partial(
             RENDERERS[extension],
-            definition,
+            page.definition,
             page.entries,
             await self.source_infos(),
             self.site,
             links,
             page.stories,
         )
-        # The content decides the date: rendered with a fixed one, hashed, then dated by
-        # when these bytes were first rendered by any process (store.documents).
-        digest = hashlib.sha256(render(updated=EPOCH).body).hexdigest()
-        key = DocumentKey(definition.id, extension, before or "")
-        changed = await self.store.document_changed_at(key, digest, self.clock())
-        rendered: RenderedFeed = render(updated=changed)
+        if dated is None:
+            # The content decides the date: rendered with a fixed one, hashed, then dated by
+            # when these bytes were first rendered by any process (store.documents).
+            digest = hashlib.sha256(render(updated=EPOCH).body).hexdigest()
+            key = DocumentKey(page.definition.id, extension, page.before or "")
+            changed = await self.store.document_changed_at(key, digest, self.clock())
+            rendered: RenderedFeed = render(updated=changed)
+        else:
+            rendered = render(updated=dated)
         self.renders += 1
-        if self.observe_render is not None:
-            self.observe_render(extension, time.perf_counter() - started)
         return make_document(
             rendered.body, rendered.media_type, rendered.updated, len(page.entries)
         )
@@ -380,9 +420,10 @@ class Publisher:
             self._versions = await self._read_versions(now)
             self._versions_read_at = now
         versions = tuple(self._versions.get(s, -1) for s in definition.source_ids)
-        if definition.max_age is None:
+        if definition.max_age is None and "within:" not in (definition.query or ""):
             return versions
-        # Entries age out of the feed as time passes: re-select at most once a minute.
+        # Entries age out of the feed (max_age, a query's within:) as time passes: re-select
+        # at most once a minute.
         return versions, self.clock().replace(second=0, microsecond=0)
 
     async def _read_versions(self, now: float) -> dict[str, int]:
