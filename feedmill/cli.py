@@ -171,6 +171,18 @@ def _add_feed_commands(commands: Any) -> None:
     )
     explain.add_argument("entry", metavar="ENTRY", help="an entry uid, or the entry's link")
     _add_json(explain)
+    search = commands.add_parser(
+        "search",
+        help="search every stored entry (docs/search.md for the query language)",
+        description="Print the stored entries that match QUERY, newest first: words, "
+        '"phrases", OR, -word, (groups), title: author: source: category:, since: before: '
+        "within:. A bad query is exit status 1 with a message.",
+    )
+    search.add_argument("query", metavar="QUERY", help="the search query (quote it)")
+    search.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="most entries to print (default 20)"
+    )
+    _add_json(search)
     check = commands.add_parser(
         "check-config",
         help="check the config file and exit",

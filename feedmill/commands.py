@@ -40,6 +40,7 @@ from feedmill.service import Service, install_signal_handlers, make_publisher, o
 from feedmill.terminal import cell, terminal_text
 from feeds import Publisher, export_static
 from feeds.opml import read_opml
+from feeds.search import SearchFeeds
 from feeds.select import Verdict
 from feeds.status import FAILING, STATES, StatusQuery, source_json, source_status, states_of
 from sources import FeedmillError, make_client
@@ -121,6 +122,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _preview(settings, args.feed, args.why, args.candidates, args.json)
     if command == "explain":
         return await _explain(settings, args.entry, args.json)
+    if command == "search":
+        return await _search(settings, args.query, args.limit, args.json)
     if command == "import-opml":
         return _import_opml(settings, config_path(args.config), args.file)
     return await _db(settings, args.db_command)
@@ -379,6 +382,33 @@ async def _preview(
         table.add_row(*row, *([cell(verdict.reason)] if verdict is not None else []))
     _console().print(table)
     print(f"{kept} entries in {feed_id}")
+    return EXIT_OK
+
+
+async def _search(settings: Settings, query: str, limit: int, as_json: bool) -> int:
+    store = await open_store(settings, utc_now)
+    try:
+        publisher = make_publisher(settings, store, utc_now)
+        search = SearchFeeds(publisher, settings.search_settings())
+        page = await search.page(query, limit=max(1, min(limit, 1000)))
+        titles = {i.id: i.title for i in (await publisher.source_infos()).values()}
+    finally:
+        await store.close()
+    if as_json:
+        found = [_entry_json(e) | {"source_title": titles.get(e.source_id)} for e in page.entries]
+        _print_json({"query": query, "entries": found, "more": page.next_before is not None})
+        return EXIT_OK
+    table = Table("date", "source", "title", "link", box=None)
+    for entry in page.entries:
+        table.add_row(
+            entry.sort_at.strftime("%Y-%m-%d %H:%M"),
+            cell(titles.get(entry.source_id, entry.source_id)),
+            cell(entry.title or "", limit=120),
+            cell(entry.link or ""),
+        )
+    _console().print(table)
+    more = " (more: raise --limit)" if page.next_before else ""
+    print(f"{len(page.entries)} entries match{more}")
     return EXIT_OK
 
 

@@ -33,8 +33,9 @@ from pydantic import (
 )
 
 from feedmill.errors import ConfigError
-from feeds.model import FeedDefinition, Rule, Site
+from feeds.model import FeedDefinition, Rule, SearchSettings, Site
 from feeds.rules import RuleError, compile_regex
+from feeds.select import FEED_QUERY_LIMITS
 from sources.fetch import FetchSettings, default_user_agent
 from sources.hosts import HostLimits
 from sources.netguard import AddressPolicy
@@ -45,6 +46,7 @@ from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
 from store.database import missing_driver, resolve_database_url
 from store.errors import StoreError
 from store.model import Retention, SourceDefinition
+from store.search import QueryError, parse_query
 from store.stories import StoryMode, StorySettings
 from store.stories.embed import embedder_installed
 
@@ -335,6 +337,17 @@ class FeedSettings(_Section):
     languages: list[Annotated[str, Field(pattern=r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]] = []
     dedupe: Literal["none", "link", "story"] = "none"  # issue 5
     prefer: list[str] = []
+    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, query: str | None) -> str | None:
+        if query is not None:
+            try:
+                parse_query(query, FEED_QUERY_LIMITS)
+            except QueryError as exc:
+                raise ValueError(f"not a search query: {exc}") from None
+        return query
 
 
 class HttpSettings(_Section):
@@ -353,6 +366,27 @@ class WebSubSettings(_Section):
     retry_delay: Duration = timedelta(seconds=10)
 
 
+class SearchConfig(_Section):
+    """The public search: /search, /search.atom (docs/search.md)."""
+
+    public: bool = True
+    max_query_length: int = Field(500, ge=10, le=10_000)
+    max_terms: int = Field(20, ge=1, le=500)
+    timeout: Duration = timedelta(seconds=2)
+    limit: int = Field(50, ge=1, le=1000)
+    dedupe: Literal["none", "link", "story"] = "none"
+
+    def search_settings(self) -> SearchSettings:
+        return SearchSettings(
+            public=self.public,
+            max_query_length=self.max_query_length,
+            max_terms=self.max_terms,
+            timeout=self.timeout.total_seconds(),
+            limit=self.limit,
+            dedupe=self.dedupe,
+        )
+
+
 class Settings(_Section):
     database: str = "sqlite:///feedmill.db"
     server: ServerSettings = ServerSettings()
@@ -365,6 +399,7 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     websub: WebSubSettings = WebSubSettings()
     stories: StoriesSettings = StoriesSettings()
+    search: SearchConfig = SearchConfig()
 
     # -- what the packages get ------------------------------------------------------------
 
@@ -374,7 +409,8 @@ class Settings(_Section):
         costs ingest time; ``dedupe: link`` needs only the canonical links)."""
         cluster = self.stories.cluster
         wanted = cluster == "always" or (
-            cluster == "auto" and any(f.dedupe == "story" for f in self.feeds)
+            cluster == "auto"
+            and (any(f.dedupe == "story" for f in self.feeds) or self.search.dedupe == "story")
         )
         return self.stories.story_settings() if wanted else None
 
@@ -408,6 +444,7 @@ class Settings(_Section):
                 languages=tuple(lang.lower() for lang in f.languages),
                 dedupe=f.dedupe,
                 prefer=tuple(f.prefer),
+                query=f.query,
             )
             for f in self.feeds
         ]
@@ -454,6 +491,9 @@ class Settings(_Section):
     def host_limits(self) -> HostLimits:
         per_host = self.fetch.per_host
         return HostLimits(per_host.concurrency, share_retry_after=per_host.share_retry_after)
+
+    def search_settings(self) -> SearchSettings:
+        return self.search.search_settings()
 
     def site(self) -> Site:
         return Site(base_url=self.server.public_url(), title=self.server.title)

@@ -315,6 +315,7 @@ class Service:
                 publisher,
                 max_age=int(self.settings.http.max_age.total_seconds()),
                 gzip=self.settings.http.gzip,
+                search=self.settings.search_settings(),
                 process=self.process_info,
                 routes=[metrics_route(self.metrics, store, self.clock)],
             )

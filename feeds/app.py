@@ -3,8 +3,10 @@
     GET|HEAD /feeds/ID.{atom,rss,json}              first page of a curated feed
     GET|HEAD /feeds/ID/before/UID.{atom,rss,json}   an archive page (RFC 5005 paging)
     GET|HEAD /sources.opml  /feeds.opml             OPML 2.0 subscription lists
+    GET|HEAD /search.{atom,rss,json}?q=Q[&before=UID]  a search as a feed (feeds.search)
     GET|HEAD /  /status.json  /healthz              status page (?q=&state=&page=) and the
                                                     same as JSON, health check (Starlette)
+    GET|HEAD /search?q=Q                            the search page (Starlette)
 
 Feed and OPML responses carry a strong ETag (hash of the body), Last-Modified (feeds: when
 the document last changed, stored, so it moves with the ETag and is the same on every web
@@ -25,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,11 +35,14 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from feeds.errors import UnknownFeedError
+from feeds.model import SearchSettings
 from feeds.pages import render_status_page
 from feeds.publish import Document, Publisher
 from feeds.render import EPOCH
+from feeds.search import SearchFeeds, render_search_page
 from feeds.status import ProcessInfo, StatusQuery, collect_status, status_json
 from store.errors import DatabaseUnavailable
+from store.search import QueryError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,6 +52,9 @@ Send = Callable[[Message], Awaitable[None]]
 _FEED = re.compile(
     r"^/feeds/([a-z0-9][a-z0-9_-]{0,99})(?:/before/([0-9a-f]{1,64}))?\.(atom|rss|json)$"
 )
+_SEARCH = re.compile(r"^/search\.(atom|rss|json)$")
+_UID = re.compile(r"^[0-9a-f]{1,64}$")
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 HEALTH_TIMEOUT = 1.0  # seconds the database has to answer /healthz
 INDEX_TIMEOUT = 5.0  # seconds the index page's reads may take before the last one is served
 INDEX_PAGES_KEPT = 64  # status pages (by query string) kept to serve while the database is away
@@ -58,18 +67,30 @@ class FeedApp:
     """ASGI: answers feed and OPML requests itself, passes everything else to Starlette."""
 
     def __init__(
-        self, publisher: Publisher, fallback: Starlette, *, max_age: int, gzip: bool = True
+        self,
+        publisher: Publisher,
+        fallback: Starlette,
+        *,
+        max_age: int,
+        gzip: bool = True,
+        search: SearchFeeds | None = None,
     ) -> None:
         self.publisher = publisher
         self.fallback = fallback
         self.cache_control = f"public, max-age={max_age}".encode()
         self.gzip = gzip
+        self.search = search
         # Told the status and seconds of every feed and OPML answer (the service's metrics).
         self.observe: Callable[[int, float], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             started = time.perf_counter()
+            search = _SEARCH.match(scope["path"])
+            if search is not None and self.search is not None:
+                status = await self._search(scope, send, self.search, search.group(1))
+                self._observed(status, started)
+                return
             try:
                 document = await self._document(scope["path"])
             except DatabaseUnavailable as exc:
@@ -85,7 +106,7 @@ class FeedApp:
                 await _send(
                     send,
                     404,
-                    [(b"content-type", b"text/plain; charset=utf-8")],
+                    _TEXT,
                     f"no curated feed at {scope['path']}".encode(),
                     scope["method"] == "HEAD",
                 )
@@ -110,6 +131,30 @@ class FeedApp:
             return await self.publisher.render(feed_id, extension, before)
         except UnknownFeedError:
             return None
+
+    async def _search(self, scope: Scope, send: Send, search: SearchFeeds, extension: str) -> int:
+        """A search feed; a missing or bad query is a 400 that says what is wrong."""
+        params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        text = params.get("q", [""])[0].strip()
+        before = params.get("before", [None])[0]
+        head = scope["method"] == "HEAD"
+        problem = None
+        if not text:
+            problem = "add a search query: ?q=words"
+        elif before is not None and not _UID.match(before):
+            problem = "before= must be the id of an entry"
+        else:
+            try:
+                document = await search.render(text, extension, before)
+            except QueryError as exc:
+                problem = str(exc)
+            except DatabaseUnavailable as exc:
+                await _send(send, 503, list(_UNAVAILABLE), f"{exc}\n".encode(), head)
+                return 503
+        if problem is not None:
+            await _send(send, 400, _TEXT, f"bad search: {problem}\n".encode(), head)
+            return 400
+        return await self._respond(scope, send, document)
 
     async def _respond(self, scope: Scope, send: Send, document: Document) -> int:
         status, headers, body = self._answer(dict(scope["headers"]), document)
@@ -191,12 +236,16 @@ def create_app(
     *,
     max_age: int = 300,
     gzip: bool = True,
+    search: SearchSettings | None = None,
     process: Callable[[], ProcessInfo] | None = None,
     routes: Sequence[BaseRoute] = (),
 ) -> FeedApp:
-    """The app; ``process`` tells the status page about the process serving it; ``routes``
-    are served too (the service's /metrics). While the database does not answer, the index
-    page is the last good one (by its query string) with an ``Age`` header."""
+    """The app; ``search``: the public search's settings (default: served, default limits);
+    ``process`` tells the status page about the process serving it; ``routes`` are served
+    too (the service's /metrics). While the database does not answer, the index page is the
+    last good one (by its query string) with an ``Age`` header."""
+    search = search or SearchSettings()
+    searches = SearchFeeds(publisher, search) if search.public else None
     started = ProcessInfo(version="", role="serve", started_at=publisher.clock())
     describe = process or (lambda: started)
     last_pages: dict[str, tuple[str, float]] = {}  # query string -> last good page, when
@@ -205,7 +254,9 @@ def create_app(
         report = await collect_status(publisher, describe(), publisher.clock(), query)
         stories = await publisher.store.recent_stories(10)
         definitions = list(publisher.definitions.values())
-        return render_status_page(publisher.site, definitions, report, stories)
+        return render_status_page(
+            publisher.site, definitions, report, stories, search=searches is not None
+        )
 
     async def index(request: Request) -> Response:
         query = StatusQuery.from_params(request.query_params)
@@ -233,6 +284,22 @@ def create_app(
             return PlainTextResponse(reason, 503, headers={"retry-after": "5"})
         return JSONResponse(status_json(report))
 
+    async def search_page(request: Request) -> Response:
+        assert searches is not None
+        text = request.query_params.get("q", "").strip()
+        before = request.query_params.get("before")
+        titles = {i.id: i.title for i in (await publisher.source_infos()).values()}
+        if not text:
+            return HTMLResponse(render_search_page(publisher.site, "", None, titles))
+        try:
+            page = await searches.page(text, before if before and _UID.match(before) else None)
+        except QueryError as exc:
+            body = render_search_page(publisher.site, text, None, titles, str(exc))
+            return HTMLResponse(body, status_code=400)
+        except DatabaseUnavailable as exc:
+            return PlainTextResponse(str(exc), 503, headers={"retry-after": "5"})
+        return HTMLResponse(render_search_page(publisher.site, text, page, titles))
+
     async def health(request: Request) -> Response:
         try:
             await asyncio.wait_for(publisher.store.ping(), HEALTH_TIMEOUT)
@@ -247,7 +314,8 @@ def create_app(
             Route("/", index, methods=["GET", "HEAD"]),
             Route("/status.json", status, methods=["GET", "HEAD"]),
             Route("/healthz", health, methods=["GET", "HEAD"]),
+            *([Route("/search", search_page, methods=["GET", "HEAD"])] if searches else []),
             *routes,
         ]
     )
-    return FeedApp(publisher, starlette, max_age=max_age, gzip=gzip)
+    return FeedApp(publisher, starlette, max_age=max_age, gzip=gzip, search=searches)

@@ -56,6 +56,21 @@ class FeedDefinition:
     # ``prefer`` orders sources when choosing which member represents a story.
     dedupe: str = "none"
     prefer: tuple[str, ...] = ()
+    # A search query (store.search.query) the entries must match, beside include/exclude.
+    query: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSettings:
+    """The public search (``/search``, ``/search.atom``): whether it is served, how big a
+    query may be, how long it may take, how many entries a page shows, and ``dedupe``."""
+
+    public: bool = True
+    max_query_length: int = 500
+    max_terms: int = 20
+    timeout: float = 2.0  # seconds
+    limit: int = 50
+    dedupe: str = "none"
 
 
 @dataclass(frozen=True, slots=True)

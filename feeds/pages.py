@@ -45,6 +45,8 @@ def render_status_page(
     feeds: Sequence[FeedDefinition],
     report: StatusReport,
     stories: Sequence[StorySummary] = (),
+    *,
+    search: bool = False,
 ) -> str:
     discovery = "\n".join(
         f'<link rel="alternate" type="{media}" title="{escape(_title(f, extension))}" '
@@ -64,6 +66,7 @@ def render_status_page(
 <body>
 <h1>{escape(site.title)}</h1>
 {_summary(report)}
+{_search_form(site) if search else ""}
 <h2>Curated feeds</h2>
 {_feed_table(site, feeds, report.feeds)}
 <p class="muted">All of them at once: <a href="{escape(site.base_url)}feeds.opml">feeds.opml</a>;
@@ -75,6 +78,16 @@ this page as JSON: <a href="{escape(site.base_url)}status.json">status.json</a>.
 </body>
 </html>
 """
+
+
+def _search_form(site: Site) -> str:
+    """A search box: the search page (feeds.search) also offers each search as a feed."""
+    page = escape(site.base_url) + "search"
+    return (
+        f'<form action="{page}" method="get" role="search">'
+        '<input type="search" name="q" aria-label="Search every source"> '
+        f'<button type="submit">Search</button> <a href="{page}">the search page</a></form>'
+    )
 
 
 def _summary(report: StatusReport) -> str:

@@ -128,6 +128,7 @@ class Publisher:
         self._seen: int | None = None  # the highest version read (None: read them all)
         self._versions_read_at: float | None = None
         self._generations: dict[str, int] = {}  # feed id -> + 1 when one of its sources changed
+        self._changes = 0  # + 1 when any source changed
         self._feeds_of: dict[str, list[str]] = {}  # source id -> ids of the feeds drawing on it
         self._members: dict[str, frozenset[str]] = {}  # the sources of feeds over MANY_SOURCES
         self._index_sources()
@@ -194,13 +195,24 @@ class Publisher:
     async def select_page(self, feed_id: str, before: str | None = None) -> Page:
         """The feed's first page, or with ``before`` the archive page of the entries that
         pass the rules and come after the entry ``before`` in newest-first order."""
-        definition = self.definition(feed_id)
-        selector = self._selectors[feed_id]
+        return await self.select_with(self.definition(feed_id), self._selectors[feed_id], before)
+
+    async def select_with(
+        self,
+        definition: FeedDefinition,
+        selector: Selector,
+        before: str | None = None,
+        *,
+        seconds: float | None = None,
+        everything: bool = False,
+    ) -> Page:
+        """:meth:`select_page` for any definition (a search feed's too); ``seconds``: how
+        long a query's search may take, ``everything``: search every source's entries."""
         await self.source_infos()
         selector.source_titles = self._titles
         now, room = self.clock(), definition.limit + 1  # one more tells if there is a next page
         chosen: list[StoredEntry] = []
-        pages = self._entries(definition, before)
+        pages = self._candidates(definition, selector, before, now, seconds, everything)
         shown: dict[str, ShownStory] = {}
         budget = Budget()
         async with aclosing(pages):
@@ -220,10 +232,23 @@ class Publisher:
         next_before = entries[-1].uid if len(chosen) > definition.limit else None
         return Page(definition, entries, before, next_before, shown)
 
-    def _entries(
-        self, definition: FeedDefinition, before: str | None
+    def _candidates(
+        self,
+        definition: FeedDefinition,
+        selector: Selector,
+        before: str | None,
+        now: datetime,
+        seconds: float | None = None,
+        everything: bool = False,
     ) -> AsyncGenerator[list[StoredEntry], None]:
-        """Pages of the feed's candidate entries, newest first (after ``before``)."""
+        """The entries a feed chooses from, newest first: with a query, those the search
+        index matches; else every entry of the feed's sources (a feed over more than
+        MANY_SOURCES reads the newest of all and keeps its own)."""
+        if selector.query is not None:
+            sources = None if everything else definition.source_ids
+            return self.store.search_entries(
+                selector.query, now, source_ids=sources, before=before, timeout=seconds
+            )
         members = self._members.get(definition.id)
         source_ids = None if members is not None else definition.source_ids
         if before is None:
@@ -293,7 +318,7 @@ class Publisher:
         selector.source_titles = self._titles
         judged: list[tuple[StoredEntry, Verdict]] = []
         kept, now, budget = 0, self.clock(), Budget()
-        pages = self._entries(definition, None)
+        pages = self._candidates(definition, selector, None, now)
         async with aclosing(pages):
             async for batch in pages:
                 batch = batch[: candidates - len(judged)]
@@ -419,9 +444,20 @@ class Publisher:
         )
         if before is not None and not page.entries and not await self.store.has_entry(before):
             raise UnknownFeedError(f"{definition.id}/before/{before}.{extension}")
+        document = await self.render_page(page, extension, links)
+        if self.observe_render is not None:
+            self.observe_render(extension, time.perf_counter() - started)
+        return document
+
+    async def render_page(
+        self, page: Page, extension: str, links: PageLinks, *, dated: datetime | None = None
+    ) -> Document:
+        """A selected page as a document in ``extension``'s format, dated by when these bytes
+        were first rendered by any process (store.documents), as curated feeds are; or, a
+        search feed (no document is stored for any query), by ``dated``."""
         render = functools.partial(
             RENDERERS[extension],
-            definition,
+            page.definition,
             page.entries,
             dict(self._infos),  # the thread's own: the loop updates the publisher's
             self.site,
@@ -434,17 +470,16 @@ class Publisher:
             count = len(page.entries)
             return make_document(rendered.body, rendered.media_type, rendered.updated, count)
 
-        # The content decides the date: rendered with a fixed one, hashed, then dated by
-        # when these bytes were first rendered by any process (store.documents). Rendering,
-        # hashing and compressing run in a thread: requests for cached documents are
-        # answered meanwhile.
-        digest = await asyncio.to_thread(_digest, render)
-        key = DocumentKey(definition.id, extension, before or "")
-        changed = await self.store.document_changed_at(key, digest, self.clock())
-        document = await asyncio.to_thread(finish, changed)
+        if dated is None:
+            # The content decides the date: rendered with a fixed one, hashed, then dated by
+            # when these bytes were first rendered by any process (store.documents).
+            # Rendering, hashing and compressing run in a thread: requests for cached
+            # documents are answered meanwhile.
+            digest = await asyncio.to_thread(_digest, render)
+            key = DocumentKey(page.definition.id, extension, page.before or "")
+            dated = await self.store.document_changed_at(key, digest, self.clock())
+        document = await asyncio.to_thread(finish, dated)
         self.renders += 1
-        if self.observe_render is not None:
-            self.observe_render(extension, time.perf_counter() - started)
         return document
 
     def cached(self, feed_id: str, extension: str, before: str | None = None) -> Document | None:
@@ -468,10 +503,14 @@ class Publisher:
         return self._stamp_now(definition)
 
     def _stamp_now(self, definition: FeedDefinition) -> object:
-        generation = self._generations.get(definition.id, 0)
-        if definition.max_age is None:
+        if self.definitions.get(definition.id) is definition:
+            generation = self._generations.get(definition.id, 0)
+        else:  # a search feed's, over every source: any change may change it
+            generation = self._changes
+        if definition.max_age is None and "within:" not in (definition.query or ""):
             return generation
-        # Entries age out of the feed as time passes: re-select at most once a minute.
+        # Entries age out of the feed (max_age, a query's within:) as time passes: re-select
+        # at most once a minute.
         return generation, self.clock().replace(second=0, microsecond=0)
 
     async def _refresh(self) -> None:
@@ -496,6 +535,7 @@ class Publisher:
             if self._versions.get(change.id) == change.content_version:
                 continue  # read again in full (a reload): unchanged
             self._versions[change.id] = change.content_version
+            self._changes += 1
             for feed_id in self._feeds_of.get(change.id, ()):
                 self._generations[feed_id] = self._generations.get(feed_id, 0) + 1
         self._seen = seen

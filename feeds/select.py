@@ -7,6 +7,7 @@ step that decides, decides:
 2. ``max_age``: an entry placed earlier than ``now - max_age`` is out;
 3. ``languages``: an entry whose known language is not listed is out (unknown passes);
 4. ``min_words``: an entry whose body has fewer words is out;
+4b. ``query``: an entry the search query does not match is out (store.search.query);
 5. ``exclude``: the first rule that matches puts the entry out;
 6. ``include``: with no include rules the entry is in; else the first rule that matches
    puts it in, and an entry no rule matches is out;
@@ -24,8 +25,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from feeds.model import FeedDefinition
-from feeds.rules import Budget, EntryText, compile_rule
+from feeds.rules import Budget, EntryText, RuleError, compile_rule
 from store.model import StoredEntry
+from store.search import (
+    Limits,
+    QueryError,
+    SearchQuery,
+    explain_match,
+    parse_query,
+    search_document,
+)
+
+# A configured feed's query is the operator's, not the public's: generous limits.
+FEED_QUERY_LIMITS = Limits(max_length=10_000, max_terms=500)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,23 @@ class Selector:
         self._exclude = [compile_rule(r) for r in definition.exclude]
         self._languages = tuple(language.lower() for language in definition.languages)
         self.source_titles: Mapping[str, str] = dict(source_titles or {})
+        self.query = feed_query(definition)
+
+    def matches_query(self, entry: StoredEntry, now: datetime | None) -> tuple[bool, str]:
+        """Whether the feed's query matches ``entry``, and which parts of it did (or why
+        not); (True, "") for a feed without a query."""
+        if self.query is None:
+            return True, ""
+        title = self.source_titles.get(entry.source_id, "")
+        document = search_document(
+            entry.title,
+            entry.summary,
+            entry.content,
+            entry.authors,
+            entry.categories,
+            f"{entry.source_id} {title}",
+        )
+        return explain_match(self.query, document, entry.sort_at, now or entry.sort_at)
 
     @property
     def has_rules(self) -> bool:
@@ -67,7 +96,11 @@ class Selector:
         text = EntryText(entry, self.source_titles)
         if self.definition.min_words and text.word_count() < self.definition.min_words:
             return Verdict(False, f"fewer than {self.definition.min_words} words (min_words)")
-        return self._judge_rules(text, budget or Budget())
+        matched, why = self.matches_query(entry, now)
+        if not matched:
+            return Verdict(False, why)
+        verdict = self._judge_rules(text, budget or Budget())
+        return Verdict(verdict.included, f"{why}; {verdict.reason}") if why else verdict
 
     def _judge_metadata(self, entry: StoredEntry, now: datetime | None) -> Verdict | None:
         definition = self.definition
@@ -121,6 +154,16 @@ class Selector:
             if self.judge(entry, now, budget).included:
                 chosen.append(entry)
         return chosen
+
+
+def feed_query(definition: FeedDefinition) -> SearchQuery | None:
+    """The feed's parsed query (None without one); RuleError when it cannot be parsed."""
+    if definition.query is None:
+        return None
+    try:
+        return parse_query(definition.query, FEED_QUERY_LIMITS)
+    except QueryError as exc:
+        raise RuleError(f"feed {definition.id!r}: query: {exc}") from exc
 
 
 def select_entries(

@@ -7,6 +7,7 @@
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
     new (really inserted) -> each assigned a story (store.story_index), same transaction
+    new and changed -> the full-text index (store.search.index), same transaction
 
 ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
 second insert does nothing instead of failing. It names no conflict target, so it covers
@@ -46,6 +47,7 @@ from sources.text import clean_entry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 from store.identity import authors_data, content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
+from store.search.index import index_entries
 from store.stories import StoryEntry, StorySettings
 from store.story_index import cluster_entries, story_entry
 from store.tables import Base, EntryRow, TombstoneRow
@@ -102,6 +104,7 @@ def upsert_entries(
     if stories is not None and inserted_keys:
         new = [_story_entry(row) for row in inserts if row["entry_key"] in inserted_keys]
         formed, merged = cluster_entries(conn, new, stories, now)
+    index_entries(conn, source_id, [r for r in inserts if r["entry_key"] in inserted_keys], updates)
     if updates:
         conn.execute(
             update(entries_table).where(entries_table.c.id == bindparam("row_id")), updates

@@ -2,8 +2,9 @@
 
     victims = entries older than now - max_age (by sort time)
             + entries past the newest max_entries (by sort time, then row id)
-    for each victim: tombstone (source, entry key), leave its story, then delete the entry
-                     and the change times of the archive pages it named (store.documents)
+    for each victim: tombstone (source, entry key), leave its story, leave the full-text
+                     index, then delete the entry and the change times of the archive pages
+                     it named (store.documents)
 
 An upstream that still lists a pruned entry does not bring it back as new: store.ingest skips
 keys that have a tombstone. Tombstones are a source id and a key each; they go when their
@@ -20,6 +21,7 @@ from sqlalchemy import Connection, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.model import Retention
+from store.search.index import unindex_entries
 from store.story_index import forget_entries
 from store.tables import EntryRow, FeedDocumentRow, TombstoneRow
 
@@ -42,6 +44,7 @@ def prune_source(conn: Connection, source_id: str, retention: Retention, now: da
     forget_entries(conn, [uid for _, _, uid in victims], now)  # issue 5: out of their stories
     ids = [row_id for row_id, _, _ in victims]
     uids = [uid for _, _, uid in victims]
+    unindex_entries(conn, ids)
     for start in range(0, len(ids), _CHUNK):
         conn.execute(delete(EntryRow).where(EntryRow.id.in_(ids[start : start + _CHUNK])))
         pages = uids[start : start + _CHUNK]  # the archive pages they named are gone too

@@ -61,6 +61,8 @@ from store.model import (
     StorySummary,
 )
 from store.retention import prune_source
+from store.search import SearchQuery
+from store.search.reader import search_pages
 from store.stories import StorySettings
 from store.tables import Base, EntryRow, SourceRow
 from store.types import UTCDateTime
@@ -551,6 +553,30 @@ class Store:
         async with aclosing(pages):
             async for page in pages:
                 yield page
+
+    def search_entries(
+        self,
+        query: SearchQuery,
+        now: datetime,
+        *,
+        source_ids: Sequence[str] | None = None,
+        before: str | None = None,
+        batch: int = 200,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[list[StoredEntry], None]:
+        """Pages of the entries matching ``query`` (of ``source_ids``, else of every source),
+        newest first like :meth:`newest_entries`; with ``before``, those after the entry
+        ``before``. Beyond ``timeout`` seconds: SearchTimeoutError (store.search.reader)."""
+        return search_pages(
+            self.engine,
+            query,
+            now,
+            _entry,
+            source_ids=source_ids,
+            before=before,
+            batch=batch,
+            budget=timeout,
+        )
 
     async def count_entries(self, source_ids: Sequence[str] | None = None) -> dict[str, int]:
         """Stored entries per source id (of ``source_ids`` only, when given)."""

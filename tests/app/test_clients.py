@@ -76,7 +76,13 @@ MATRIX = [
     ("curl", "atom"),
     ("curl", "rss"),
     ("curl", "json"),
+    # A search feed (docs/search.md) whose query every entry matches: the same entries.
+    ("newsboat", "search.atom"),
+    ("reader", "search.atom"),
+    ("reader", "search.json"),
+    ("curl", "search.rss"),
 ]
+SEARCH = "?q=episode+OR+wire"
 
 
 def rss(title: str, items: list[Item]) -> bytes:
@@ -151,6 +157,8 @@ def make_clients(base: str, folder: Path) -> dict[tuple[str, str], Client]:
     clients: dict[tuple[str, str], Client] = {}
     for name, extension in MATRIX:
         url, where = f"{base}feeds/all.{extension}", folder / f"{name}-{extension}"
+        if extension.startswith("search."):
+            url = f"{base}{extension}{SEARCH}"
         if name == "newsboat":
             clients[name, extension] = Newsboat(newsboat, url, where)
         elif name == "reader":

@@ -18,6 +18,7 @@ from feedmill.config import (
     RetentionSettings,
     RuleSettings,
     SchedulerSettings,
+    SearchConfig,
     ServerSettings,
     Settings,
     SourceSettings,
@@ -214,6 +215,7 @@ SECTIONS = [
     ("http", HttpSettings),
     ("websub", WebSubSettings),
     ("stories", StoriesSettings),
+    ("search", SearchConfig),
 ]
 
 
