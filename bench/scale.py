@@ -552,8 +552,9 @@ async def phase_flow(run: Run) -> None:
         config = run.folder / f"flow-{slow_count}.yaml"
         db = Database(run.db.kind, run.folder, f"flow{slow_count}")
         # Every 101st source is slow: 101 is prime to the number of hosts, so the slow ones
-        # spread over all the hosts instead of piling on one (behind its per-host limit).
-        step = 101 if slow_count else count + 1
+        # spread over all the hosts; with --slow-host every 100th (all on one host, behind
+        # its per-host limit: a congested host).
+        step = (100 if run.slow_host else 101) if slow_count else count + 1
         urls = [run.upstream.url(i, "slow" if i % step == step - 1 else "f") for i in range(count)]
         deadline = run.slow_seconds
         write_config(config, db.url, 0, urls)
@@ -722,6 +723,7 @@ class Run:
         self.flow_sources: int = args.flow_sources
         self.ingest_sources: int = args.ingest_sources
         self.slow_seconds: float = args.slow_seconds
+        self.slow_host: bool = args.slow_host
         self.wrk_seconds: int = args.wrk_seconds
         self.folder = folder
         self.now = datetime.now(UTC).replace(microsecond=0)
@@ -768,6 +770,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=0, help="memory: entries to hold")
     parser.add_argument("--flow-sources", type=int, default=5000)
     parser.add_argument("--slow-seconds", type=float, default=10.0)
+    parser.add_argument("--slow-host", action="store_true", help="flow: the slow ones on one host")
     parser.add_argument("--ingest-sources", type=int, default=500)
     parser.add_argument("--wrk-seconds", type=int, default=5)
     args = parser.parse_args()

@@ -22,11 +22,12 @@ Each pull is one log event (INFO when it failed, DEBUG otherwise) and is handed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -133,6 +134,10 @@ class Puller:
         self.polling = polling or PollSettings()
         self.hosts = hosts or HostLimits()
         self._limit = asyncio.Semaphore(concurrency)
+        # Pulls that may wait for one host's slots; past this, the host is congested and
+        # its next sources are postponed rather than hold more of the pulls in flight.
+        self._host_queue = max(self.hosts.concurrency, concurrency // 4)
+        self._waiting: dict[str, int] = {}  # host -> pulls waiting for one of its slots
         self._writes: set[asyncio.Future[Any]] = set()
         self.observe: Callable[[PullResult], None] | None = None
 
@@ -201,11 +206,19 @@ class Puller:
         if held is not None:  # the host asked every one of its sources to wait (Retry-After)
             await self._write(self.store.postpone(source.id, held))
             return PullResult(source.id, postponed=True)
+        slot = self.hosts.slot(host)
+        if slot.locked() and self._waiting.get(host, 0) >= self._host_queue:
+            # Its host is busy with as many pulls as may wait for it (slow, or with many
+            # feeds due at once): come back later rather than hold a place among the pulls
+            # in flight, which the sources of other hosts need.
+            later = self.clock() + timedelta(seconds=self.settings.deadline)
+            await self._write(self.store.postpone(source.id, later))
+            return PullResult(source.id, postponed=True)
         loop = asyncio.get_running_loop()
         started: float | None = None
         took: float | None = None
         try:
-            async with self.hosts.slot(host):
+            async with self._host_slot(host, slot):
                 started = loop.time()
                 fetched = await fetch_feed(
                     self.client, source.fetch_url, source.validators, self.settings
@@ -216,6 +229,21 @@ class Puller:
             if took is None and started is not None:
                 took = loop.time() - started
             return replace(await self._record_failure(source, host, error), fetch_seconds=took)
+
+    @contextlib.asynccontextmanager
+    async def _host_slot(self, host: str, slot: asyncio.Semaphore) -> AsyncIterator[None]:
+        """One of the host's slots, counting the pulls waiting for one."""
+        self._waiting[host] = self._waiting.get(host, 0) + 1
+        try:
+            await slot.acquire()
+        finally:
+            self._waiting[host] -= 1
+            if not self._waiting[host]:
+                del self._waiting[host]
+        try:
+            yield
+        finally:
+            slot.release()
 
     async def _record_success(self, source: StoredSource, fetched: FetchResult) -> PullResult:
         now = self.clock()

@@ -264,3 +264,49 @@ async def test_a_slow_upstream_holds_only_its_own_slot(
     assert done[-1] == "a-held"
     assert sorted(r.source_id for r in results) == sorted(d.id for d in definitions)
     assert [r.error for r in results] == [None] * 7
+
+
+async def test_a_congested_host_does_not_hold_the_pulls_of_the_others(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    """One host that does not answer, with many sources due: its pulls take its slot and
+    the places that may wait for it, its next sources are postponed, and every source of the
+    other host is pulled meanwhile (waiting, they would fill every place in flight)."""
+    held = threading.Event()
+    port = upstream.base_url.rsplit(":", 1)[1]
+    definitions = []
+    for n in range(8):  # 127.0.0.1: all held
+        upstream.add(f"/held{n}.rss", TINY_RSS, content_type="application/rss+xml", hold=held)
+        url = f"http://127.0.0.1:{port}/held{n}.rss"
+        definitions.append(SourceDefinition(f"a-held{n}", url, None, timedelta(hours=1)))
+    for n in range(6):  # localhost: quick
+        upstream.add(f"/quick{n}.rss", TINY_RSS, content_type="application/rss+xml")
+        url = f"http://localhost:{port}/quick{n}.rss"
+        definitions.append(SourceDefinition(f"b-quick{n}", url, None, timedelta(hours=1)))
+    await store.sync_sources(definitions, clock())
+    async with make_client(ROOMY) as client:
+        puller = Puller(
+            store, client, ROOMY, clock, polling=POLLING, concurrency=4, hosts=HostLimits(1)
+        )
+        done: list[PullResult] = []
+        quick_done = asyncio.Event()
+
+        def observe(result: PullResult) -> None:
+            done.append(result)
+            if sum(r.source_id.startswith("b-") for r in done) == 6:
+                quick_done.set()
+
+        puller.observe = observe
+        cycle = asyncio.ensure_future(puller.pull_due())
+        try:
+            await asyncio.wait_for(quick_done.wait(), timeout=20)
+        finally:
+            held.set()
+        results = {r.source_id: r for r in await cycle}
+    postponed = sorted(i for i, r in results.items() if r.postponed)
+    assert len(postponed) == 6  # one pulled, one waiting for the slot, the rest later
+    assert all(i.startswith("a-held") for i in postponed)
+    later = clock() + timedelta(seconds=ROOMY.deadline)
+    polls = [(await store.get_source(i)).next_poll_at for i in postponed]
+    assert polls == [later] * len(postponed)
+    assert [r.error for r in results.values()] == [None] * 14
