@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -69,6 +70,11 @@ T = TypeVar("T")
 
 # How long a claimed source stays claimed if the process dies before recording an outcome.
 CLAIM_LEASE = timedelta(minutes=10)
+# Whether a pull may be postponed when its host is congested: in a heartbeat's flow, yes; in
+# `feedmill fetch` (Puller.pull_many: these sources, now), no.
+_POSTPONE_CONGESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "postpone_congested", default=False
+)
 
 
 def default_owner() -> str:
@@ -149,6 +155,7 @@ class Puller:
         that fall due meanwhile."""
         results: list[PullResult] = []
         running: set[asyncio.Task[PullResult]] = set()
+        flowing = _POSTPONE_CONGESTED.set(True)  # the pulls started here (tasks copy it)
         try:
             while True:
                 if free := self._batch - len(running):
@@ -167,6 +174,8 @@ class Puller:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
             raise
+        finally:
+            _POSTPONE_CONGESTED.reset(flowing)
 
     async def pull_many(self, sources: Iterable[StoredSource]) -> list[PullResult]:
         return list(await asyncio.gather(*(self._pull_limited(s) for s in sources)))
@@ -207,7 +216,8 @@ class Puller:
             await self._write(self.store.postpone(source.id, held))
             return PullResult(source.id, postponed=True)
         slot = self.hosts.slot(host)
-        if slot.locked() and self._waiting.get(host, 0) >= self._host_queue:
+        congested = slot.locked() and self._waiting.get(host, 0) >= self._host_queue
+        if congested and _POSTPONE_CONGESTED.get():
             # Its host is busy with as many pulls as may wait for it (slow, or with many
             # feeds due at once): come back later rather than hold a place among the pulls
             # in flight, which the sources of other hosts need.

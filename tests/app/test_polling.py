@@ -310,3 +310,23 @@ async def test_a_congested_host_does_not_hold_the_pulls_of_the_others(
     polls = [(await store.get_source(i)).next_poll_at for i in postponed]
     assert polls == [later] * len(postponed)
     assert [r.error for r in results.values()] == [None] * 14
+
+
+async def test_fetch_pulls_every_source_it_is_given_however_busy_the_host(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    """`feedmill fetch` (pull_many) never postpones: one host, one slot, four sources."""
+    port = upstream.base_url.rsplit(":", 1)[1]
+    definitions = []
+    for n in range(4):
+        upstream.add(f"/one{n}.rss", TINY_RSS, content_type="application/rss+xml", drip=0.01)
+        url = f"http://127.0.0.1:{port}/one{n}.rss"
+        definitions.append(SourceDefinition(f"one{n}", url, None, timedelta(hours=1)))
+    await store.sync_sources(definitions, clock())
+    async with make_client(ROOMY) as client:
+        puller = Puller(
+            store, client, ROOMY, clock, polling=POLLING, concurrency=4, hosts=HostLimits(1)
+        )
+        results = await puller.pull_many(await store.list_sources())
+    assert [(r.postponed, r.error) for r in results] == [(False, None)] * 4
+    assert all(len(upstream.requests_for(f"/one{n}.rss")) == 1 for n in range(4))
