@@ -2,6 +2,7 @@
 
     for source in store.claim_due_sources(now, lease, owner):   # a lease per source, in the db
         if its host is held (shared Retry-After): store.postpone(source, until)
+        if its host is congested (in a heartbeat): store.postpone(source, now + deadline)
         with a per-host slot: result = fetch_feed(client, source.fetch_url, validators)
         redirect count / discovery -> the effective URL          (sources.policy)
         if 304 or same body hash:  store.record_not_modified(source, next poll, state)
