@@ -286,8 +286,8 @@ def _json_default(value: Any) -> Any:
 
 
 async def _sources(settings: Settings, args: argparse.Namespace) -> int:
-    """One page of the active sources, failing first, with the count in each state: as
-    quick with 50,000 sources as with 50 (the paging is SQL, as on the status page)."""
+    """One page of the active sources, failing first, with the count in each state (the
+    paging is SQL, as on the status page: no listing of every source)."""
     if args.state and args.state not in (*STATES, FAILING):
         raise UsageError(f"--state: one of {', '.join([*STATES, FAILING])}, not {args.state!r}")
     query = StatusQuery(state=args.state, text=args.search.strip(), page=args.page)

@@ -89,7 +89,7 @@ def _checked(value: Any, make: Callable[[], timedelta]) -> timedelta:
 
 
 # An http(s) URL that sources.urls.check_url certainly accepts, told in one regular
-# expression (a config of 50,000 sources spends seconds in the full check): a host name
+# expression (the full check, per source, dominates reading a config of many sources): a host name
 # whose last label starts with a letter, or a canonical IPv4 address; a port in range; then
 # printable ASCII only. Anything else gets the full check.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -510,7 +510,7 @@ def load_config(path: Path, *, check_driver: bool = False) -> Settings:
     ``check_driver``, a database whose driver is not installed is a problem as well.
 
     Python's cycle collector is paused meanwhile: the values read make no cycles, and with
-    tens of thousands of sources its passes over them took two thirds of the time."""
+    many sources its passes over the growing heap would take most of the time."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -568,9 +568,9 @@ MAX_YAML_NODES = 100_000
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's parser when PyYAML was built with it (its wheels are), which reads a config
-    of tens of thousands of sources in a fraction of the pure-Python parser's time; with a
-    quicker answer for the plain scalars no implicit type could match (most of them)."""
+    """libyaml's parser when PyYAML was built with it (its wheels are), much quicker than
+    the pure-Python one on a config of many sources; with a quicker answer for the plain
+    scalars no implicit type could match (most of them)."""
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> Any:
         if kind is yaml.ScalarNode and not self.yaml_path_resolvers:

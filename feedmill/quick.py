@@ -1,6 +1,6 @@
 """The server's quick path: a feed document that is cached and known current is answered as
 soon as its request's headers are parsed, without the ASGI round (a task, a scope, two sends
-through uvicorn's checks) that costs several times the answer itself.
+through uvicorn's checks), which costs more than the answer itself.
 
     request headers parsed (uvicorn's httptools protocol)
       GET or HEAD, no query, nothing else in flight on the connection, the app's
