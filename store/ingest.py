@@ -5,7 +5,7 @@
     new    -> INSERT ... ON CONFLICT (source_id, entry_key) DO NOTHING (executemany, row count)
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
-    new (really inserted) -> each assigned a story (store.story_index), same transaction
+    new (really inserted) -> each assigned a story (store.story_store), same transaction
 
 ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
 second insert does nothing instead of failing. The insert is a plain executemany (the drivers'
@@ -41,8 +41,8 @@ from sources.model import ParsedEntry
 from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 from store.identity import content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
-from store.stories import StoryEntry, StorySettings
-from store.story_index import cluster_entries, story_entry
+from store.stories import StoryEntry
+from store.story_store import StoryClusterer, story_entry
 from store.tables import Base, EntryRow, TombstoneRow
 
 _CHUNK = 500  # keys per IN (...) lookup: well under every database's parameter limit
@@ -67,7 +67,7 @@ def upsert_entries(
     entries: Sequence[ParsedEntry],
     now: datetime,
     tracking: TrackingFilter = DEFAULT_FILTER,
-    stories: StorySettings | None = None,
+    stories: StoryClusterer | None = None,
     *,
     exact: bool = False,
 ) -> IngestCounts:
@@ -90,7 +90,7 @@ def upsert_entries(
     inserted = len(inserted_keys)
     if stories is not None and inserted_keys:
         new = [_story_entry(row) for row in inserts if row["entry_key"] in inserted_keys]
-        cluster_entries(conn, new, stories, now)
+        stories.cluster(conn, new, now)
     if updates:
         conn.execute(
             update(entries_table).where(entries_table.c.id == bindparam("row_id")), updates
@@ -133,11 +133,11 @@ def _insert_returning(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
 
 
 def _story_entry(row: dict[str, Any]) -> StoryEntry:
-    """What clustering sees of a new entry (store.story_index.story_entry)."""
+    """What clustering sees of a new entry (store.story_store.story_entry)."""
     return story_entry(
         row["uid"],
         row["source_id"],
-        row["published"] or row["sort_at"],
+        row["sort_at"],
         row["title"],
         row["summary"],
         row["content"],
