@@ -124,9 +124,16 @@ def load_members(conn: Connection, index: StoryIndex) -> None:
     source of their stories; ``index.seq`` becomes the clock's."""
     index.seq = conn.execute(select(StoryClockRow.seq)).scalar() or 0
     newest = conn.execute(select(func.max(_MEMBER.published))).scalar()
-    if newest is not None:
-        since = _MEMBER.published >= newest - index.horizon
-        _add_rows(conn, index, conn.execute(_members_query(index).where(since)))
+    if newest is None:
+        return
+    since = newest - index.horizon
+    held = select(_MEMBER.story_id).where(_MEMBER.published >= since).scalar_subquery()
+    sources: dict[str, set[str]] = defaultdict(set)
+    query = select(_MEMBER.story_id, _MEMBER.source_id).where(_MEMBER.story_id.in_(held))
+    for story_id, source_id in conn.execute(query.distinct()):
+        sources[story_id].add(source_id)
+    rows = conn.execute(_members_query(index).where(_MEMBER.published >= since))
+    _add_rows(conn, index, rows, sources)
 
 
 def catch_up(conn: Connection, index: StoryIndex) -> None:
@@ -154,9 +161,15 @@ def _members_query(index: StoryIndex) -> Any:
     ).join(EntryRow, EntryRow.uid == _MEMBER.entry_uid)
 
 
-def _add_rows(conn: Connection, index: StoryIndex, rows: Iterable[Any]) -> None:
+def _add_rows(
+    conn: Connection,
+    index: StoryIndex,
+    rows: Iterable[Any],
+    sources: dict[str, set[str]] | None = None,
+) -> None:
     rows = list(rows)
-    sources = _story_sources(conn, sorted({row.story_id for row in rows}))
+    if sources is None:
+        sources = _story_sources(conn, sorted({row.story_id for row in rows}))
     old = [
         story_entry(r.entry_uid, r.source_id, r.published, r.title, r.summary, r.content, None)
         for r in rows

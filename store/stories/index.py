@@ -110,9 +110,11 @@ class StoryIndex:
         self._term_id: dict[int, int] = {}
         self._df = array("i")
         self._postings: list[array[int]] = []
-        self._members: dict[str, set[int]] = {}
-        self._story_sources: dict[str, set[str]] = {}
-        self._by_link: dict[str, set[int]] = {}
+        # Lists and tuples rather than sets: a story has a few members and sources, a link
+        # one entry or two, and a small set costs four times a small list.
+        self._members: dict[str, list[int]] = {}
+        self._story_sources: dict[str, tuple[str, ...]] = {}
+        self._by_link: dict[str, list[int]] = {}
         self._scratch = np.zeros(1024, np.float64)
         self.live = 0
         self.newest = -math.inf  # the latest time of any member held (a POSIX timestamp)
@@ -144,8 +146,7 @@ class StoryIndex:
             self._move(slot, story_id)
         else:
             self._append(features, story_id)
-        self._story_sources.setdefault(story_id, set()).update(sources)
-        self._story_sources[story_id].add(features.source_id)
+        self._add_sources(story_id, (*sources, features.source_id))
 
     def _append(self, features: EntryFeatures, story_id: str) -> None:
         slot = len(self._uids)
@@ -174,9 +175,9 @@ class StoryIndex:
         self._terms.extend(terms)
         self._flags.frombytes(flags.tobytes())
         self._starts.append(len(self._terms))
-        self._members.setdefault(story_id, set()).add(slot)
+        self._members.setdefault(story_id, []).append(slot)
         if features.link:
-            self._by_link.setdefault(features.link, set()).add(slot)
+            self._by_link.setdefault(features.link, []).append(slot)
         self.live += 1
 
     def _move(self, slot: int, story_id: str) -> None:
@@ -186,8 +187,14 @@ class StoryIndex:
         self._leave(slot, old)
         self._story[slot] = story_id
         self._code[slot] = self._code_of(story_id)
-        self._members.setdefault(story_id, set()).add(slot)
-        self._story_sources.setdefault(story_id, set()).add(self._sources[slot])
+        self._members.setdefault(story_id, []).append(slot)
+        self._add_sources(story_id, (self._sources[slot],))
+
+    def _add_sources(self, story_id: str, sources: Iterable[str]) -> None:
+        known = self._story_sources.get(story_id, ())
+        more = [s for s in dict.fromkeys(sources) if s not in known]
+        if more or story_id not in self._story_sources:
+            self._story_sources[story_id] = (*known, *more)
 
     def _code_of(self, story_id: str) -> int:
         code = self._story_code.get(story_id)
@@ -197,7 +204,7 @@ class StoryIndex:
 
     def _leave(self, slot: int, story_id: str) -> None:
         members = self._members[story_id]
-        members.discard(slot)
+        members.remove(slot)
         if not members:
             del self._members[story_id]
             self._story_sources.pop(story_id, None)
@@ -238,7 +245,7 @@ class StoryIndex:
         link = self._links[slot]
         if link:
             slots = self._by_link[link]
-            slots.discard(slot)
+            slots.remove(slot)
             if not slots:
                 del self._by_link[link]
 
@@ -273,8 +280,8 @@ class StoryIndex:
         self._code = array("i", [self._code_of(story_id) for story_id in self._story])
         self._alive = bytearray(b"\x01" * len(kept))
         self._slot = {uid: slot for slot, uid in enumerate(self._uids)}
-        self._members = {s: {renumber[i] for i in slots} for s, slots in self._members.items()}
-        self._by_link = {k: {renumber[i] for i in slots} for k, slots in self._by_link.items()}
+        self._members = {s: [renumber[i] for i in slots] for s, slots in self._members.items()}
+        self._by_link = {k: [renumber[i] for i in slots] for k, slots in self._by_link.items()}
 
     # -- decisions ----------------------------------------------------------------------
 
@@ -291,9 +298,10 @@ class StoryIndex:
         return decision
 
     def merge(self, keep: str, gone: str) -> None:
+        sources = self._story_sources.get(gone, ())  # its members let go of had some too
         for slot in sorted(self._members.get(gone, ())):
             self._move(slot, keep)
-        self._story_sources.setdefault(keep, set()).update(self._story_sources.pop(gone, ()))
+        self._add_sources(keep, sources)
         self.merged += 1
 
     def decide(self, features: EntryFeatures) -> StoryDecision:
@@ -475,7 +483,7 @@ class StoryIndex:
         for score in scores[1:]:
             if not score.matches or score.score < threshold:
                 continue
-            sources = self._story_sources[score.story_id]
+            sources = set(self._story_sources[score.story_id])
             if sources & taken:
                 continue
             group.add(score.story_id)
