@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-test  ## benchmarks; figures go to BENCHMARKS.md by ha
 	$(BIN)/python bench/serve.py  # needs nginx and wrk: installs them with apt-get when root
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/story_ingest.py
+	$(BIN)/python bench/story_serve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -49,7 +49,7 @@ class StorySettings:
     number_weight: float = 2.0
     title_weight: float = 1.5
     time_decay: float = 0.3
-    max_candidates: int = 200  # members scored per entry at most (sharing its rarest terms)
+    max_candidates: int = 100  # members scored per entry at most (sharing its heaviest terms)
 
     def __post_init__(self) -> None:
         if self.cluster not in ("auto", "always", "never"):

@@ -17,6 +17,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Iterable
+from functools import lru_cache
 
 TITLE, NAME, NUMBER = 1, 2, 4
 
@@ -52,6 +53,8 @@ COMMON = frozenset(_COMMON_WORDS.split())
 
 def plain_text(text: str) -> str:
     """Tags dropped, entities decoded, Unicode compatibility form (case kept)."""
+    if text.isascii() and "<" not in text and "&" not in text:
+        return text  # what the rest would give back
     return unicodedata.normalize("NFKC", html.unescape(_TAG.sub(" ", text)))
 
 
@@ -68,6 +71,10 @@ def _field_terms(text: str, *, headline: bool) -> Iterable[tuple[str, int]]:
     found = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
     names_here = not (headline and _title_case(found))
     for word, start in found:
+        if word.isascii() and word.isalpha() and word.islower():  # most words: plain ones
+            if len(word) > 1 and word not in COMMON:
+                yield word, 0
+            continue
         if word[0].isdigit() or not word[0].isalpha():
             yield word.replace(",", "").rstrip("."), NUMBER
             continue
@@ -104,6 +111,7 @@ def _is_name(word: str, text: str, start: int, names_here: bool) -> bool:
     return at >= 0 and text[at] not in _SENTENCE_END
 
 
+@lru_cache(maxsize=1 << 16)
 def term_hash(term: str) -> int:
     """A term's 32-bit key (CRC-32 of its UTF-8): what the index and the store keep."""
     return zlib.crc32(term.encode("utf-8", "surrogatepass"))
