@@ -20,7 +20,7 @@ clustering. A transaction that fails after changing the index drops it (rebuilt 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -221,7 +221,11 @@ def write_decisions(
     conn.execute(
         insert(StoryMemberRow).on_conflict_do_nothing(index_elements=["entry_uid"]), members
     )
-    changed = {row["story_id"] for row in members}
+    sizes = Counter(row["story_id"] for row in members)
+    # Stories that gained a member from elsewhere: joined, merged into, or founded here
+    # and joined here. A story founded by one entry is right as inserted.
+    changed = {_final(final, d.story_id) for d in decisions if d.joined}
+    changed |= {story_id for story_id, size in sizes.items() if size > 1}
     for gone, keep in final.items():
         keep = _final(final, keep)
         conn.execute(
@@ -231,9 +235,10 @@ def write_decisions(
         )
         conn.execute(delete(StoryRow).where(StoryRow.id == gone))
         changed.add(keep)
-    stories = [_story_row(story_id, now) for story_id in sorted(changed)]  # founded ones
+    stories = [_story_row(story_id, now) for story_id in sorted(sizes)]  # founded ones
     conn.execute(insert(StoryRow).on_conflict_do_nothing(index_elements=["id"]), stories)
-    bump_sources(conn, refresh_stories(conn, sorted(changed), now))
+    if changed:
+        bump_sources(conn, refresh_stories(conn, sorted(changed), now))
 
 
 def _final(final: dict[str, str], story_id: str) -> str:
