@@ -44,8 +44,12 @@ from store.stories.text import NAME, NUMBER, TITLE, entry_terms, plain_text, ter
 # The IDF counts this many documents more than the window holds, so that in a window of a
 # few entries a term two of them share is not taken for a common one.
 BACKGROUND_DOCUMENTS = 1000
+SHORT_TEXT = 12  # terms below which an entry's cosines are scaled down
 SCORES_KEPT = 5  # candidate stories a decision reports, best first
 LOOKUP_TERMS = 12  # an entry's heaviest terms, whose members are its candidates
+# With an embedder, the word cosine's share of the score (the vectors' cosine has the rest):
+# chosen on half A of story-rewrites (bench/dedup.py).
+LEXICAL_SHARE = 0.3
 EMBED_WORDS = 96  # an embedder reads the title and the start of the summary
 SAME_SOURCE = "same source"
 
@@ -362,12 +366,17 @@ class StoryIndex:
         dots = np.add.reduceat(member_weights * entry_weights, offsets)
         norms = np.sqrt(np.add.reduceat(member_weights * member_weights, offsets))
         cosines = dots / (norms * norm)
+        # Few terms are thin evidence (a headline with no summary): the cosine of entries
+        # with fewer than SHORT_TEXT terms is scaled down.
+        scarce = np.minimum(1.0, lengths / SHORT_TEXT) * min(1.0, len(known) / SHORT_TEXT)
+        cosines *= np.sqrt(scarce)
         published = np.frombuffer(self._published, np.float64)[candidates]
         window = settings.window.total_seconds()
         apart = np.abs(published - features.published.timestamp()) / window
         scores = cosines * (1 - settings.time_decay * apart)
         if settings.embedder and features.embedding:
-            scores = self._with_vectors(features.embedding, candidates, scores)
+            blended = self._with_vectors(features.embedding, candidates, cosines)
+            scores = blended * (1 - settings.time_decay * apart)
         return self._story_scores(features.source_id, candidates, cosines, scores)
 
     def _scratch_for(self, size: int) -> npt.NDArray[np.float64]:
@@ -412,17 +421,20 @@ class StoryIndex:
         self,
         vector: bytes,
         candidates: npt.NDArray[np.intp],
-        scores: npt.NDArray[np.float64],
+        cosines: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.float64]:
-        """The mean of the lexical score and the cosine of the sentence vectors (members
-        without a vector keep their lexical score)."""
-        entry = unpack_vectors([vector])[0]
-        blended = scores.copy()
-        for i, slot in enumerate(candidates.tolist()):
-            member = self._vectors[slot]
-            if member and len(member) == len(vector):
-                cosine = float(unpack_vectors([member])[0] @ entry)
-                blended[i] = (scores[i] + cosine) / 2
+        """LEXICAL_SHARE of the word cosine plus the rest of the sentence vectors' cosine
+        (members without a vector keep their word cosine)."""
+        blended = cosines.copy()
+        usable = [
+            i
+            for i, slot in enumerate(candidates.tolist())
+            if len(self._vectors[slot]) == len(vector)
+        ]
+        if usable:
+            members = unpack_vectors([self._vectors[candidates[i]] for i in usable])
+            meaning = members @ unpack_vectors([vector])[0]
+            blended[usable] = LEXICAL_SHARE * cosines[usable] + (1 - LEXICAL_SHARE) * meaning
         return blended
 
     def _story_scores(

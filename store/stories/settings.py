@@ -32,9 +32,10 @@ class StorySettings:
     ``window`` apart (in proportion between). An entry joins the story of its best-scoring
     member of another source within ``window``: as a near-copy at ``near_copy_threshold``
     of the cosine, as the same event at ``event_threshold`` of the score. With an embedder,
-    the event score is the mean of that score and the cosine of the sentence vectors, against
-    ``embedding_threshold``. An entry that scores at least ``merge_threshold`` against other
-    stories too bridges them: they merge when no source has entries in two (0: never).
+    the event score is 0.3 of the terms' cosine plus 0.7 of the sentence vectors' cosine, less
+    the same time decay, against ``embedding_threshold``. An entry that scores at least
+    ``merge_threshold`` against other stories too bridges them: they merge when no source
+    has entries in two (0: never).
     """
 
     cluster: str = "auto"  # auto: while a curated feed has dedupe: story; always; never
