@@ -15,9 +15,10 @@ The syndicated set (tests/data/syndicated: near-copies and hard negatives) is th
 regression check; news-dedup (../shared/corpus/news-dedup: 6,366 headlines, no summaries,
 broad topic labels) the large one, reported as the best recall at precision >= 0.95 over
 the event threshold (the near-copy threshold at least the same), with the default weights
-and with every word weighing alike. The baseline is a plain single-link TF-IDF cosine of title + summary
-(IDF over the whole set, the same-source rule, the same window). With the embeddings extra
-installed the embedder's threshold is chosen the same way.
+and with every word weighing alike. The baseline is a plain single-link TF-IDF cosine of
+title + summary (IDF over the whole set, the same-source rule, the same window). With the
+embeddings extra installed, the embedder's threshold and the words' share of its score are
+chosen the same way.
 """
 
 from __future__ import annotations
