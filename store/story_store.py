@@ -4,11 +4,11 @@ stories read back for curated feeds, explain and the status page.
     an ingest's new entries, inside its transaction (StoryClusterer.transaction held):
       seq = UPDATE story_clock SET seq = seq + 1      # the row lock: clustering writers
                                                       # of every process take turns
-      no index yet?  build it: the members of the window (terms, vectors) and their
-                     stories' sources                 (load_members)
+      no index yet?  build it: the members within its horizon (terms, vectors) and
+                     their stories' sources           (load_members)
       else catch up: members written since index.seq by other processes
-      index.evict(now - window); index.forget(entries pruned since)
-      decision = index.assign(features) per entry, oldest first   (store.stories)
+      index.forget(entries this process pruned since)
+      per entry, oldest first: index.evict(); decision = index.assign(features)
       write: founded stories, members (terms, vector, kind, scores, seq), merges
              (members relabelled, the merged-away row deleted), changed stories recounted,
              their sources' content versions bumped
