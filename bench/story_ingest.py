@@ -185,10 +185,16 @@ async def measure_build(url: str) -> None:
             )
             await conn.execute(
                 insert(EntryRow),
-                [_entry_row(u, s, e) for u, (s, e) in zip(uids, batch, strict=True)],
+                [
+                    entry_row(u, s, e.published or NOW, e.link, e.title or "", e.summary or "")
+                    for u, (s, e) in zip(uids, batch, strict=True)
+                ],
             )
-            await conn.execute(insert(StoryRow), [_story_row(f) for f in found])
-            await conn.execute(insert(StoryMemberRow), [_member_row(f) for f in found])
+            await conn.execute(insert(StoryRow), [story_row(f.uid, 1, f.published) for f in found])
+            await conn.execute(
+                insert(StoryMemberRow),
+                [member_row(f.uid, f.uid, f.source_id, f.published, f.terms) for f in found],
+            )
         if conn.dialect.name == "postgresql":
             await conn.execute(text("ANALYZE"))
 
@@ -224,16 +230,18 @@ async def measure_build(url: str) -> None:
     await store.close()
 
 
-def _entry_row(uid: str, source_id: str, entry: ParsedEntry) -> dict[str, Any]:
-    when = entry.published or NOW
+def entry_row(
+    uid: str, source_id: str, when: datetime, link: str | None, title: str, summary: str
+) -> dict[str, Any]:
+    """An entries row, as written by the benches that fill a store directly."""
     return {
         "source_id": source_id,
         "entry_key": uid,
         "uid": uid,
-        "link": entry.link,
-        "canonical_link": entry.link,
-        "title": entry.title,
-        "summary": entry.summary,
+        "link": link,
+        "canonical_link": link,
+        "title": title,
+        "summary": summary,
         "authors": [],
         "categories": [],
         "enclosures": [],
@@ -245,27 +253,29 @@ def _entry_row(uid: str, source_id: str, entry: ParsedEntry) -> dict[str, Any]:
     }
 
 
-def _story_row(found: Any) -> dict[str, Any]:
+def story_row(story_id: str, size: int, when: datetime) -> dict[str, Any]:
     return {
-        "id": found.uid,
-        "representative_uid": found.uid,
-        "member_count": 1,
-        "source_count": 1,
-        "created_at": found.published,
-        "updated_at": found.published,
+        "id": story_id,
+        "representative_uid": story_id,
+        "member_count": size,
+        "source_count": size,
+        "created_at": when,
+        "updated_at": when,
     }
 
 
-def _member_row(found: Any) -> dict[str, Any]:
+def member_row(
+    uid: str, story_id: str, source_id: str, when: datetime, terms: bytes | None = None
+) -> dict[str, Any]:
     return {
-        "entry_uid": found.uid,
-        "story_id": found.uid,
-        "source_id": found.source_id,
-        "published": found.published,
-        "terms": found.terms,
-        "kind": None,
+        "entry_uid": uid,
+        "story_id": story_id,
+        "source_id": source_id,
+        "published": when,
+        "terms": terms,
+        "kind": None if uid == story_id else "event",
         "scores": [],
-        "joined_at": found.published,
+        "joined_at": when,
         "seq": 1,
     }
 

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, text  # noqa: E402
+from story_ingest import entry_row, member_row, story_row  # noqa: E402
 
 from feeds import Publisher  # noqa: E402
 from feeds.model import FeedDefinition, Site  # noqa: E402
@@ -61,9 +62,11 @@ async def fill(store: Store, count: int) -> None:
             for position, source in enumerate(rng.sample(sources, size)):
                 uid = story_id if position == 0 else uuid.uuid4().hex
                 when = START + spacing * (made + position)
-                entries.append(_entry(uid, source, when, made + position))
-                members.append(_member(uid, story_id, source, when))
-            stories.append(_story(story_id, size, when))
+                number = made + position
+                link = f"https://{source}.example/{number}"
+                entries.append(entry_row(uid, source, when, link, f"Story {number}", TEXT))
+                members.append(member_row(uid, story_id, source, when))
+            stories.append(story_row(story_id, size, when))
             made += size
             if len(entries) >= 20_000 or made >= count:
                 await conn.execute(insert(EntryRow), entries)
@@ -72,52 +75,6 @@ async def fill(store: Store, count: int) -> None:
                 entries, members, stories = [], [], []
         if conn.dialect.name == "postgresql":
             await conn.execute(text("ANALYZE"))
-
-
-def _entry(uid: str, source: str, when: datetime, number: int) -> dict[str, Any]:
-    link = f"https://{source}.example/{number}"
-    return {
-        "source_id": source,
-        "entry_key": uid,
-        "uid": uid,
-        "link": link,
-        "canonical_link": link,
-        "title": f"Story number {number}",
-        "summary": TEXT,
-        "authors": [],
-        "categories": [],
-        "enclosures": [],
-        "published": when,
-        "sort_at": when,
-        "first_seen_at": when,
-        "changed_at": when,
-        "content_hash": uid,
-    }
-
-
-def _member(uid: str, story_id: str, source: str, when: datetime) -> dict[str, Any]:
-    kind = None if uid == story_id else "event"
-    return {
-        "entry_uid": uid,
-        "story_id": story_id,
-        "source_id": source,
-        "published": when,
-        "kind": kind,
-        "scores": [],
-        "joined_at": when,
-        "seq": 1,
-    }
-
-
-def _story(story_id: str, size: int, when: datetime) -> dict[str, Any]:
-    return {
-        "id": story_id,
-        "representative_uid": story_id,
-        "member_count": size,
-        "source_count": size,
-        "created_at": when,
-        "updated_at": when,
-    }
 
 
 async def first_renders(store: Store, rounds: int = 5) -> dict[str, float]:
