@@ -382,8 +382,8 @@ class Store:
         take turns. A SQLite ``:memory:`` database has only its async connection:
         ``run_sync`` there."""
         if self._thread_engine is None:
-            with self._clustering():
-                async with self._writing() as conn:
+            async with self._writing() as conn:  # the write turn first: then no one waits
+                with self._clustering():
                     return await conn.run_sync(work)
         async with self._write_turn if self._serial else nullcontext():
             loop = asyncio.get_running_loop()
