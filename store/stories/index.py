@@ -334,7 +334,7 @@ class StoryIndex:
         return StoryScore(story_id, MatchKind.LINK, 1.0, 1.0, None, excluded)
 
     def _similar_stories(self, features: EntryFeatures) -> list[StoryScore]:
-        """Every story with a member sharing one of the entry's rarer terms, scored by its
+        """Every story with a member sharing one of the entry's heaviest terms, scored by its
         best such member; matching ones first, then by score."""
         settings = self.settings
         keys, flags = features.keys_and_flags()
