@@ -396,7 +396,7 @@ class StoryIndex:
         """The live members within the window that share one of the entry's heaviest terms
         (names, figures, rare words): up to LOOKUP_TERMS of its terms held by other members,
         heaviest first (then by key), while their frequencies add up to at most
-        ``max_candidates``; sorted slots."""
+        ``max_candidates`` (when none does, see below); sorted slots."""
         budget = self.settings.max_candidates
         terms = sorted(
             (-float(weights[i]), keys[i], term, int(df[i]) - 1)
@@ -409,12 +409,19 @@ class StoryIndex:
                 continue
             budget -= count
             found.append(np.frombuffer(self._postings[term], np.int32))
+        window = self.settings.window.total_seconds()
+        if not found and terms:
+            # Every term is common here: the heaviest one's members, in a time band as
+            # much narrower than the window as the term is more frequent than the budget.
+            _, _, term, count = terms[0]
+            found.append(np.frombuffer(self._postings[term], np.int32))
+            window *= self.settings.max_candidates / count
         if not found:
             return np.empty(0, np.intp)
         slots = np.unique(np.concatenate(found)).astype(np.intp)
         alive = np.frombuffer(self._alive, np.uint8)[slots] == 1
         near = np.abs(np.frombuffer(self._published, np.float64)[slots] - published)
-        kept: npt.NDArray[np.intp] = slots[alive & (near <= self.settings.window.total_seconds())]
+        kept: npt.NDArray[np.intp] = slots[alive & (near <= window)]
         return kept
 
     def _with_vectors(
