@@ -366,6 +366,7 @@ async def test_a_new_process_builds_its_index_from_the_members_and_decides_alike
         assert story is not None and story.id == entry_uid("wire", "w1")
         assert again.clusterer is not None and again.clusterer.index is not None
         assert len(again.clusterer.index) == 3
+        assert again.story_counts() == {"founded": 0, "joined": 1, "merged": 0, "held": 3}
     finally:
         await again.close()
 
