@@ -51,7 +51,6 @@ DEFAULT_TRACKING_PARAMETERS: tuple[str, ...] = (
     "vero_id",
     "wickedid",
     "__s",
-    "ref",
 )
 REDIRECT_HOSTS = frozenset(
     {"feedproxy.google.com", "feeds.feedburner.com", "feedburner.google.com"}

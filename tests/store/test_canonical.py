@@ -30,7 +30,7 @@ from store.identity import entry_key, entry_keys
         ("http://news.example.com:8080/a", "http://news.example.com:8080/a"),
         ("https://news.example.com", "https://news.example.com/"),
         ("https://x.example/a#comments", "https://x.example/a"),
-        ("https://x.example/a?ref=rss#more-12", "https://x.example/a"),
+        ("https://x.example/a?utm_source=rss#more-12", "https://x.example/a"),
         ("https://x.example/a#:~:text=storm", "https://x.example/a"),
         (
             "http://scripting.com/2017/06/26.html#a080605",
