@@ -48,10 +48,9 @@ bench: $(VENV)/.installed-test  ## benchmarks; figures go to BENCHMARKS.md by ha
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/serve.py  # needs nginx and wrk: installs them with apt-get when root
 	$(BIN)/python bench/metrics.py
-	$(BIN)/python bench/dedup.py --cost
-	$(BIN)/python bench/features.py
+	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/story_ingest.py
-	$(BIN)/python bench/story_keys_layout.py
+	$(BIN)/python bench/story_serve.py
 	$(BIN)/python bench/search.py --entries 100000 --ingest 20000
 	$(BIN)/python bench/scale.py --sources 10000  # 50,000 and --database postgres: BENCHMARKS.md
 

@@ -1,19 +1,18 @@
-"""Story clustering inside Store.ingest: 100,000 entries with clustering on vs off, same run.
+"""Story clustering inside Store.ingest: entries with clustering on vs off, same run, and
+the start-up build of the in-memory index.
 
-    python bench/story_ingest.py                 # SQLite, 100,000 entries
-    python bench/story_ingest.py --postgres      # also PostgreSQL (127.0.0.1:5432, test)
-    python bench/story_ingest.py --entries 20000
-    python bench/story_ingest.py --mode event    # event mode (lexical) instead of near-copy
+    python bench/story_ingest.py                 # SQLite and PostgreSQL, 100,000 entries
+    python bench/story_ingest.py --sqlite-only
+    python bench/story_ingest.py --entries 1000000 --sqlite-only
 
 Both runs use the real Store (migrated schema, one transaction per document of 50 entries
 of one source; 100 sources over 100 days). The baseline is `Store(stories=None)`: the same
 ingest with no clustering. Synthetic entries: headline-like titles and 40-word summaries
 drawn from a shared vocabulary, and every fifth entry a light copy of a recent one, so
-stories form. Prints the total ratio (the issue's target is <= 1.3), the time per entry
-for each block of 10,000 (flat = it does not grow with the stored count), the query
-plans of the candidate lookups, and the floor of the design: the same run's plain ingest
-plus the story_keys work alone (each document's candidate look-up and 20 key rows an
-entry) through the bare driver.
+stories form. Prints the ratio, the time per entry for each block of 10,000 (flat = it does
+not grow with the stored count), then the build of an index from story_members holding a
+window of 100,000 entries (members written directly: each its own story), its time and its
+memory per entry (tracemalloc), and the plan of the query that reads them.
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import re
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -34,20 +33,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
 from sources.model import ParsedEntry, ParsedFeed, Validators  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
-from store.database import create_thread_engine  # noqa: E402
-from store.stories import StoryEntry, StoryMode, StorySettings, featurize_entries  # noqa: E402
-from store.story_index import (  # noqa: E402
-    _COPY_KEYS,
-    _INSERT_KEYS,
-    _SELECT_KEYS_ANY,
-    _SELECT_KEYS_IN,
-    _day,
-    _story_halves,
-)
+from store.stories import StoryEntry, StoryIndex, StorySettings, featurize_entries  # noqa: E402
+from store.story_store import load_members  # noqa: E402
+from store.tables import EntryRow, StoryMemberRow, StoryRow  # noqa: E402
 
 SOURCES = 100
 NOW = datetime(2026, 4, 11, tzinfo=UTC)
@@ -64,11 +56,11 @@ _WORDS = (
 WORDS = _WORDS.split(" ")
 
 
-def synthetic(count: int) -> list[tuple[str, ParsedEntry]]:
+def synthetic(count: int, span: timedelta = timedelta(days=100)) -> list[tuple[str, ParsedEntry]]:
     rng = random.Random(5)
     vocabulary = [f"{w}{i}" for w in WORDS for i in range(40)]  # 2,600 distinct words
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    spacing = timedelta(days=100) / count
+    spacing = span / count
     made: list[tuple[str, ParsedEntry]] = []
     source = ""
     for i in range(count):
@@ -129,40 +121,7 @@ async def ingest_all(
     return time.perf_counter() - started - paused, blocks, store
 
 
-PLANS = {
-    "band keys": "SELECT bucket, key, story_hi, story_lo FROM story_keys "
-    "WHERE bucket IN (20514, 20515, 20516) AND key IN ({keys})",
-    "canonical link": "SELECT m.story_id FROM story_members m JOIN entries e "
-    "ON e.uid = m.entry_uid WHERE e.canonical_link = 'https://s001.example/e5'",
-    "members": "SELECT entry_uid, source_id, published, signature FROM story_members "
-    "WHERE story_id IN ('a', 'b')",
-}
-
-
-async def print_plans(store: Store) -> None:
-    async with store.engine.connect() as conn:
-        keys = ", ".join(str(k) for k in (await conn.execute(text(_SOME_KEYS))).scalars())
-        for name, statement in PLANS.items():
-            sql = statement.format(keys=keys or "0")
-            if conn.dialect.name == "sqlite":
-                rows = await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
-                plan = "; ".join(str(row[-1]) for row in rows)
-            else:
-                rows = await conn.execute(text(f"EXPLAIN {sql}"))
-                plan = "; ".join(str(row[0]).strip() for row in rows)
-            plan = re.sub(r"\{(-?\d+),[-\d,]+\}", r"{\1,...}", plan)  # the key lists
-            print(f"    plan, {name}: {plan}")
-
-
-_SOME_KEYS = "SELECT key FROM story_keys LIMIT 32"
-
-
-async def measure(
-    label: str,
-    url_for: Any,
-    entries: list[tuple[str, ParsedEntry]],
-    mode: StoryMode = StoryMode.NEAR_COPY,
-) -> None:
+async def measure(label: str, url_for: Any, entries: list[tuple[str, ParsedEntry]]) -> None:
     plain_url, plain_cleanup = url_for()
     plain, plain_blocks, store = await ingest_all(plain_url, entries, None)
     await store.close()
@@ -170,9 +129,9 @@ async def measure(
     print(f"{label}: {len(entries)} entries, documents of {BATCH}, {SOURCES} sources")
     print(f"  ingest, no clustering       {plain:7.1f} s  {len(entries) / plain:7.0f} entries/s")
     url, cleanup = url_for()
-    total, blocks, store = await ingest_all(url, entries, StorySettings(mode=mode))
+    total, blocks, store = await ingest_all(url, entries, StorySettings())
     print(
-        f"  ingest + {mode:<9} stories  {total:7.1f} s  {len(entries) / total:7.0f} entries/s"
+        f"  ingest + stories            {total:7.1f} s  {len(entries) / total:7.0f} entries/s"
         f"  ratio {total / plain:.2f}"
     )
     per = "  ".join(f"{(i + 1) * BLOCK // 1000}k: {s * 1e6:.0f}" for i, s in enumerate(blocks))
@@ -186,80 +145,139 @@ async def measure(
         multi = (
             await conn.execute(text("SELECT count(*) FROM stories WHERE member_count > 1"))
         ).scalar()
-    print(f"    {stories} stories, {multi} with more than one entry")
-    await print_plans(store)
+    index = store.clusterer.index if store.clusterer else None
+    held = len(index) if index is not None else 0
+    print(f"    {stories} stories, {multi} with more than one entry; {held} entries in the index")
     await store.close()
     cleanup()
     url, cleanup = url_for()
-    bare = await bare_index(url, entries)
+    await measure_build(url)
     cleanup()
-    print(
-        f"  the LSH index's rows alone  {bare:7.1f} s  (bare driver: each document's key look-up"
-        f" and its 20 rows an entry; the floor of this design: ratio {(plain + bare) / plain:.2f})"
-    )
 
 
-async def bare_index(url: str, entries: Sequence[tuple[str, ParsedEntry]]) -> float:
-    """Seconds for the story_keys work alone, through the bare driver on the migrated
-    schema: for each document, the candidate look-up (the store's own statement, the same
-    days and keys) and the insert of 20 rows an entry, each entry its own story, one
-    transaction a document. No features (computed before the clock starts), no members,
-    no stories: what clustering this way costs at the least."""
+WINDOW_ENTRIES = 100_000
+
+
+async def measure_build(url: str) -> None:
+    """A store whose members (100,000, each its own story) all lie within the index's
+    horizon: the time to build the index from them, and its memory per entry."""
     store = Store.open(url)
     await ensure_schema(store)
-    engine = create_thread_engine(store.engine)
-    await store.close()
     settings = StorySettings()
-    window = settings.window
-    documents = []
-    for offset in range(0, len(entries), BATCH):
-        batch = entries[offset : offset + BATCH]
-        features = featurize_entries(
-            [
-                StoryEntry(uuid.uuid4().hex, s, e.published or NOW, e.title or "", e.summary or "")
-                for s, e in batch
-            ],
-            settings,
-        )
-        first = min(_day(f.published - window) for f in features)
-        last = max(_day(f.published + window) for f in features)
-        keys = sorted({k for f in features for k in f.band_keys})
-        rows = sorted(
-            (_day(f.published), key, *_story_halves(f.uid)) for f in features for key in f.band_keys
-        )
-        documents.append((list(range(first, last + 1)), keys, rows))
-    assert engine is not None
-    raw: Any = engine.raw_connection()
-    postgres = engine.dialect.name == "postgresql"
-    analyze_at = {1000 * 2**i for i in range(12)}  # as ingest_all does, not timed
-    paused = 0.0
-    started = time.perf_counter()
-    for number, (days, keys, rows) in enumerate(documents, 1):
-        cursor = raw.cursor()
-        if postgres and number * BATCH in analyze_at:
-            pause = time.perf_counter()
-            cursor.execute("ANALYZE story_keys")
-            raw.commit()
-            paused += time.perf_counter() - pause
-        if postgres:
-            cursor.execute(_SELECT_KEYS_ANY, (days, keys))
-            cursor.fetchall()
-            with cursor.copy(_COPY_KEYS) as copy:  # as the store does when no row exists
-                copy.set_types(["int4", "int8", "int8", "int8"])
-                for row in rows:
-                    copy.write_row(row)
-            raw.commit()
+    entries = synthetic(WINDOW_ENTRIES, settings.window)
+    await store.sync_sources(
+        [
+            SourceDefinition(f"s{i:03d}", f"https://s{i:03d}.example/f", None, timedelta(hours=1))
+            for i in range(SOURCES)
+        ],
+        NOW,
+    )
+    async with store.engine.begin() as conn:
+        for offset in range(0, len(entries), 5000):
+            batch = entries[offset : offset + 5000]
+            uids = [uuid.uuid4().hex for _ in batch]
+            found = featurize_entries(
+                [
+                    StoryEntry(u, s, e.published or NOW, e.title or "", e.summary or "", e.link)
+                    for u, (s, e) in zip(uids, batch, strict=True)
+                ],
+                settings,
+            )
+            await conn.execute(
+                insert(EntryRow),
+                [
+                    entry_row(u, s, e.published or NOW, e.link, e.title or "", e.summary or "")
+                    for u, (s, e) in zip(uids, batch, strict=True)
+                ],
+            )
+            await conn.execute(insert(StoryRow), [story_row(f.uid, 1, f.published) for f in found])
+            await conn.execute(
+                insert(StoryMemberRow),
+                [member_row(f.uid, f.uid, f.source_id, f.published, f.terms) for f in found],
+            )
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("ANALYZE"))
+
+    def build(conn: Any, traced: bool) -> tuple[float, int, int]:
+        index = StoryIndex(settings)
+        if traced:
+            tracemalloc.start()
+        started = time.perf_counter()
+        load_members(conn, index)
+        spent = time.perf_counter() - started
+        size = tracemalloc.get_traced_memory()[0] if traced else 0
+        tracemalloc.stop()
+        return spent, len(index), size
+
+    for traced in (False, True):
+        async with store.engine.connect() as conn:
+            spent, held, size = await conn.run_sync(build, traced)
+        if not traced:
+            print(f"  index built from story_members: {held} entries in {spent:.2f} s")
         else:
-            cursor.execute("BEGIN IMMEDIATE")
-            in_days, in_keys = ", ".join(map(str, days)), ", ".join(map(str, keys))
-            cursor.execute(_SELECT_KEYS_IN.format(in_days, in_keys)).fetchall()
-            cursor.executemany(_INSERT_KEYS, rows)
-            cursor.execute("COMMIT")
-        cursor.close()
-    elapsed = time.perf_counter() - started - paused
-    raw.close()
-    engine.dispose()
-    return elapsed
+            print(f"    its memory: {size / held:.0f} bytes an entry ({size / 2**20:.0f} MiB)")
+    async with store.engine.connect() as conn:
+        statement = (
+            "SELECT m.entry_uid, m.terms, e.canonical_link FROM story_members m "
+            "JOIN entries e ON e.uid = m.entry_uid WHERE m.published >= '2026-01-01'"
+        )
+        explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+        rows = (await conn.execute(text(explain + statement))).all()
+        plan = "; ".join(
+            str(row[-1] if conn.dialect.name == "sqlite" else row[0]).strip() for row in rows
+        )
+        print(f"    plan: {plan}")
+    await store.close()
+
+
+def entry_row(
+    uid: str, source_id: str, when: datetime, link: str | None, title: str, summary: str
+) -> dict[str, Any]:
+    """An entries row, as written by the benches that fill a store directly."""
+    return {
+        "source_id": source_id,
+        "entry_key": uid,
+        "uid": uid,
+        "link": link,
+        "canonical_link": link,
+        "title": title,
+        "summary": summary,
+        "authors": [],
+        "categories": [],
+        "enclosures": [],
+        "published": when,
+        "sort_at": when,
+        "first_seen_at": when,
+        "changed_at": when,
+        "content_hash": uid,
+    }
+
+
+def story_row(story_id: str, size: int, when: datetime) -> dict[str, Any]:
+    return {
+        "id": story_id,
+        "representative_uid": story_id,
+        "member_count": size,
+        "source_count": size,
+        "created_at": when,
+        "updated_at": when,
+    }
+
+
+def member_row(
+    uid: str, story_id: str, source_id: str, when: datetime, terms: bytes | None = None
+) -> dict[str, Any]:
+    return {
+        "entry_uid": uid,
+        "story_id": story_id,
+        "source_id": source_id,
+        "published": when,
+        "terms": terms,
+        "kind": None if uid == story_id else "event",
+        "scores": [],
+        "joined_at": when,
+        "seq": 1,
+    }
 
 
 def sqlite_url() -> tuple[str, Any]:
@@ -284,16 +302,12 @@ def postgres_url() -> tuple[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
-    parser.add_argument(
-        "--mode", choices=[m.value for m in StoryMode], default=StoryMode.NEAR_COPY.value
-    )
+    parser.add_argument("--sqlite-only", action="store_true", help="not on PostgreSQL")
     args = parser.parse_args()
     entries = synthetic(args.entries)
-    mode = StoryMode(args.mode)
-    asyncio.run(measure("SQLite", sqlite_url, entries, mode))
-    if args.postgres:
-        asyncio.run(measure("PostgreSQL", postgres_url, entries, mode))
+    asyncio.run(measure("SQLite", sqlite_url, entries))
+    if not args.sqlite_only:
+        asyncio.run(measure("PostgreSQL", postgres_url, entries))
 
 
 if __name__ == "__main__":

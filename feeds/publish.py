@@ -44,7 +44,7 @@ from feeds.stories import (
     Group,
     ShownStory,
     collapse_entry,
-    link_group_id,
+    link_groups,
     pick_representative,
 )
 from store.database import unavailable_reason
@@ -303,8 +303,9 @@ class Publisher:
         found: dict[str, Group] = {}
         for entry in entries:
             members = by_link.get(entry.canonical_link or "")
-            if members:
-                found[entry.uid] = (link_group_id(members), members)
+            group = link_groups(members).get(entry.uid) if members else None
+            if group is not None:
+                found[entry.uid] = group
         return found
 
     async def explain(

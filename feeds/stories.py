@@ -63,9 +63,25 @@ def collapse_entry(
     return ShownStory(group_id, others, latest)
 
 
-def link_group_id(members: Sequence[StoredEntry]) -> str:
-    """A canonical link's group id: the uid of its first-seen entry."""
-    return min(members, key=lambda m: (m.first_seen_at, m.uid)).uid
+def link_groups(members: Sequence[StoredEntry]) -> dict[str, Group]:
+    """The groups of the entries sharing one canonical link, by member uid: entries of one
+    source never share a group, so the n-th of each source (first seen first) are the n-th
+    group; a group's id is the uid of its first-seen entry."""
+    layers: dict[int, list[StoredEntry]] = {}
+    seen: dict[str, int] = {}
+    for member in sorted(members, key=_first_seen):
+        layer = seen.get(member.source_id, 0)
+        seen[member.source_id] = layer + 1
+        layers.setdefault(layer, []).append(member)
+    groups: dict[str, Group] = {}
+    for members_of_layer in layers.values():
+        group = (members_of_layer[0].uid, tuple(members_of_layer))
+        groups.update((m.uid, group) for m in members_of_layer)
+    return groups
+
+
+def _first_seen(entry: StoredEntry) -> tuple[datetime, str]:
+    return entry.first_seen_at, entry.uid
 
 
 def _oldest_first(entry: StoredEntry) -> tuple[datetime, str]:

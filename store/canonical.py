@@ -3,10 +3,13 @@
 canonical_link(entry)  = normalise(unwrap(entry))
 unwrap:     a FeedBurner/feedproxy redirect link is replaced by the publisher's URL when
             the document carries it (feedburner:origLink, or a guid that is a URL)
-normalise:  w3lib's canonicalize_url (query sorted, fragment dropped, percent-encoding
+normalise:  w3lib's canonicalize_url (query sorted, percent-encoding
             normalised, host lower-cased) plus: scheme lower-cased, default port
             dropped, tracking parameters removed (``utm_*``, ``fbclid``... see
-            DEFAULT_TRACKING_PARAMETERS; a trailing ``*`` matches a prefix)
+            DEFAULT_TRACKING_PARAMETERS; a trailing ``*`` matches a prefix); the fragment
+            is kept when it names a post on the page (``.../24.html#a010650``: a blog
+            whose posts share a day's page), dropped when it is navigation (``#comments``,
+            ``#more-12``, a ``#:~:text=`` highlight) or empty
 
 Most feed links are plain: an ASCII host, a path and a query of unreserved characters only
 (no percent-escapes, dot segments, user info or IDNA). For those w3lib has nothing to
@@ -80,7 +83,24 @@ def normalize_url(url: str, tracking: TrackingFilter = DEFAULT_FILTER) -> str:
     Cached: a changed feed is re-read whole, so most of its links were normalised before
     (a quarter of ingest time when every link is new, measured)."""
     simple = _simple_url(url, tracking)
-    return simple if simple is not None else _canonicalize(url, tracking)
+    canonical = simple if simple is not None else _canonicalize(url, tracking)
+    return canonical + _identity_fragment(url) if canonical != url else canonical
+
+
+# Fragments that move around one page rather than name a post on it.
+_NAVIGATION = re.compile(
+    r"(?:comments?|comment-?\d+|respond|reply|more(?:-\d+)?|disqus_thread|top|main"
+    r"|(?:main-)?content|page|continue|read-?more|jump|start|utm_.*|xtor=.*|:~:.*)?",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _identity_fragment(url: str) -> str:
+    """``#fragment`` of the URL when it names something on the page, else ""."""
+    _, hash_sign, fragment = url.strip().partition("#")
+    if not hash_sign or _NAVIGATION.fullmatch(fragment):
+        return ""
+    return "#" + fragment
 
 
 # scheme://host[:port][/path][?query][#fragment]: an ASCII host of LDH labels (no IDNA

@@ -3,15 +3,20 @@
 The key of an entry within its source:
 
 1. the upstream id (Atom ``id``, RSS ``guid``, JSON Feed ``id``), exactly as given;
-2. else its canonical link (store.canonical: FeedBurner/feedproxy wrappers unwrapped, scheme
-   and host lower-cased, default port, fragment and tracking parameters dropped, query
-   sorted), so ``https://x.example/a?utm_source=rss`` and ``HTTPS://X.example:443/a#top``
-   are one entry;
+2. else its canonical link without its fragment (store.canonical: FeedBurner/feedproxy
+   wrappers unwrapped, scheme and host lower-cased, default port, tracking parameters
+   dropped, query sorted), so ``https://x.example/a?utm_source=rss`` and
+   ``HTTPS://X.example:443/a#top`` are one entry;
 3. else ``sha256:`` + a hash of its title and content.
 
 A document that repeats a key (it happens) keeps the first occurrence's key; a later one is
-told apart by its canonical link, then by its position in the document, so no entry is
-dropped.
+told apart by its canonical link with the fragment that names a post
+(``.../24.html#a010650``), then by its position in the document, so no entry is dropped.
+
+Keys are stored, and the public id is derived from them: a change to how links are
+canonicalised must not change the key of an entry already stored. That is why the key drops
+the fragment even though the canonical link (used to group copies of one article) keeps one
+that names a post, as keys did before canonical links kept any.
 
 The public id (``uid``) is a UUID derived from (source id, key): the same entry always gets the
 same id, whatever database it lives in. A content hash over everything we store decides
@@ -41,7 +46,7 @@ def _key(entry: ParsedEntry, link: str | None) -> str:
     if entry.id:
         return entry.id
     if link:
-        return link
+        return link.partition("#")[0] if link.startswith(("https://", "http://")) else link
     return "sha256:" + _sha256(entry.title or "", entry.content or entry.summary or "")
 
 

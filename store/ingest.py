@@ -6,7 +6,7 @@
               sort time: its date, never after now; the undated in document order (sort_times)
     changed content hash -> UPDATE in place (same uid, new `changed_at`)
     tombstoned and not stored -> ignored
-    new (really inserted) -> each assigned a story (store.story_index), same transaction
+    new (really inserted) -> each assigned a story (store.story_store), same transaction
     new and changed -> the full-text index (store.search.index), same transaction
 
 ON CONFLICT makes two writers of the same entry (two workers, a re-claimed lease) safe: the
@@ -48,8 +48,8 @@ from store.canonical import DEFAULT_FILTER, TrackingFilter, canonical_link
 from store.identity import authors_data, content_hash, entry_keys, entry_uid
 from store.model import IngestCounts
 from store.search.index import index_entries
-from store.stories import StoryEntry, StorySettings
-from store.story_index import cluster_entries, story_entry
+from store.stories import StoryEntry
+from store.story_store import StoryClusterer, story_entry
 from store.tables import Base, EntryRow, TombstoneRow
 
 _CHUNK = 500  # keys per IN (...) lookup: well under every database's parameter limit
@@ -76,7 +76,7 @@ def upsert_entries(
     entries: Sequence[ParsedEntry],
     now: datetime,
     tracking: TrackingFilter = DEFAULT_FILTER,
-    stories: StorySettings | None = None,
+    stories: StoryClusterer | None = None,
     *,
     exact: bool = False,
 ) -> IngestCounts:
@@ -103,7 +103,7 @@ def upsert_entries(
     formed = merged = 0
     if stories is not None and inserted_keys:
         new = [_story_entry(row) for row in inserts if row["entry_key"] in inserted_keys]
-        formed, merged = cluster_entries(conn, new, stories, now)
+        formed, merged = stories.cluster(conn, new, now)
     index_entries(conn, source_id, [r for r in inserts if r["entry_key"] in inserted_keys], updates)
     if updates:
         conn.execute(
@@ -152,11 +152,11 @@ def _insert_returning(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
 
 
 def _story_entry(row: dict[str, Any]) -> StoryEntry:
-    """What clustering sees of a new entry (store.story_index.story_entry)."""
+    """What clustering sees of a new entry (store.story_store.story_entry)."""
     return story_entry(
         row["uid"],
         row["source_id"],
-        row["published"] or row["sort_at"],
+        row["sort_at"],
         row["title"],
         row["summary"],
         row["content"],

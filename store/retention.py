@@ -13,7 +13,7 @@ source is deleted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,15 +22,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from store.model import Retention
 from store.search.index import unindex_entries
-from store.story_index import forget_entries
+from store.story_store import forget_entries
 from store.tables import EntryRow, FeedDocumentRow, TombstoneRow
 
 _CHUNK = 500
 
 
-def prune_source(conn: Connection, source_id: str, retention: Retention, now: datetime) -> int:
+def prune_source(
+    conn: Connection,
+    source_id: str,
+    retention: Retention,
+    now: datetime,
+    pruned: Callable[[list[str]], None] | None = None,
+) -> int:
     """Apply ``retention`` to ``source_id`` inside the caller's transaction; return how many.
-    No statement at all when the source has no retention limits."""
+    No statement at all when the source has no retention limits. ``pruned`` is told the
+    uids removed (the story index forgets them once the transaction commits)."""
     victims = _victims(conn, source_id, retention, now)
     if not victims:
         return 0
@@ -41,7 +48,10 @@ def prune_source(conn: Connection, source_id: str, retention: Retention, now: da
     )
     for start in range(0, len(rows), _CHUNK):
         conn.execute(bury, rows[start : start + _CHUNK])
-    forget_entries(conn, [uid for _, _, uid in victims], now)  # issue 5: out of their stories
+    uids = [uid for _, _, uid in victims]
+    forget_entries(conn, uids, now)  # out of their stories
+    if pruned is not None:
+        pruned(uids)
     ids = [row_id for row_id, _, _ in victims]
     uids = [uid for _, _, uid in victims]
     unindex_entries(conn, ids)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing, asynccontextmanager, nullcontext
+from contextlib import AbstractContextManager, aclosing, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sources.model import Author, Enclosure, ParsedFeed, Validators
-from store import documents, source_queries, story_index, story_queries
+from store import documents, source_queries, story_store
 from store.canonical import DEFAULT_FILTER, TrackingFilter, normalize_url
 from store.database import (
     WRITER_THREADS,
@@ -64,9 +65,10 @@ from store.retention import prune_source
 from store.search import SearchQuery
 from store.search.reader import search_pages
 from store.stories import StorySettings
+from store.story_store import StoryClusterer
 from store.tables import Base, EntryRow, SourceRow
 from store.types import UTCDateTime
-from store.versions import NEXT_VERSION, lock_versions, lock_versions_async
+from store.versions import NEXT_VERSION, lock_versions
 
 T = TypeVar("T")
 
@@ -89,7 +91,8 @@ class Store:
     ) -> None:
         self.engine = engine
         self.tracking = tracking
-        self.stories = stories  # issue 5: how new entries are clustered; None: not at all
+        self.stories = stories  # how new entries are clustered; None: not at all
+        self.clusterer = StoryClusterer(stories) if stories is not None else None
         # SQLite has one writer at a time. Queue this process's writers here rather than
         # let them poll the database lock (busy_timeout), which wastes most of the wait.
         self._serial = engine.dialect.name == "sqlite"
@@ -412,11 +415,21 @@ class Store:
         take turns. A SQLite ``:memory:`` database has only its async connection:
         ``run_sync`` there."""
         if self._thread_engine is None:
-            async with self._writing() as conn:
-                return await conn.run_sync(work)
+            async with self._writing() as conn:  # the write turn first: then no one waits
+                with self._clustering():
+                    return await conn.run_sync(work)
         async with self._write_turn if self._serial else nullcontext():
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._writer, write_with, self._thread_engine, work)
+            return await loop.run_in_executor(self._writer, self._write_in_thread, work)
+
+    def _write_in_thread(self, work: Callable[[Connection], T]) -> T:
+        assert self._thread_engine is not None
+        with self._clustering():
+            return write_with(self._thread_engine, work)
+
+    def _clustering(self) -> AbstractContextManager[None]:
+        """The story index's turn, held through a write transaction and its commit."""
+        return nullcontext() if self.clusterer is None else self.clusterer.transaction()
 
     def _write_document(
         self,
@@ -431,9 +444,11 @@ class Store:
     ) -> IngestCounts:
         """The ingest transaction's statements, on the caller's sync connection."""
         counts = upsert_entries(
-            conn, source_id, feed.entries, now, self.tracking, self.stories, exact=exact
+            conn, source_id, feed.entries, now, self.tracking, self.clusterer, exact=exact
         )
-        pruned = prune_source(conn, source_id, self._retention(conn, source_id), now)
+        pruned = prune_source(
+            conn, source_id, self._retention(conn, source_id), now, self._pruned_callback()
+        )
         counts = dataclasses.replace(counts, pruned=pruned)
         changed = bool(counts.new or counts.updated or counts.pruned)
         lock_versions(conn)
@@ -472,15 +487,8 @@ class Store:
         per source id, sources with nothing removed left out."""
         removed: dict[str, int] = {}
         for source in await self.list_sources(active_only=False):
-            async with self._writing() as conn:
-                count = await conn.run_sync(prune_source, source.id, source.retention, now)
-                if count:  # cached renderings of this source's feeds are stale now
-                    await lock_versions_async(conn)
-                    await conn.execute(
-                        update(SourceRow)
-                        .where(SourceRow.id == source.id)
-                        .values(content_version=NEXT_VERSION)
-                    )
+            work = functools.partial(self._prune_one, source.id, source.retention, now)
+            count = await self._write_sync(work)
             if count:
                 removed[source.id] = count
         return removed
@@ -586,6 +594,22 @@ class Store:
         async with reading(self.engine) as conn:
             return {source_id: count for source_id, count in (await conn.execute(query)).all()}
 
+    def _prune_one(
+        self, source_id: str, retention: Retention, now: datetime, conn: Connection
+    ) -> int:
+        count = prune_source(conn, source_id, retention, now, self._pruned_callback())
+        if count:  # cached renderings of this source's feeds are stale now
+            lock_versions(conn)
+            conn.execute(
+                update(SourceRow)
+                .where(SourceRow.id == source_id)
+                .values(content_version=NEXT_VERSION)
+            )
+        return count
+
+    def _pruned_callback(self) -> Callable[[list[str]], None] | None:
+        return None if self.clusterer is None else self.clusterer.pruned
+
     # -- served documents -----------------------------------------------------------------
 
     async def document_changed_at(self, key: DocumentKey, digest: str, now: datetime) -> datetime:
@@ -603,40 +627,53 @@ class Store:
             found = await conn.execute(select(EntryRow.id).where(EntryRow.uid == uid))
             return found.first() is not None
 
-    # -- stories (issue 5) ----------------------------------------------------------------
+    # -- stories ----------------------------------------------------------------------------
 
     async def story_groups(
         self, uids: Sequence[str]
     ) -> dict[str, tuple[str, tuple[StoredEntry, ...]]]:
         """For each of ``uids`` in a story: (story id, all its stored members)."""
         async with reading(self.engine) as conn:
-            return await story_queries.story_groups(conn, uids, _entry)
+            return await story_store.story_groups(conn, uids, _entry)
 
     async def link_groups(self, links: Sequence[str]) -> dict[str, tuple[StoredEntry, ...]]:
         """The stored entries with each canonical link."""
         async with reading(self.engine) as conn:
-            return await story_queries.link_groups(conn, links, _entry)
+            return await story_store.link_groups(conn, links, _entry)
 
     async def story_of(self, uid: str) -> StoredStory | None:
         """The entry's story, its members and the decisions that put them there."""
         async with reading(self.engine) as conn:
-            return await story_queries.load_story(conn, uid)
+            return await story_store.load_story(conn, uid)
 
     async def recent_stories(self, limit: int = 10) -> list[StorySummary]:
         """The latest stories carried by two or more sources (the status page's list)."""
         async with reading(self.engine) as conn:
-            return await story_queries.recent_stories(conn, limit)
+            return await story_store.recent_stories(conn, limit)
+
+    def story_counts(self) -> dict[str, int]:
+        """What this process's story engine did since it built its index: stories founded,
+        entries that joined one, stories merged into another, entries held (for /metrics)."""
+        index = self.clusterer.index if self.clusterer is not None else None
+        if index is None:
+            return {"founded": 0, "joined": 0, "merged": 0, "held": 0}
+        return {
+            "founded": index.founded,
+            "joined": index.joined,
+            "merged": index.merged,
+            "held": len(index),
+        }
 
     async def cluster_backlog(self, now: datetime, *, limit: int = 100) -> int:
         """Give a story to up to ``limit`` stored entries that have none (stored while
         clustering was off, or before migration 0005), oldest first, in one transaction.
         Returns how many; 0 once none is left, or when clustering is off. Call it again until
         it returns 0: it goes on where it stopped (a process keeps the place)."""
-        if self.stories is None:
+        if self.clusterer is None:
             return 0
         work = functools.partial(
-            story_index.cluster_backlog,
-            settings=self.stories,
+            story_store.cluster_backlog,
+            clusterer=self.clusterer,
             now=now,
             limit=limit,
             after=self._backlog_from,
@@ -644,12 +681,20 @@ class Store:
         done, self._backlog_from = await self._write_sync(work)
         return done
 
-    async def find_entry(self, uid_or_link: str) -> StoredEntry | None:
-        """An entry by uid, else by link (compared as a canonical link)."""
-        by_uid = select(EntryRow).where(EntryRow.uid == uid_or_link)
-        link = normalize_url(uid_or_link, self.tracking) if "/" in uid_or_link else None
+    async def find_entry(self, target: str) -> StoredEntry | None:
+        """An entry by any id a reader sees: its uid, our feeds' id (``urn:uuid:...``: the
+        Atom id, the RSS guid, the JSON Feed id), a story's id (its representative), or
+        its link (compared as a canonical link, else as given)."""
+        uid = _uid_of(target)
+        link = normalize_url(target, self.tracking) if "/" in target else None
         async with reading(self.engine) as conn:
-            row = (await conn.execute(by_uid)).first()
+            row = None
+            if uid is not None:
+                row = (await conn.execute(select(EntryRow).where(EntryRow.uid == uid))).first()
+                shown = None if row else await story_store.find_story_entry(conn, uid)
+                if shown is not None:
+                    query = select(EntryRow).where(EntryRow.uid == shown)
+                    row = (await conn.execute(query)).first()
             if row is None and link is not None:
                 by_link = (
                     select(EntryRow)
@@ -658,6 +703,9 @@ class Store:
                     .limit(1)
                 )
                 row = (await conn.execute(by_link)).first()
+                if row is None:
+                    by_raw = select(EntryRow).where(EntryRow.link == target).limit(1)
+                    row = (await conn.execute(by_raw)).first()
         return None if row is None else _entry(row)
 
 
@@ -670,6 +718,17 @@ _CONFIGURED = (
     "retain_max_age_seconds",
     "retain_max_entries",
 )
+
+
+def _uid_of(target: str) -> str | None:
+    """The entry uid (32 hex digits) a ``urn:uuid:`` id or a uid spells, else None."""
+    text = target.strip().lower().removeprefix("urn:uuid:")
+    try:
+        return uuid.UUID(text).hex
+    except ValueError:
+        return None
+
+
 _RESET_FOR_NEW_URL: dict[str, Any] = {
     "etag": None,
     "last_modified": None,

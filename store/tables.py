@@ -161,11 +161,12 @@ class FeedDocumentRow(Base):
     __table_args__ = (Index("ix_feed_documents_page", "page"),)
 
 
-# -- stories (issue 5): which entries carry the same story (store.story_index) ----------------
+# -- stories: which entries carry the same story (store.story_store) ------------------------
 
 
 class StoryRow(Base):
-    """One story; its id is the uid of the entry that founded it and never changes."""
+    """One story; its id is the uid of the entry that founded it and never changes (a story
+    merged into another is deleted, its members move)."""
 
     __tablename__ = "stories"
 
@@ -177,19 +178,13 @@ class StoryRow(Base):
     source_count: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The first and last day (story_keys.bucket) the story has key rows in, so deleting the
-    # story finds them by index; never narrowed when members are pruned. None: no keys.
-    keyed_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    keyed_until: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # Set when the story was merged into another (event mode): the row stays, empty, so a
-    # member added to it by a writer that had not seen the merge is moved on (0007).
-    merged_into: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_stories_updated", "updated_at"),)
 
 
 class StoryMemberRow(Base):
-    """An entry's membership of a story, with what put it there (for explain).
+    """An entry's membership of a story, what put it there (for explain) and what the
+    in-memory index is rebuilt from: the entry's terms and sentence vector.
 
     The primary key on the entry makes membership unique: a second writer's insert of the
     same entry does nothing (ON CONFLICT), so no entry is ever in two stories.
@@ -201,58 +196,30 @@ class StoryMemberRow(Base):
     story_id: Mapped[str] = mapped_column(String(64))
     source_id: Mapped[str] = mapped_column(String(100))
     published: Mapped[datetime] = mapped_column(UTCDateTime)
-    signature: Mapped[bytes] = mapped_column(LargeBinary)
     kind: Mapped[str | None] = mapped_column(String(16))  # None: it founded the story
     scores: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The sentence vector (float16, unit length) when an embedder is configured (0007).
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-
-    __table_args__ = (Index("ix_story_members_story", "story_id", "published"),)
-
-
-class StoryKeyRow(Base):
-    """LSH band keys (and event-mode term keys) of a story's members, by the day they were
-    published: candidate lookup.
-
-    The day comes first in the primary key, so the rows a day's new entries add go into one
-    small, recent part of the index instead of all over it (random 64-bit keys would touch a
-    page per row, everywhere, more of them the bigger the table); a lookup asks for the days
-    around the entry's, which the clustering window bounds. The story is its id's 128 bits
-    as two signed 64-bit halves (a story id is an entry uid: 32 hex digits), and on SQLite
-    the table is the primary key's B-tree itself (WITHOUT ROWID): a row is 28 bytes instead
-    of about 50 plus a rowid, and each of the 20 rows an entry adds is one B-tree insert
-    fewer (migration 0008; bench/story_ingest.py).
-    """
-
-    __tablename__ = "story_keys"
-
-    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # day
-    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    story_hi: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    story_lo: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # store.stories.model.pack_terms of the entry (0010; None: clustered before, read again
+    # from the entry when the index is built).
+    terms: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The story clock of the transaction that last wrote the row (0010): other processes
+    # catch up with the rows past the clock they saw.
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
-        Index("ix_story_keys_story", "bucket", "story_hi", "story_lo"),
-        {"sqlite_with_rowid": False},
+        Index("ix_story_members_story", "story_id", "published"),
+        Index("ix_story_members_published", "published"),
+        Index("ix_story_members_seq", "seq"),
     )
 
 
-class StoryTermRow(Base):
-    """How many of a story's members contain a term (event mode)."""
+class StoryClockRow(Base):
+    """One row: a counter each clustering transaction moves on first. Its row lock makes
+    clustering writers of every process take turns; the value marks what they wrote."""
 
-    __tablename__ = "story_terms"
+    __tablename__ = "story_clock"
 
-    story_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    term: Mapped[str] = mapped_column(String(200), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer)
-
-
-class TermFrequencyRow(Base):
-    """Document frequency of a term over the entries clustered in event mode; the row with
-    the empty term counts those entries (the IDF's N)."""
-
-    __tablename__ = "term_frequencies"
-
-    term: Mapped[str] = mapped_column(String(200), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)

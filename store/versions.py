@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.tables import SourceRow
 
@@ -37,8 +36,3 @@ def lock_versions(conn: Connection) -> None:
     already orders writers). Call before a statement that uses NEXT_VERSION."""
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK)
-
-
-async def lock_versions_async(conn: AsyncConnection) -> None:
-    if conn.dialect.name == "postgresql":
-        await conn.execute(_LOCK)

@@ -4,13 +4,17 @@ it is measured on."""
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from store.canonical import normalize_url
+from store.stories.index import StoryIndex, featurize_entries
 from store.stories.model import StoryEntry
+from store.stories.settings import StorySettings
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,63 @@ def score_bcubed(predicted: Sequence[Hashable], gold: Sequence[Hashable]) -> BCu
     precision = sum(n * n / clusters[p] for (p, _), n in pairs.items()) / len(gold)
     recall = sum(n * n / classes[g] for (_, g), n in pairs.items()) / len(gold)
     return BCubed(precision, recall)
+
+
+def cluster_labels(entries: Sequence[StoryEntry], settings: StorySettings) -> list[str]:
+    """Each entry's story after clustering them as a pulling process would, in the order
+    given, each at its own time (the window moves on); a merge relabels every entry of the
+    merged-away story, as the store does."""
+    index = StoryIndex(settings)
+    label: dict[str, str] = {}
+    members: dict[str, list[str]] = defaultdict(list)
+    for features in featurize_entries(entries, settings):
+        index.evict()
+        decision = index.assign(features)
+        for gone in decision.merged:
+            for uid in members.pop(gone, []):
+                label[uid] = decision.story_id
+                members[decision.story_id].append(uid)
+        label[features.uid] = decision.story_id
+        members[decision.story_id].append(features.uid)
+    return [label[entry.uid] for entry in entries]
+
+
+def read_syndicated(path: Path) -> tuple[list[StoryEntry], list[str]]:
+    """Our syndicated set (tests/data/syndicated/items.json): entries in time order, and the
+    gold label of each."""
+    items = json.loads(path.read_text(encoding="utf-8"))["items"]
+    items.sort(key=lambda i: (i["published"], i["id"]))
+    entries = [
+        StoryEntry(
+            uid=i["id"],
+            source_id=i["source"],
+            published=datetime.fromisoformat(i["published"]),
+            title=i["title"],
+            text=i["summary"],
+            link=i["link"],
+        )
+        for i in items
+    ]
+    return entries, [i["story"] for i in items]
+
+
+def read_story_rewrites(path: Path) -> tuple[list[StoryEntry], list[str]]:
+    """The story-rewrites set (corpus/story-rewrites): entries in time order with canonical
+    links, and the gold label of each (``sNN`` a story, ``nNN`` a close negative)."""
+    rows = json.loads(path.read_text(encoding="utf-8"))["entries"]
+    rows.sort(key=lambda r: r["published"])
+    entries = [
+        StoryEntry(
+            uid=f"r{i:03d}",
+            source_id=r["source"],
+            published=datetime.fromisoformat(r["published"].replace("Z", "+00:00")),
+            title=r["title"],
+            text=r["summary"],
+            link=normalize_url(r["link"]),
+        )
+        for i, r in enumerate(rows)
+    ]
+    return entries, [r["story"] for r in rows]
 
 
 def read_news_dedup(path: Path) -> tuple[list[StoryEntry], list[str]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -22,27 +24,33 @@ class StoryEntry:
 
 @dataclass(frozen=True)
 class EntryFeatures:
-    """What the index keeps of an entry: enough to compare it, nothing to render it."""
+    """What the index keeps of an entry: enough to compare it, nothing to render it.
+
+    ``terms`` is :func:`pack_terms`'s form (what ``story_members.terms`` stores): each term's
+    32-bit key, then each term's flags (store.stories.text), in key order.
+    """
 
     uid: str
     source_id: str
     published: datetime
     link: str | None
-    signature: bytes  # MinHash of title + text shingles (uint32 LE); empty if no words
-    band_keys: tuple[int, ...]
-    terms: frozenset[str]
-    term_keys: tuple[int, ...]
+    terms: bytes
     embedding: bytes = b""  # unit sentence vector (float16 LE) when an embedder is set
 
+    def keys_and_flags(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint8]]:
+        return unpack_terms(self.terms)
 
-@dataclass(frozen=True)
-class StoryState:
-    """A stored story: its members (most recent ``max_members_compared`` suffice) and terms."""
 
-    story_id: str
-    members: tuple[EntryFeatures, ...]
-    term_counts: Mapping[str, int] = field(default_factory=dict)
-    sources: frozenset[str] = frozenset()
+def pack_terms(terms: dict[int, int]) -> bytes:
+    """{term key: flags} as bytes: the keys (uint32 LE, ascending), then their flags (uint8)."""
+    keys = sorted(terms)
+    return np.asarray(keys, "<u4").tobytes() + bytes(terms[k] for k in keys)
+
+
+def unpack_terms(packed: bytes) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint8]]:
+    count = len(packed) // 5
+    keys = np.frombuffer(packed, "<u4", count).astype(np.uint32)
+    return keys, np.frombuffer(packed, np.uint8, count, 4 * count)
 
 
 class MatchKind(StrEnum):
@@ -59,8 +67,8 @@ class StoryScore:
     kind: MatchKind
     score: float
     threshold: float
-    member_uid: str | None = None  # the closest member, for near-copy scores
-    excluded: str | None = None  # "same source" or "outside window": not eligible
+    member_uid: str | None = None  # the closest member
+    excluded: str | None = None  # "same source": not eligible
 
     @property
     def matches(self) -> bool:
@@ -74,6 +82,5 @@ class StoryDecision:
     story_id: str
     joined: bool
     kind: MatchKind | None  # what joined it; None for a new story
-    scores: tuple[StoryScore, ...]  # every candidate considered, best first
-    # Stories this entry bridged, merged into ``story_id`` (StorySettings.merge_threshold).
-    merged: tuple[str, ...] = ()
+    scores: tuple[StoryScore, ...]  # the candidates considered, best first
+    merged: tuple[str, ...] = ()  # stories this entry bridged, merged into ``story_id``

@@ -1,4 +1,8 @@
-"""How stories are formed: the clustering settings, a frozen value with measured defaults."""
+"""How stories are formed: the ``stories:`` section of the config, one frozen value.
+
+The defaults were chosen on half A of the story-rewrites set and checked on half B
+(bench/dedup.py; docs/dedup.md has the figures).
+"""
 
 from __future__ import annotations
 
@@ -12,70 +16,62 @@ EMBEDDER_NAMES = frozenset({"all-minilm-l6-v2"})  # store.stories.embed.EMBEDDER
 class StoryMode(StrEnum):
     """How far clustering goes; each level includes the ones before it."""
 
-    LINK = "link"  # same canonical link only
-    NEAR_COPY = "near-copy"  # + near-copies of title and summary (wire copy, rewritten headline)
-    EVENT = "event"  # + the same event in other words (lexical, off by default)
+    LINK = "link"  # the same canonical link only
+    NEAR_COPY = "near-copy"  # + near-copies (wire copy, a trimmed or retitled copy)
+    EVENT = "event"  # + rewritten copy of the same event (the default)
 
 
 @dataclass(frozen=True)
 class StorySettings:
-    """Clustering settings. Defaults are the ones measured in bench/dedup.py (docs/dedup.md).
+    """Clustering settings (docs/dedup.md#settings).
 
-    ``near_copy_threshold`` is on the estimated Jaccard similarity of word shingles of title
-    plus summary; ``event_threshold`` on the IDF-weighted cosine between an entry and a story's
-    terms. Similarity merges only happen between entries published within ``window`` of each
-    other, and never between entries of the same source. ``bands`` x ``rows`` MinHash
-    permutations make the LSH index; a pair at the near-copy threshold is found with a
-    probability of about 1 - (1 - t^rows)^bands.
+    Two entries are compared by the cosine of their weighted terms: a term weighs its
+    rarity in the clustering window (IDF) times ``name_weight`` for a name, ``number_weight``
+    for a figure, times ``title_weight`` when it is in the headline; common words weigh
+    nothing. The score is that cosine less ``time_decay`` of it for entries a whole
+    ``window`` apart (in proportion between). An entry joins the story of its best-scoring
+    member of another source within ``window``: as a near-copy at ``near_copy_threshold``
+    of the cosine, as the same event at ``event_threshold`` of the score. With an embedder,
+    the event score is 0.3 of the terms' cosine plus 0.7 of the sentence vectors' cosine, less
+    the same time decay, against ``embedding_threshold``. An entry that scores at least
+    ``merge_threshold`` against other stories too bridges them: they merge when no source
+    has entries in two (0: never).
     """
 
-    mode: StoryMode = StoryMode.NEAR_COPY
-    near_copy_threshold: float = 0.4
-    event_threshold: float = 0.45
-    window: timedelta = timedelta(hours=72)
-    shingle_size: int = 2
-    num_perm: int = 128
-    bands: int = 20
-    rows: int = 3
-    max_candidates: int = 64
-    max_members_compared: int = 32
-    max_story_terms: int = 64
-    # Event mode by sentence embeddings instead of words: an embedder from
-    # store.stories.embed.EMBEDDER_PACKAGES (the ``embeddings`` extra); "" is lexical.
-    embedder: str = ""
-    embedding_threshold: float = 0.65
-    # Event mode: an entry that joins a story and has an event score of at least this against
-    # other eligible candidate stories bridges them, and they merge when no source has entries
-    # in two of them. 0 turns merging off; it needs a MergingStoryIndex.
+    cluster: str = "auto"  # auto: while a curated feed has dedupe: story; always; never
+    mode: StoryMode = StoryMode.EVENT
+    near_copy_threshold: float = 0.6
+    event_threshold: float = 0.25
+    window: timedelta = timedelta(hours=36)
     merge_threshold: float = 0.5
-    embedding_merge_threshold: float = 0.65  # the same, on the score with an embedder
+    embedder: str = ""
+    embedding_threshold: float = 0.45
+    name_weight: float = 5.0
+    number_weight: float = 2.0
+    title_weight: float = 1.5
+    time_decay: float = 0.3
+    max_candidates: int = 100  # members scored per entry at most (sharing its heaviest terms)
 
     def __post_init__(self) -> None:
+        if self.cluster not in ("auto", "always", "never"):
+            raise ValueError(f"cluster must be auto, always or never, got {self.cluster!r}")
+        object.__setattr__(self, "mode", StoryMode(self.mode))
         for name in ("near_copy_threshold", "event_threshold", "embedding_threshold"):
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1], got {value}")
-        for name in (
-            "shingle_size",
-            "num_perm",
-            "bands",
-            "rows",
-            "max_candidates",
-            "max_members_compared",
-            "max_story_terms",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        for name in ("merge_threshold", "embedding_merge_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1] (0: off), got {getattr(self, name)}")
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.merge_threshold <= 1.0:
+            raise ValueError(
+                f"merge_threshold must be in [0, 1] (0: off), got {self.merge_threshold}"
+            )
+        if not 0.0 <= self.time_decay < 1.0:
+            raise ValueError(f"time_decay must be in [0, 1), got {self.time_decay}")
+        for name in ("name_weight", "number_weight", "title_weight"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_candidates < 1:
+            raise ValueError("max_candidates must be at least 1")
         if self.embedder and self.embedder not in EMBEDDER_NAMES:
             known = ", ".join(sorted(EMBEDDER_NAMES))
             raise ValueError(f"embedder must be one of {known} or empty, got {self.embedder!r}")
         if self.window <= timedelta(0):
             raise ValueError("window must be positive")
-        if self.bands * self.rows > self.num_perm:
-            raise ValueError(
-                f"bands x rows ({self.bands} x {self.rows}) must not exceed num_perm"
-                f" ({self.num_perm}): the bands are cut from the signature's first values"
-            )

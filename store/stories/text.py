@@ -1,4 +1,14 @@
-"""Text features of an entry: normalised tokens, word shingles, content terms. Pure."""
+"""The terms of an entry that tell news events apart, with what kind of word each is. Pure.
+
+    terms = entry_terms(title, summary)   # {term: flags}
+    flags: TITLE (it is in the headline), NAME (capitalised where a sentence does not start:
+           a company, a place, a person), NUMBER (a figure, an amount, a date, a percentage)
+
+Common words (function words, newsroom filler, weekdays) are left out: they are what two
+different events' copy shares. A headline in Title Case capitalises every word, so its
+words are names only where the summary capitalises them too (flags of a term are the union
+of its occurrences). Numbers are normalised ("60,000" and "60000" are one term).
+"""
 
 from __future__ import annotations
 
@@ -6,118 +16,102 @@ import html
 import re
 import unicodedata
 import zlib
-from array import array
-from collections.abc import Iterator
-from itertools import pairwise
+from collections.abc import Iterable
+from functools import lru_cache
+
+TITLE, NAME, NUMBER = 1, 2, 4
 
 _TAG = re.compile(r"<[^>]*>")
-_WORD = re.compile(r"\w+")
-_POSSESSIVE = re.compile(r"['’]s\b")
-# Every byte that is not an ASCII word character (what \w matches in ASCII text) to a space.
-_ASCII_WORDS = bytes(c if c < 128 and _WORD.fullmatch(chr(c)) else 32 for c in range(256))
-# Non-word characters that often are the only non-ASCII ones in a text (quotes, dashes, ...,
-# as NFKC leaves them): tokenising makes them spaces first (tests pin that none is a word's).
-MARKS = "’‘“”„«»—–•·→€£©®°★"
-
-# Words that carry no story identity (function words and newsroom filler).
-_STOPWORDS = """a about after against all also amid an and any are as at be been before being but by
-    can could did do does during each for from had has have he her here his how i if in into
-    is it its just may more most new no not now of off on once one only or other our out over
-    own said say says she should so some such than that the their them then there these they
-    this those through to too under until up very via vs was we were what when where which
-    while who why will with would you your"""
-STOPWORDS = frozenset(_STOPWORDS.split())
-
-
-def normalise_text(text: str) -> str:
-    """Plain, case-folded text: tags dropped, entities decoded, Unicode compatibility form."""
-    return unicodedata.normalize("NFKC", strip_tags(text)).casefold()
-
-
-def strip_tags(text: str) -> str:
-    return html.unescape(_TAG.sub(" ", text))
-
-
-def normalise_spaces(text: str) -> str:
-    return " ".join(text.split())
+# A figure (with separators, a currency sign, a percent sign) or a word (letters first).
+_TOKEN = re.compile(r"[$€£¥]?\d[\d,.]*\d%?|[$€£¥]?\d%?|[^\W\d_][\w'’-]*")
+_SENTENCE_END = frozenset('.!?:;"“‘(«—–')
+_COMMON_WORDS = """
+a about above across after again against ago ahead all almost along already also although
+always am amid among an and announced another any anyone are around as at away back be became
+because become been before began being below best better between big billion both brief
+briefly but by call called came can cannot chief city come comes coming company companies
+could country cut day days deal did do does done down due during each early earlier east end
+even ever every expected far few first five following for former four from full further gave
+get gets give given go going good got government great group had half has have having he her
+here high his home how however i if in include includes including into is it its just key
+known large last late later least left less like little local long lower made main major make
+makes making many market may me million more most move much must my national near nearly need
+new news next no north not now number of off officials on once one only open or other others
+our out over own part people per percent place plan plans points put rather report reported
+reports said same say says second see seen set several she should show shows since six so
+some south state states still such take taken talks than that the their them then there
+these they third this those three through time times to today told too top two under until
+up us use used very was way we week weeks well were west what when where whether which while
+who whom why will with within without work world would year years yesterday yet you your
+monday tuesday wednesday thursday friday saturday sunday morning afternoon evening night
+overnight update updates latest breaking live exclusive according added spokesperson
+spokesman spokeswoman statement via vs
+ceo cfo cto coo ipo gdp tv uk eu un usa inc ltd corp co plc llc pm am ap afp
+"""
+COMMON = frozenset(_COMMON_WORDS.split())
 
 
-def tokenize(text: str) -> list[str]:
-    """The words of the normalised text (:func:`normalise_text`), possessive 's dropped."""
-    words = _words(text)
-    return words.decode("ascii").split() if isinstance(words, bytes) else words
-
-
-def tokenize_utf8(text: str) -> list[bytes]:
-    """``tokenize(text)``, each token UTF-8 encoded (what shingles are hashed as)."""
-    words = _words(text)
-    return words.split() if isinstance(words, bytes) else encode_tokens(words)
-
-
-def tokenize_both(text: str) -> tuple[list[str], list[bytes]]:
-    """``tokenize(text)`` and ``tokenize_utf8(text)``, for one normalisation of the text."""
-    words = _words(text)
-    if isinstance(words, bytes):
-        return words.decode("ascii").split(), words.split()
-    return words, encode_tokens(words)
-
-
-def encode_tokens(tokens: list[str]) -> list[bytes]:
-    """Each token UTF-8 encoded (surrogates passed), in one encode: tokens hold no spaces."""
-    if not tokens:
-        return []
-    return " ".join(tokens).encode("utf-8", "surrogatepass").split(b" ")
-
-
-def _words(text: str) -> bytes | list[str]:
-    r"""The tokens of ``text``: ``\w+`` of the normalised text without possessive 's.
-
-    Most texts take a short cut that gives the same tokens, as one byte string of words
-    separated by spaces: a text in ASCII with no tag or entity is only lower-cased by
-    :func:`normalise_text` (NFKC leaves ASCII alone; casefold is lower on it), and once the
-    normalised text is ASCII (after the common non-word marks, which only ever separate
-    words, are made spaces), ``\w`` is [0-9A-Za-z_]: mapping every other byte to a space
-    and splitting finds the same words as ``\w+``. Else the tokens, as a list.
-    """
+def plain_text(text: str) -> str:
+    """Tags dropped, entities decoded, Unicode compatibility form (case kept)."""
     if text.isascii() and "<" not in text and "&" not in text:
-        text = text.lower()
-    else:
-        text = normalise_text(text)
-    if "'" in text or "’" in text:
-        text = _POSSESSIVE.sub("", text)
-    if not text.isascii():
-        for mark in MARKS:
-            if mark in text:
-                text = text.replace(mark, " ")
-        if not text.isascii():
-            return _WORD.findall(text)
-    return text.encode("ascii").translate(_ASCII_WORDS)
+        return text  # what the rest would give back
+    return unicodedata.normalize("NFKC", html.unescape(_TAG.sub(" ", text)))
 
 
-def shingles(tokens: list[str], size: int) -> set[str]:
-    """Word ``size``-grams; a text shorter than that is its own single shingle."""
-    if len(tokens) < size:
-        return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
+def entry_terms(title: str, text: str) -> dict[str, int]:
+    """Each term of the entry with its flags (see the module docstring)."""
+    terms: dict[str, int] = {}
+    for field, words in ((TITLE, plain_text(title)), (0, plain_text(text))):
+        for term, flags in _field_terms(words, headline=field == TITLE):
+            terms[term] = terms.get(term, 0) | flags | field
+    return terms
 
 
-def hash_shingles(tokens: list[bytes], size: int, into: array[int]) -> int:
-    """Appends the CRC-32 of each of :func:`shingles` (of the UTF-8 tokens) to ``into``;
-    returns how many. A shingle repeated in the text is hashed again: a MinHash only takes
-    minimums, so repeats do not change it."""
-    if len(tokens) < size:
-        if not tokens:
-            return 0
-        into.append(zlib.crc32(b" ".join(tokens)))
-        return 1
-    if size == 2:  # the default, and the cheapest way to pair the words
-        grams: Iterator[tuple[bytes, ...]] = pairwise(tokens)
-    else:
-        grams = zip(*(tokens[i:] for i in range(size)), strict=False)  # the shorter tails end it
-    into.extend(map(zlib.crc32, map(b" ".join, grams)))
-    return len(tokens) - size + 1
+def _field_terms(text: str, *, headline: bool) -> Iterable[tuple[str, int]]:
+    found = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
+    names_here = not (headline and _title_case(found))
+    for word, start in found:
+        if word.isascii() and word.isalpha() and word.islower():  # most words: plain ones
+            if len(word) > 1 and word not in COMMON:
+                yield word, 0
+            continue
+        if word[0].isdigit() or not word[0].isalpha():
+            yield word.replace(",", "").rstrip("."), NUMBER
+            continue
+        word = word.replace("’", "'")
+        if word.endswith("'s"):
+            word = word[:-2]
+        word = word.strip("'-")
+        low = word.casefold()
+        if len(low) < 2 or low in COMMON:
+            continue
+        yield low, NAME if _is_name(word, text, start, names_here) else 0
 
 
-def content_terms(tokens: list[str]) -> frozenset[str]:
-    """The words that can tell one story from another: no stopwords, no single letters."""
-    return frozenset(t for t in tokens if len(t) > 1 and t not in STOPWORDS)
+def _title_case(found: list[tuple[str, int]]) -> bool:
+    """Whether a headline capitalises most of its uncommon words (then capitals say nothing)."""
+    upper = lower = 0
+    for word, _ in found:
+        if word[0].isalpha() and word.casefold() not in COMMON:
+            if word[0].isupper():
+                upper += 1
+            else:
+                lower += 1
+    return upper > lower
+
+
+def _is_name(word: str, text: str, start: int, names_here: bool) -> bool:
+    if len(word) > 1 and word.isupper():
+        return True  # an acronym: ECB, HBM4, NASA
+    if not names_here or not word[0].isupper():
+        return False
+    at = start - 1
+    while at >= 0 and text[at].isspace():
+        at -= 1
+    return at >= 0 and text[at] not in _SENTENCE_END
+
+
+@lru_cache(maxsize=1 << 16)
+def term_hash(term: str) -> int:
+    """A term's 32-bit key (CRC-32 of its UTF-8): what the index and the store keep."""
+    return zlib.crc32(term.encode("utf-8", "surrogatepass"))

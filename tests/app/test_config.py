@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,12 @@ from feedmill.config import (
     ServerSettings,
     Settings,
     SourceSettings,
-    StoriesSettings,
     WebSubSettings,
     config_path,
     load_config,
 )
 from feedmill.errors import ConfigError
+from store.stories import StorySettings
 from tests.conftest import ROOT
 
 GOOD: dict[str, Any] = {
@@ -214,7 +215,6 @@ SECTIONS = [
     ("feeds.include", RuleSettings),
     ("http", HttpSettings),
     ("websub", WebSubSettings),
-    ("stories", StoriesSettings),
     ("search", SearchConfig),
 ]
 
@@ -254,6 +254,12 @@ def test_docs_describe_every_config_key(section: str, model: type[BaseModel]) ->
         assert f"`{key}`" in documented, f"docs/config.md does not describe `{key}`"
 
 
+def test_docs_describe_every_stories_key() -> None:
+    documented = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    for field in dataclasses.fields(StorySettings):
+        assert f"`stories.{field.name}`" in documented, f"`stories.{field.name}` undocumented"
+
+
 def test_stories_keys_and_feed_dedupe(tmp_path: Path) -> None:
     config = with_changes(
         stories={"mode": "event", "near_copy_threshold": 0.5, "window": "2d"},
@@ -264,13 +270,13 @@ def test_stories_keys_and_feed_dedupe(tmp_path: Path) -> None:
         feeds=[{"id": "top", "title": "Top", "dedupe": "story", "prefer": ["b", "a"]}],
     )
     settings = load(tmp_path, config)
-    story = settings.stories.story_settings()
+    story = settings.stories
     assert (story.mode, story.near_copy_threshold, story.window) == (
         "event",
         0.5,
         timedelta(days=2),
     )
-    assert story.event_threshold == 0.45
+    assert story.event_threshold == StorySettings().event_threshold
     (feed,) = settings.feed_definitions()
     assert (feed.dedupe, feed.prefer) == ("story", ("b", "a"))
     bad = with_changes(
@@ -280,7 +286,12 @@ def test_stories_keys_and_feed_dedupe(tmp_path: Path) -> None:
     )
     found = problems(tmp_path, bad)
     assert any("stories.mode" in p for p in found), found
-    assert any("stories.near_copy_threshold" in p for p in found), found
+    bad_threshold = with_changes(stories={"near_copy_threshold": 0, "colour": "red"})
+    found = problems(tmp_path, bad_threshold)
+    assert any("stories" in p and "near_copy_threshold" in p for p in found), found
+    found = problems(tmp_path, with_changes(stories={"colour": "red"}))
+    assert any("stories" in p and "colour" in p for p in found), found
+    found = problems(tmp_path, bad)
     assert any("feeds[0] (id 'top').dedupe" in p for p in found), found
     unknown = with_changes(
         sources=[{"id": "a", "url": "https://a.example/feed"}],
@@ -296,16 +307,16 @@ def test_event_mode_keys_and_an_embedder_that_is_not_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     event = {"mode": "event", "merge_threshold": 0, "embedding_threshold": 0.7}
-    story = load(tmp_path, with_changes(stories=event)).stories.story_settings()
+    story = load(tmp_path, with_changes(stories=event)).stories
     assert (story.merge_threshold, story.embedding_threshold, story.embedder) == (0, 0.7, "")
     monkeypatch.setattr("feedmill.config.embedder_installed", lambda name: False)
     found = problems(tmp_path, with_changes(stories={**event, "embedder": "all-minilm-l6-v2"}))
-    assert any("stories.embedder" in p and "feedmill[embeddings]" in p for p in found), found
+    assert any("stories" in p and "feedmill[embeddings]" in p for p in found), found
     found = problems(tmp_path, with_changes(stories={"embedder": "word2vec"}))
-    assert any("stories.embedder" in p for p in found), found
+    assert any("stories" in p and "embedder must be one of" in p for p in found), found
     monkeypatch.setattr("feedmill.config.embedder_installed", lambda name: True)
     chosen = {**event, "embedder": "all-minilm-l6-v2"}
-    story = load(tmp_path, with_changes(stories=chosen)).stories.story_settings()
+    story = load(tmp_path, with_changes(stories=chosen)).stories
     assert story.embedder == "all-minilm-l6-v2"
 
 
@@ -315,7 +326,7 @@ def test_stories_are_clustered_only_when_a_feed_asks_for_them(tmp_path: Path) ->
     wanting = with_changes(feeds=[{"id": "f", "title": "F", "dedupe": "story"}])
     settings = load(tmp_path, wanting)
     story = settings.story_settings()
-    assert story is not None and story.mode.value == "near-copy"
+    assert story is not None and story.mode.value == "event"
     assert load(tmp_path, {**wanting, "stories": {"cluster": "never"}}).story_settings() is None
     forced = load(tmp_path, {**GOOD, "stories": {"cluster": "always", "mode": "link"}})
     assert forced.story_settings() is not None

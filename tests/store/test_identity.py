@@ -70,3 +70,17 @@ def test_content_hashes_and_public_ids_never_change() -> None:
         "851915b3ce54b7c3f4da798480a0a5111f8f33774a4a3518c8161c8f21ffdf2b"
     )
     assert entry_uid("s", "g") == "8579c2043b6d53fb9b934b2c332016c9"
+
+
+def test_a_link_key_drops_the_fragment_the_canonical_link_keeps() -> None:
+    """Keys were made before canonical links kept fragments that name a post: a guid-less
+    entry keeps its key (and public id), and two posts on one page stay two entries."""
+    first = ParsedEntry(id=None, link="http://scripting.com/2017/06/26.html#a080605", title="a")
+    second = ParsedEntry(id=None, link="http://scripting.com/2017/06/26.html#a090102", title="b")
+    assert entry_key(first) == "http://scripting.com/2017/06/26.html"
+    keys = entry_keys([first, second])
+    assert keys[0] == "http://scripting.com/2017/06/26.html"
+    assert keys[1] != keys[0] and keys[1].endswith("#a090102")
+    assert entry_key(ParsedEntry(id=None, link="https://x.example/a?ref=rss", title="c")).endswith(
+        "ref=rss"
+    )

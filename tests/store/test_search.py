@@ -212,8 +212,8 @@ async def test_the_migration_indexes_entries_stored_before_it(
     store = stores[database]
     before = await found(store, "server")
     async with store.engine.begin() as conn:
-        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0009"))
-    assert await current_revision(store) == "0009"
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0010"))
+    assert await current_revision(store) == "0010"
     with caplog.at_level(logging.INFO, logger="feedmill.migrations"):
         await ensure_schema(store)
     assert await found(store, "server") == before != []

@@ -4,7 +4,7 @@ SQLite: an FTS5 table; PostgreSQL: a table with a ``tsvector`` and a GIN index. 
 entries are indexed in row-id order, a batch at a time, with a log line per batch.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 """
 
 import logging
@@ -16,7 +16,7 @@ from alembic import op
 from store.search.index import create_index, drop_index
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
