@@ -78,6 +78,10 @@ _POSTPONE_CONGESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
+class _Congested(Exception):
+    """A pull gives its place up: its host is slow and others wait for it already."""
+
+
 def default_owner() -> str:
     """A lease owner name unique to this process: host, pid and a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -141,10 +145,14 @@ class Puller:
         self.polling = polling or PollSettings()
         self.hosts = hosts or HostLimits()
         self._limit = asyncio.Semaphore(concurrency)
-        # Pulls that may wait for one host's slots; past this, the host is congested and
-        # its next sources are postponed rather than hold more of the pulls in flight.
+        # A host is congested when its slots are taken, this many pulls wait for one, and
+        # none of its fetches ended for `_host_stall` seconds (a slow host, not merely one
+        # with many feeds due): its next sources are postponed rather than hold more of the
+        # pulls in flight.
         self._host_queue = max(self.hosts.concurrency, concurrency // 4)
+        self._host_stall = max(1.0, settings.deadline / 6)
         self._waiting: dict[str, int] = {}  # host -> pulls waiting for one of its slots
+        self._moved: dict[str, float] = {}  # host -> loop time a fetch last took or left a slot
         self._writes: set[asyncio.Future[Any]] = set()
         self.observe: Callable[[PullResult], None] | None = None
 
@@ -217,14 +225,6 @@ class Puller:
             await self._write(self.store.postpone(source.id, held))
             return PullResult(source.id, postponed=True)
         slot = self.hosts.slot(host)
-        congested = slot.locked() and self._waiting.get(host, 0) >= self._host_queue
-        if congested and _POSTPONE_CONGESTED.get():
-            # Its host is busy with as many pulls as may wait for it (slow, or with many
-            # feeds due at once): come back later rather than hold a place among the pulls
-            # in flight, which the sources of other hosts need.
-            later = self.clock() + timedelta(seconds=self.settings.deadline)
-            await self._write(self.store.postpone(source.id, later))
-            return PullResult(source.id, postponed=True)
         loop = asyncio.get_running_loop()
         started: float | None = None
         took: float | None = None
@@ -236,24 +236,52 @@ class Puller:
                 )
             took = loop.time() - started
             return replace(await self._record_success(source, fetched), fetch_seconds=took)
+        except _Congested:
+            # Its host is slow and as many pulls as may already wait for it: come back
+            # later rather than hold a place among the pulls in flight, which the sources
+            # of other hosts need.
+            later = self.clock() + timedelta(seconds=self.settings.deadline)
+            await self._write(self.store.postpone(source.id, later))
+            return PullResult(source.id, postponed=True)
         except SourceError as error:
             if took is None and started is not None:
                 took = loop.time() - started
             return replace(await self._record_failure(source, host, error), fetch_seconds=took)
 
+    def _congested(self, host: str, slot: asyncio.Semaphore) -> bool:
+        if not slot.locked() or self._waiting.get(host, 0) < self._host_queue:
+            return False
+        stalled = asyncio.get_running_loop().time() - self._moved.get(host, 0.0)
+        return stalled >= self._host_stall
+
     @contextlib.asynccontextmanager
     async def _host_slot(self, host: str, slot: asyncio.Semaphore) -> AsyncIterator[None]:
-        """One of the host's slots, counting the pulls waiting for one."""
+        """One of the host's slots, counting the pulls waiting for one and noting when a
+        fetch takes or leaves one. In a heartbeat's flow, _Congested instead when the host
+        is congested now, or stays stalled while this pull waits."""
+        loop = asyncio.get_running_loop()
+        flowing = _POSTPONE_CONGESTED.get()
+        if flowing and self._congested(host, slot):
+            raise _Congested
         self._waiting[host] = self._waiting.get(host, 0) + 1
         try:
-            await slot.acquire()
+            while True:
+                try:
+                    await asyncio.wait_for(slot.acquire(), self._host_stall)
+                    break
+                except TimeoutError:
+                    stalled = loop.time() - self._moved.get(host, 0.0) >= self._host_stall
+                    if flowing and stalled:
+                        raise _Congested from None
         finally:
             self._waiting[host] -= 1
             if not self._waiting[host]:
                 del self._waiting[host]
+        self._moved[host] = loop.time()
         try:
             yield
         finally:
+            self._moved[host] = loop.time()
             slot.release()
 
     async def _record_success(self, source: StoredSource, fetched: FetchResult) -> PullResult:
