@@ -245,22 +245,7 @@ async def test_a_slow_upstream_holds_only_its_own_slot(
         puller = Puller(
             store, client, loopback, clock, polling=POLLING, concurrency=2, hosts=HostLimits(4)
         )
-        done: list[str] = []
-        quick_done = asyncio.Event()
-        quick = {f"b-quick{n}" for n in range(6)}
-
-        def observe(result: PullResult) -> None:
-            done.append(result.source_id)
-            if quick <= set(done):
-                quick_done.set()
-
-        puller.observe = observe
-        cycle = asyncio.ensure_future(puller.pull_due())
-        try:
-            await asyncio.wait_for(quick_done.wait(), timeout=20)
-        finally:
-            held.set()
-        results = await cycle
+        results, done = await _pull_while_held(puller, held, {f"b-quick{n}" for n in range(6)})
     assert done[-1] == "a-held"
     assert sorted(r.source_id for r in results) == sorted(d.id for d in definitions)
     assert [r.error for r in results] == [None] * 7
@@ -288,21 +273,8 @@ async def test_a_congested_host_does_not_hold_the_pulls_of_the_others(
         puller = Puller(
             store, client, ROOMY, clock, polling=POLLING, concurrency=4, hosts=HostLimits(1)
         )
-        done: list[PullResult] = []
-        quick_done = asyncio.Event()
-
-        def observe(result: PullResult) -> None:
-            done.append(result)
-            if sum(r.source_id.startswith("b-") for r in done) == 6:
-                quick_done.set()
-
-        puller.observe = observe
-        cycle = asyncio.ensure_future(puller.pull_due())
-        try:
-            await asyncio.wait_for(quick_done.wait(), timeout=20)
-        finally:
-            held.set()
-        results = {r.source_id: r for r in await cycle}
+        pulled, _ = await _pull_while_held(puller, held, {f"b-quick{n}" for n in range(6)})
+        results = {r.source_id: r for r in pulled}
     postponed = sorted(i for i, r in results.items() if r.postponed)
     assert len(postponed) == 6  # one pulled, one waiting for the slot, the rest later
     assert all(i.startswith("a-held") for i in postponed)
@@ -330,3 +302,25 @@ async def test_fetch_pulls_every_source_it_is_given_however_busy_the_host(
         results = await puller.pull_many(await store.list_sources())
     assert [(r.postponed, r.error) for r in results] == [(False, None)] * 4
     assert all(len(upstream.requests_for(f"/one{n}.rss")) == 1 for n in range(4))
+
+
+async def _pull_while_held(
+    puller: Puller, held: threading.Event, quick: set[str]
+) -> tuple[list[PullResult], list[str]]:
+    """A heartbeat's pulls, the held upstream released once every ``quick`` source was
+    pulled (or after 20 s: then the test fails); the results, and the ids in pull order."""
+    done: list[str] = []
+    quick_done = asyncio.Event()
+
+    def observe(result: PullResult) -> None:
+        done.append(result.source_id)
+        if quick <= set(done):
+            quick_done.set()
+
+    puller.observe = observe
+    cycle = asyncio.ensure_future(puller.pull_due())
+    try:
+        await asyncio.wait_for(quick_done.wait(), timeout=20)
+    finally:
+        held.set()
+    return await cycle, done
