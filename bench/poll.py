@@ -137,7 +137,8 @@ def bind_hosts(hosts: int) -> list[socket.socket]:
     raise SystemExit("no port free on every loopback address")
 
 
-def serve(sources: int, hosts: int, cpu: int | None) -> None:
+def serve(sources: int, hosts: int, cpu: int | None, app: Any = None) -> None:
+    """The upstream: ``app`` (by default :func:`make_app`) on every loopback host."""
     import uvicorn
 
     if cpu is not None:
@@ -148,7 +149,7 @@ def serve(sources: int, hosts: int, cpu: int | None) -> None:
         sock.listen(2048)
     print(socks[0].getsockname()[1], flush=True)
     config = uvicorn.Config(
-        make_app(sources),
+        app or make_app(sources),
         loop="uvloop",
         http="httptools",
         lifespan="off",

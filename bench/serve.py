@@ -1,7 +1,9 @@
-"""Serving a cached 50-entry Atom feed: feedmill (uvicorn + uvloop + httptools) vs nginx
-serving the same bytes as a static file, in the same run.
+"""Serving a cached 50-entry Atom feed: feedmill (uvicorn + uvloop + httptools, configured
+as `feedmill run` configures it, with its metrics) vs nginx serving the same bytes as a static
+file, in the same run; and uvicorn's floor: a bare ASGI app that answers with the same bytes
+and headers, held in memory (what the HTTP layer alone costs).
 
-    python bench/serve.py [--seconds 10] [--connections 50]
+    python bench/serve.py [--seconds 10] [--connections 50] [--rounds 3]
 
 Needs `nginx` and `wrk` (Debian: apt-get install -y nginx-light wrk; installed here when
 missing and running as root). The servers run pinned to core 0, wrk to core 1 (taskset).
@@ -17,18 +19,21 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from feedmill.config import Settings  # noqa: E402
-from feedmill.service import make_publisher  # noqa: E402
+from feedmill.metrics import Metrics, metrics_route  # noqa: E402
+from feedmill.service import make_publisher, uvicorn_config  # noqa: E402
 from feeds import create_app  # noqa: E402
 from sources import Author, ParsedEntry, ParsedFeed, Validators  # noqa: E402
 from store import SourceDefinition, Store, ensure_schema  # noqa: E402
@@ -75,24 +80,47 @@ async def fill(db: Path) -> None:
     await store.close()
 
 
-def serve(db: Path, port: int) -> None:
-    """The feedmill side: the same app as `feedmill run`, without the scheduler."""
+def serve(db: Path, port: int, floor: bool) -> None:
+    """The feedmill side: the same app and server settings as `feedmill run`, without the
+    scheduler; or (``floor``) uvicorn with a bare app answering the same bytes."""
     import uvicorn
 
     settings = settings_for(db, port)
     store = Store.open(settings.database)
     publisher = make_publisher(settings, store, lambda: T0)
-    config = uvicorn.Config(
-        create_app(publisher, max_age=300),
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
+    metrics = Metrics("bench", "serve")
+    app: Any = create_app(
+        publisher, max_age=300, routes=[metrics_route(metrics, store, lambda: T0)]
     )
-    uvicorn.Server(config).run()
+    app.observe = metrics.feed_request
+    if floor:
+        app = floor_app(asyncio.run(publisher.render("bench", "atom")))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    uvicorn.Server(uvicorn_config(app, False, 5)).run(sockets=[sock])
+
+
+def floor_app(document: Any) -> Any:
+    """An ASGI app that answers every request with ``document``'s bytes (or a 304 to its
+    ETag), its headers built once: the least an ASGI app can do."""
+    validators = [*document.validators, (b"cache-control", b"public, max-age=300")]
+    validators.append((b"vary", b"accept-encoding"))
+    ok = [*validators, (b"content-type", document.media_type.encode())]
+    ok.append((b"content-length", str(len(document.body)).encode()))
+    etag = document.etag.encode()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if dict(scope["headers"]).get(b"if-none-match") == etag:
+            await send({"type": "http.response.start", "status": 304, "headers": validators})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": ok})
+        await send({"type": "http.response.body", "body": document.body})
+
+    return app
 
 
 def free_port() -> int:
@@ -175,12 +203,13 @@ http {{
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--serve", nargs=2, metavar=("DB", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=3, metavar=("DB", "PORT", "FLOOR"), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.serve:
-        serve(Path(args.serve[0]), int(args.serve[1]))
+        serve(Path(args.serve[0]), int(args.serve[1]), args.serve[2] == "floor")
         return
     ensure_tools()
     import httpx
@@ -190,10 +219,10 @@ def main() -> None:
         work.chmod(0o755)  # nginx workers run as an unprivileged user
         db = work / "bench.db"
         asyncio.run(fill(db))
-        port, nginx_port = free_port(), free_port()
-        server = subprocess.Popen(
-            ["taskset", "-c", "0", sys.executable, __file__, "--serve", str(db), str(port)]
-        )
+        port, nginx_port, floor_port = free_port(), free_port(), free_port()
+        command = ["taskset", "-c", "0", sys.executable, __file__, "--serve", str(db)]
+        server = subprocess.Popen([*command, str(port), "app"])
+        floor = subprocess.Popen([*command, str(floor_port), "floor"])
         (work / "www" / "feeds").mkdir(parents=True)
         (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, port=nginx_port))
         try:
@@ -208,32 +237,45 @@ def main() -> None:
                 wait_listening(nginx_port)
                 static = f"http://127.0.0.1:{nginx_port}/feeds/bench.atom"
                 nginx_etag = httpx.get(static).headers["etag"]
-                print(f"document: {len(first.content)} bytes, 50 entries; {args.seconds}s per run")
-                rows = []
-                for label, target, pids, headers in [
-                    ("nginx 200", static, tree(nginx.pid), []),
-                    ("feedmill 200", url, [server.pid], []),
-                    ("nginx 304", static, tree(nginx.pid), [f"If-None-Match: {nginx_etag}"]),
-                    (
-                        "feedmill 304",
-                        url,
-                        [server.pid],
-                        [f"If-None-Match: {first.headers['etag']}"],
+                print(
+                    f"document: {len(first.content)} bytes, 50 entries; {args.seconds}s per run, "
+                    f"{args.rounds} rounds interleaved, medians"
+                )
+                etags = {"nginx": nginx_etag, "feedmill": first.headers["etag"]}
+                etags["uvicorn floor"] = etags["feedmill"]
+                targets = {
+                    "nginx": (static, tree(nginx.pid)),
+                    "uvicorn floor": (
+                        f"http://127.0.0.1:{floor_port}/feeds/bench.atom",
+                        [floor.pid],
                     ),
-                ]:
-                    result = run_wrk(target, args.seconds, args.connections, headers, pids)
-                    rows.append((label, result))
+                    "feedmill": (url, [server.pid]),
+                }
+                wait_listening(floor_port)
+                runs: dict[str, list[dict[str, float]]] = {}
+                for _ in range(args.rounds):
+                    for kind in ("200", "304"):
+                        for name, (target, pids) in targets.items():
+                            headers = [f"If-None-Match: {etags[name]}"] if kind == "304" else []
+                            result = run_wrk(target, args.seconds, args.connections, headers, pids)
+                            runs.setdefault(f"{name} {kind}", []).append(result)
+                by = {}
+                for label, results in runs.items():
+                    result = {k: statistics.median(r[k] for r in results) for k in results[0]}
+                    by[label] = result
                     print(
-                        f"{label:13} {result['rps']:9.0f} req/s  "
+                        f"{label:17} {result['rps']:9.0f} req/s  "
                         f"{result['cpu_us']:6.1f} us CPU/req  p99 {result['p99_ms']:6.2f} ms  "
                         f"non-2xx/3xx {int(result['errors'])}"
                     )
-                by = dict(rows)
                 for kind in ("200", "304"):
                     ours, theirs = by[f"feedmill {kind}"], by[f"nginx {kind}"]
+                    bare = by[f"uvicorn floor {kind}"]
                     print(
-                        f"ratio {kind}: {ours['rps'] / theirs['rps']:.2f}x nginx requests/s, "
-                        f"{ours['cpu_us'] / theirs['cpu_us']:.1f}x its CPU per request"
+                        f"ratio {kind}: {ours['rps'] / theirs['rps']:.2f}x nginx requests/s "
+                        f"(target >= 0.5), {ours['cpu_us'] / theirs['cpu_us']:.1f}x its CPU per "
+                        f"request; uvicorn's floor {bare['rps'] / theirs['rps']:.2f}x nginx, "
+                        f"feedmill {ours['cpu_us'] / bare['cpu_us']:.2f}x the floor's CPU"
                     )
                 print(
                     f"304 vs 200 CPU per request (feedmill): "
@@ -243,8 +285,9 @@ def main() -> None:
                 nginx.terminate()
                 nginx.wait()
         finally:
-            server.terminate()
-            server.wait()
+            for process in (server, floor):
+                process.terminate()
+                process.wait()
 
 
 if __name__ == "__main__":

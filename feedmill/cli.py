@@ -101,10 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     sources = commands.add_parser(
         "sources",
-        help="print each source's polling state",
-        description="A table of the stored sources: id, state (ok / backing off / gone / "
-        "blocked), last success, last error kind and message, next poll, entries stored.",
+        help="print the sources' polling state, a page at a time",
+        description="A table of the active sources: id, state (ok / backing off / gone / "
+        "blocked), last success, last error kind and message, next poll, entries stored; "
+        "failing ones first, then by id, a page at a time, with how many there are in each "
+        "state. --json prints the page's sources as a list.",
     )
+    sources.add_argument(
+        "--state",
+        default="",
+        help="only sources in this state: ok, 'backing off', gone, blocked, or failing (any "
+        "but ok)",
+    )
+    sources.add_argument("--search", default="", help="only sources whose id, title or URL has it")
+    sources.add_argument("--page", type=_positive, default=1, help="which page (default 1)")
+    sources.add_argument(
+        "--per-page", type=_positive, default=100, help="sources a page (default 100)"
+    )
+    sources.add_argument("--all", action="store_true", help="every matching source, no pages")
     _add_json(sources)
 
     _add_feed_commands(commands)
@@ -116,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_commands.add_parser("current", help="print the database's schema revision")
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 up, not {text!r}")
+    return int(text)
 
 
 def _add_json(command: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from feeds import Publisher, export_static
 from feeds.opml import read_opml
 from feeds.search import SearchFeeds
 from feeds.select import Verdict
-from feeds.status import source_json, source_status
+from feeds.status import FAILING, STATES, StatusQuery, source_json, source_status, states_of
 from sources import FeedmillError, make_client
 from store import Store, StoredEntry, StoredSource, ensure_schema
 from store.database import database_problem
@@ -61,6 +61,8 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "check-config":
             return _check_config(config_path(args.config), args.json)
         settings = load_config(config_path(args.config))
+        if args.command in SERVICES:
+            return run_loop(_dispatch(args, settings))
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as exc:
         for problem in exc.problems:
@@ -76,6 +78,16 @@ def run_command(args: argparse.Namespace) -> int:
             traceback.print_exc()
         _error(_describe(exc, settings, args.verbose))
         return EXIT_FAILURE
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run a service's loop: uvloop's when installed (uvicorn[standard] brings it; it serves
+    a request in a good part less CPU than asyncio's loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _describe(exc: Exception, settings: Settings | None, verbose: bool) -> str:
@@ -105,7 +117,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "build":
         return await _build(settings, args.out)
     if command == "sources":
-        return await _sources(settings, args.json)
+        return await _sources(settings, args)
     if command == "preview":
         return await _preview(settings, args.feed, args.why, args.candidates, args.json)
     if command == "explain":
@@ -273,14 +285,26 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-async def _sources(settings: Settings, as_json: bool) -> int:
+async def _sources(settings: Settings, args: argparse.Namespace) -> int:
+    """One page of the active sources, failing first, with the count in each state (the
+    paging is SQL, as on the status page: no listing of every source)."""
+    if args.state and args.state not in (*STATES, FAILING):
+        raise UsageError(f"--state: one of {', '.join([*STATES, FAILING])}, not {args.state!r}")
+    query = StatusQuery(state=args.state, text=args.search.strip(), page=args.page)
     store = await open_store(settings, utc_now)
     try:
-        sources = await store.list_sources()
-        counts = await store.count_entries()
+        summary = await store.source_summary(utc_now())
+        size = None if args.all else args.per_page
+        sources, matching = await store.source_page(
+            states=states_of(query.state),
+            text=query.text,
+            offset=(query.page - 1) * size if size else 0,
+            limit=size,
+        )
+        counts = await store.count_entries([s.id for s in sources])
     finally:
         await store.close()
-    if as_json:
+    if args.json:
         _print_json([source_json(source_status(s, counts.get(s.id, 0), None)) for s in sources])
         return EXIT_OK
     table = Table("id", "state", "last success", "last error", "next poll", "entries", box=None)
@@ -295,7 +319,20 @@ async def _sources(settings: Settings, as_json: bool) -> int:
             str(counts.get(source.id, 0)),
         )
     _console().print(table)
+    print(_page_footer(summary.states, matching, len(sources), query.page, size))
     return EXIT_OK
+
+
+def _page_footer(
+    states: dict[str, int], matching: int, shown: int, page: int, size: int | None
+) -> str:
+    """``sources 101-200 of 10000 (9990 ok, 10 backing off); --page 3 for more``."""
+    in_states = ", ".join(f"{count} {state}" for state, count in states.items() if count)
+    first = (page - 1) * size + 1 if size else 1
+    where = f"{first}-{first + shown - 1} of {matching}" if shown else f"none of {matching}"
+    more = size is not None and first - 1 + shown < matching
+    hint = f"; --page {page + 1} for more, --all for every one" if more else ""
+    return f"sources {where} ({in_states or 'none stored'}){hint}"
 
 
 def _when(moment: datetime | None) -> str:

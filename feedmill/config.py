@@ -9,6 +9,7 @@ a test keeps the two in step.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import ipaddress
 import math
 import os
@@ -89,7 +90,22 @@ def _checked(value: Any, make: Callable[[], timedelta]) -> timedelta:
         raise ValueError(f"{value!r} is too long: at most {_days(MAX_DURATION)}") from None
 
 
+# An http(s) URL that sources.urls.check_url certainly accepts, told in one regular
+# expression (the full check, per source, dominates reading a config of many sources): a host name
+# whose last label starts with a letter, or a canonical IPv4 address; a port in range; then
+# printable ASCII only. Anything else gets the full check.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_HTTP_URL = re.compile(
+    r"https?://(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z][A-Za-z0-9-]*"
+    rf"|(?:{_OCTET}\.){{3}}{_OCTET})"
+    r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(?:[/?#][!-~]*)?"
+)
+
+
 def _http_url(value: str) -> str:
+    if _PLAIN_HTTP_URL.fullmatch(value):
+        return value
     return check_url(value.strip())
 
 
@@ -480,7 +496,20 @@ def config_path(explicit: str | None = None) -> Path:
 def load_config(path: Path, *, check_driver: bool = False) -> Settings:
     """Read and check ``path``, reporting every problem at once (the references too, when
     some values are bad). FEEDMILL_DATABASE_URL, when set, replaces ``database``. With
-    ``check_driver``, a database whose driver is not installed is a problem as well."""
+    ``check_driver``, a database whose driver is not installed is a problem as well.
+
+    Python's cycle collector is paused meanwhile: the values read make no cycles, and with
+    many sources its passes over the growing heap would take most of the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_config(path, check_driver)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_config(path: Path, check_driver: bool) -> Settings:
     data = _read_yaml(path)
     name = str(path)
     settings: Settings | None = None
@@ -521,13 +550,30 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-MAX_YAML_NODES = 100_000  # values in the file, counting each use of an alias in full
+# Values in the file, counting each use of an alias in full: at most this many, or one per
+# character of the file when that is more (a value without aliases takes a character at
+# least, so only aliases can pass it: the expansion stays linear in the file's size).
+MAX_YAML_NODES = 100_000
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when PyYAML was built with it (its wheels are), much quicker than
+    the pure-Python one on a config of many sources; with a quicker answer for the plain
+    scalars no implicit type could match (most of them)."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> Any:
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
+            table = self.yaml_implicit_resolvers
+            if not implicit[0] or (value and value[0] not in table and None not in table):
+                return self.DEFAULT_SCALAR_TAG
+        return super().resolve(kind, value, implicit)
 
 
 def parse_yaml(content: bytes, name: str) -> Any:
     """The YAML document in ``content`` (UTF-8), refusing what would be read wrongly or
     without bound: bytes that are not UTF-8, a key given twice in one mapping (YAML keeps
-    the last silently), and aliases that expand to more than MAX_YAML_NODES values."""
+    the last silently), and aliases that expand to more values than MAX_YAML_NODES (or the
+    file's length in characters, if longer)."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -561,12 +607,12 @@ def parse_yaml(content: bytes, name: str) -> Any:
 
 
 def _load(text: str, name: str) -> Any:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        problems = list(_repeated_keys(node, name))
+        problems = _node_problems(node, name, max(MAX_YAML_NODES, len(text)))
         if problems:
             raise ConfigError(problems)
         return loader.construct_document(node)
@@ -574,15 +620,36 @@ def _load(text: str, name: str) -> Any:
         loader.dispose()
 
 
-def _repeated_keys(root: yaml.Node, name: str) -> Iterable[str]:
-    """A problem for each key given twice in one mapping, naming its key path and lines."""
+def _node_problems(root: yaml.Node, name: str, limit: int) -> list[str]:
+    """What :func:`_repeated_keys` finds, in one quick pass over the nodes when the file has
+    no such problem (the walk with key paths runs only when it has one)."""
+    seen = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return [f"{name}: more than {limit} values (aliases counted in full)"]
+        if node.__class__ is yaml.MappingNode:
+            labels = [k.value if k.__class__ is yaml.ScalarNode else "?" for k, _ in node.value]
+            if len(set(labels)) != len(labels):
+                return list(_repeated_keys(root, name, limit))
+            stack += [value for _, value in node.value]
+        elif node.__class__ is yaml.SequenceNode:
+            stack += node.value
+    return []
+
+
+def _repeated_keys(root: yaml.Node, name: str, limit: int) -> Iterable[str]:
+    """A problem for each key given twice in one mapping, naming its key path and lines;
+    and one if the values, aliases counted in full, are more than ``limit``."""
     seen = 0
     stack: list[tuple[yaml.Node, str]] = [(root, "")]
     while stack:
         node, where = stack.pop()
         seen += 1
-        if seen > MAX_YAML_NODES:
-            yield f"{name}: more than {MAX_YAML_NODES} values (aliases counted in full)"
+        if seen > limit:
+            yield f"{name}: more than {limit} values (aliases counted in full)"
             return
         if isinstance(node, yaml.SequenceNode):
             stack += [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
@@ -636,7 +703,7 @@ def _check_references(settings: Settings) -> Iterable[str]:
             f"scheduler.lease: must be longer than fetch.deadline plus fetch.parse_deadline "
             f"({_show(pull)}), not {_show(settings.scheduler.lease)}"
         )
-    sources = [s.model_dump() for s in settings.sources]
+    sources = [{"id": s.id, "tags": s.tags} for s in settings.sources]  # all that is checked
     yield from _references(sources, [f.model_dump() for f in settings.feeds])
 
 

@@ -2,6 +2,7 @@
 
     for source in store.claim_due_sources(now, lease, owner):   # a lease per source, in the db
         if its host is held (shared Retry-After): store.postpone(source, until)
+        if its host is congested (in a heartbeat): store.postpone(source, now + deadline)
         with a per-host slot: result = fetch_feed(client, source.fetch_url, validators)
         redirect count / discovery -> the effective URL          (sources.policy)
         if 304 or same body hash:  store.record_not_modified(source, next poll, state)
@@ -22,11 +23,13 @@ Each pull is one log event (INFO when it failed, DEBUG otherwise) and is handed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -68,6 +71,15 @@ T = TypeVar("T")
 
 # How long a claimed source stays claimed if the process dies before recording an outcome.
 CLAIM_LEASE = timedelta(minutes=10)
+# Whether a pull may be postponed when its host is congested: in a heartbeat's flow, yes; in
+# `feedmill fetch` (Puller.pull_many: these sources, now), no.
+_POSTPONE_CONGESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "postpone_congested", default=False
+)
+
+
+class _Congested(Exception):
+    """A pull gives its place up: its host is slow and others wait for it already."""
 
 
 def default_owner() -> str:
@@ -133,6 +145,14 @@ class Puller:
         self.polling = polling or PollSettings()
         self.hosts = hosts or HostLimits()
         self._limit = asyncio.Semaphore(concurrency)
+        # A host is congested when its slots are taken, this many pulls wait for one, and
+        # none of its fetches ended for `_host_stall` seconds (a slow host, not merely one
+        # with many feeds due): its next sources are postponed rather than hold more of the
+        # pulls in flight.
+        self._host_queue = max(self.hosts.concurrency, concurrency // 4)
+        self._host_stall = max(1.0, settings.deadline / 6)
+        self._waiting: dict[str, int] = {}  # host -> pulls waiting for one of its slots
+        self._moved: dict[str, float] = {}  # host -> loop time a fetch last took or left a slot
         self._writes: set[asyncio.Future[Any]] = set()
         self.observe: Callable[[PullResult], None] | None = None
 
@@ -144,6 +164,7 @@ class Puller:
         that fall due meanwhile."""
         results: list[PullResult] = []
         running: set[asyncio.Task[PullResult]] = set()
+        flowing = _POSTPONE_CONGESTED.set(True)  # the pulls started here (tasks copy it)
         try:
             while True:
                 if free := self._batch - len(running):
@@ -162,6 +183,8 @@ class Puller:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
             raise
+        finally:
+            _POSTPONE_CONGESTED.reset(flowing)
 
     async def pull_many(self, sources: Iterable[StoredSource]) -> list[PullResult]:
         return list(await asyncio.gather(*(self._pull_limited(s) for s in sources)))
@@ -201,21 +224,65 @@ class Puller:
         if held is not None:  # the host asked every one of its sources to wait (Retry-After)
             await self._write(self.store.postpone(source.id, held))
             return PullResult(source.id, postponed=True)
+        slot = self.hosts.slot(host)
         loop = asyncio.get_running_loop()
         started: float | None = None
         took: float | None = None
         try:
-            async with self.hosts.slot(host):
+            async with self._host_slot(host, slot):
                 started = loop.time()
                 fetched = await fetch_feed(
                     self.client, source.fetch_url, source.validators, self.settings
                 )
             took = loop.time() - started
             return replace(await self._record_success(source, fetched), fetch_seconds=took)
+        except _Congested:
+            # Its host is slow and as many pulls as may already wait for it: come back
+            # later rather than hold a place among the pulls in flight, which the sources
+            # of other hosts need.
+            later = self.clock() + timedelta(seconds=self.settings.deadline)
+            await self._write(self.store.postpone(source.id, later))
+            return PullResult(source.id, postponed=True)
         except SourceError as error:
             if took is None and started is not None:
                 took = loop.time() - started
             return replace(await self._record_failure(source, host, error), fetch_seconds=took)
+
+    def _congested(self, host: str, slot: asyncio.Semaphore) -> bool:
+        if not slot.locked() or self._waiting.get(host, 0) < self._host_queue:
+            return False
+        stalled = asyncio.get_running_loop().time() - self._moved.get(host, 0.0)
+        return stalled >= self._host_stall
+
+    @contextlib.asynccontextmanager
+    async def _host_slot(self, host: str, slot: asyncio.Semaphore) -> AsyncIterator[None]:
+        """One of the host's slots, counting the pulls waiting for one and noting when a
+        fetch takes or leaves one. In a heartbeat's flow, _Congested instead when the host
+        is congested now, or stays stalled while this pull waits."""
+        loop = asyncio.get_running_loop()
+        flowing = _POSTPONE_CONGESTED.get()
+        if flowing and self._congested(host, slot):
+            raise _Congested
+        self._waiting[host] = self._waiting.get(host, 0) + 1
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(slot.acquire(), self._host_stall)
+                    break
+                except TimeoutError:
+                    stalled = loop.time() - self._moved.get(host, 0.0) >= self._host_stall
+                    if flowing and stalled:
+                        raise _Congested from None
+        finally:
+            self._waiting[host] -= 1
+            if not self._waiting[host]:
+                del self._waiting[host]
+        self._moved[host] = loop.time()
+        try:
+            yield
+        finally:
+            self._moved[host] = loop.time()
+            slot.release()
 
     async def _record_success(self, source: StoredSource, fetched: FetchResult) -> PullResult:
         now = self.clock()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -192,6 +193,10 @@ class Service:
         if self.pinger is not None:
             await publisher.changed_feeds()  # what the hub's subscribers have already seen
         servers = self._servers(publisher, store)
+        # What start-up made lives as long as the process (settings, feed definitions, one
+        # object a source): out of the cycle collector's sight, it is not walked again on
+        # every full collection, which with tens of thousands of sources stalls the loop.
+        gc.freeze()
         scheduler.start()
         serving = [asyncio.create_task(self._serve(s, socks)) for s, socks in servers]
         catching_up = asyncio.create_task(self._cluster_backlog(store)) if self.pull else None
@@ -328,13 +333,7 @@ class Service:
         return []
 
     def _server(self, app: Any, access_log: bool) -> uvicorn.Server:
-        config = uvicorn.Config(
-            app,
-            lifespan="off",
-            log_config=None,
-            access_log=access_log,
-            timeout_graceful_shutdown=max(1, int(self._shutdown_seconds())),
-        )
+        config = uvicorn_config(app, access_log, self._shutdown_seconds())
         if access_log:
             logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         return _Server(config)
@@ -443,6 +442,34 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise ServiceError(f"--metrics wants HOST:PORT, not a port of {text!r}")
     return int(text)
+
+
+def uvicorn_config(app: Any, access_log: bool, shutdown_seconds: float) -> uvicorn.Config:
+    """How uvicorn serves the app (bench/serve.py measures this very configuration): httptools
+    with feedmill's quick path for cached feed documents; X-Forwarded-* read only when the
+    access log, the one reader of the client's address, is on (uvicorn checks the trusted
+    proxies on every request, a cost on the order of a cached answer's)."""
+    return uvicorn.Config(
+        app,
+        http=_http_protocol(access_log),
+        lifespan="off",
+        log_config=None,
+        access_log=access_log,
+        proxy_headers=access_log,
+        timeout_graceful_shutdown=max(1, int(shutdown_seconds)),
+    )
+
+
+def _http_protocol(access_log: bool) -> Any:
+    """feedmill.quick's protocol, which answers cached feed documents without the ASGI round;
+    uvicorn's own with the access log on (it logs each request) or without httptools."""
+    if access_log:
+        return "auto"
+    try:
+        from feedmill.quick import QuickProtocol
+    except ImportError:
+        return "auto"
+    return QuickProtocol
 
 
 def make_publisher(settings: Settings, store: Store, clock: Clock) -> Publisher:

@@ -25,8 +25,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -59,6 +58,7 @@ _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 HEALTH_TIMEOUT = 1.0  # seconds the database has to answer /healthz
 INDEX_TIMEOUT = 5.0  # seconds the index page's reads may take before the last one is served
 INDEX_PAGES_KEPT = 64  # status pages (by query string) kept to serve while the database is away
+_VARY = (b"vary", b"accept-encoding")
 _UNAVAILABLE = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5")]
 _GZIP = re.compile(r"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(0(?:\.0*)?|1(?:\.0*)?|0\.\d+))?\s*(?:,|$)")
 
@@ -157,26 +157,46 @@ class FeedApp:
         return await self._respond(scope, send, document)
 
     async def _respond(self, scope: Scope, send: Send, document: Document) -> int:
-        request = dict(scope["headers"])
-        headers = [
-            (b"etag", document.etag.encode()),
-            (b"cache-control", self.cache_control),
-            (b"vary", b"accept-encoding"),
-        ]
-        if document.updated > EPOCH:
-            headers.append((b"last-modified", http_date(document.updated).encode()))
+        status, headers, body = self._answer(dict(scope["headers"]), document)
+        await _send(send, status, headers, body, head=scope["method"] == "HEAD" or status == 304)
+        return status
+
+    def _answer(
+        self, request: dict[bytes, bytes], document: Document
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Status, headers (but Content-Length) and body of the answer with ``document``."""
+        headers = [*document.validators, (b"cache-control", self.cache_control), _VARY]
         if document.age is not None:
             headers.append((b"age", str(document.age).encode()))
         if not_modified(request, document):
-            await _send(send, 304, headers, b"", head=True)
-            return 304
+            return 304, headers, b""
         body = document.body
         if self.gzip and accepts_gzip(request.get(b"accept-encoding", b"")):
             body = document.gzip_body
             headers.append((b"content-encoding", b"gzip"))
         headers.append((b"content-type", document.media_type.encode()))
-        await _send(send, 200, headers, body, head=scope["method"] == "HEAD")
-        return 200
+        return 200, headers, body
+
+    def quick_answer(
+        self, path: str, request: list[tuple[bytes, bytes]]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The answer to a GET of ``path`` when it is a feed document whose rendering is
+        cached and known current, without waiting for anything (what the server's quick
+        path sends, feedmill.quick); None for every other request (the app answers it).
+        The answer's headers include Content-Length."""
+        match = _FEED.match(path)
+        if match is None:
+            return None
+        started = time.perf_counter()
+        feed_id, before, extension = match.groups()
+        document = self.publisher.cached(feed_id, extension, before)
+        if document is None:
+            return None
+        status, headers, body = self._answer(dict(request), document)
+        if status != 304:
+            headers.append((b"content-length", str(len(body)).encode()))
+        self._observed(status, started)
+        return status, headers, body
 
 
 async def _send(
@@ -186,10 +206,6 @@ async def _send(
         headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-def http_date(moment: datetime) -> str:
-    return format_datetime(moment.replace(microsecond=0), usegmt=True)
 
 
 def not_modified(request: dict[bytes, bytes], document: Document) -> bool:

@@ -1,11 +1,16 @@
 """The curated feeds of one feedmill: select from the store, render, cache, describe.
 
     request for feed F, format X, page P
-      versions = store.source_versions()     at most once per `recheck` (or after invalidate())
-      stamp = versions of F's sources (+ the minute, if F has max_age)
+      at most once per `recheck` (or after invalidate()):
+          changed = store.source_changes(since the highest version seen)   # by index
+          each feed with a changed source: its generation + 1
+      stamp = F's generation (+ the minute, if F has max_age)          # O(1), any size of F
       cached (F, X, P) with the same stamp?  -> serve it (no other query)
+      a render of (F, X, P) for this stamp running?  -> the last rendering, if there is one,
+                                                        else wait for it (one render)
       else select P's entries (rules at read time, off the event loop, one time budget
-           for the regular expressions), render X
+           for the regular expressions; a feed over many sources reads the newest entries
+           of all and keeps its own), render X
            date = when these bytes were first rendered (store.document_changed_at)
            render X with that date, hash -> ETag, gzip; cache
 
@@ -21,10 +26,11 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from email.utils import format_datetime
 from typing import TypeVar
 
 from feeds.errors import UnknownFeedError
@@ -43,7 +49,7 @@ from feeds.stories import (
 )
 from store.database import unavailable_reason
 from store.errors import DatabaseUnavailable
-from store.model import DocumentKey, StoredEntry, StoredSource
+from store.model import DocumentKey, SourceChange, StoredEntry, StoredSource
 from store.store import Store
 
 log = logging.getLogger("feeds.publish")
@@ -51,6 +57,10 @@ T = TypeVar("T")
 RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json_feed}
 DB_TIMEOUT = 1.0  # seconds the versions read may take before the cached documents are served
 CACHE_SIZE = 512  # rendered documents kept (feeds x formats x recently asked pages)
+# A feed over more sources than this reads the newest entries of every source and keeps its
+# own, rather than naming all of its sources in the query.
+MANY_SOURCES = 500
+Key = tuple[str, str, str | None]  # feed id, format, archive page (None: the first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,8 @@ class Document:
     updated: datetime
     entry_count: int = 0  # entries on this page of a feed (the status page shows it)
     age: int | None = None  # seconds since known current: served while the database is away
+    # The ETag and Last-Modified response headers, encoded once rather than per request.
+    validators: tuple[tuple[bytes, bytes], ...] = ()
 
 
 def make_document(
@@ -83,7 +95,13 @@ def make_document(
 ) -> Document:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0: same bytes each time
-    return Document(body, compressed, media_type, etag, updated, entry_count)
+    validators = [(b"etag", etag.encode())]
+    if updated > EPOCH:
+        last_modified = format_datetime(updated.replace(microsecond=0), usegmt=True)
+        validators.append((b"last-modified", last_modified.encode()))
+    return Document(
+        body, compressed, media_type, etag, updated, entry_count, validators=tuple(validators)
+    )
 
 
 class Publisher:
@@ -106,12 +124,20 @@ class Publisher:
         self._selectors = {d.id: Selector(d) for d in definitions}
         self._recheck = recheck
         self._monotonic = monotonic
-        self._versions: dict[str, int] = {}
+        self._versions: dict[str, int] = {}  # each source's content version, as last read
+        self._seen: int | None = None  # the highest version read (None: read them all)
         self._versions_read_at: float | None = None
-        self._cache: OrderedDict[tuple[str, str, str | None], tuple[object, Document]] = (
-            OrderedDict()
-        )
-        self._confirmed: dict[tuple[str, str, str | None], float] = {}  # known current at
+        self._generations: dict[str, int] = {}  # feed id -> + 1 when one of its sources changed
+        self._changes = 0  # + 1 when any source changed
+        self._feeds_of: dict[str, list[str]] = {}  # source id -> ids of the feeds drawing on it
+        self._members: dict[str, frozenset[str]] = {}  # the sources of feeds over MANY_SOURCES
+        self._index_sources()
+        self._infos: dict[str, SourceInfo] = {}  # every source, as rendered entries credit it
+        self._titles = _Titles(self._infos)
+        self._cache: OrderedDict[Key, tuple[object, Document]] = OrderedDict()
+        self._rendering: dict[Key, tuple[object, asyncio.Future[Document]]] = {}
+        self._refreshing: asyncio.Future[None] | None = None
+        self._confirmed: dict[Key, float] = {}  # known current at
         self._down: tuple[float, str] | None = None  # database failed: until when, why
         self._last_sources_opml: tuple[Document, float] | None = None
         self._announced: dict[str, str] = {}
@@ -129,6 +155,17 @@ class Publisher:
         """Read the versions again on the next request (call after this process ingests)."""
         self._versions_read_at = None
 
+    def _index_sources(self) -> None:
+        self._feeds_of = {}
+        for definition in self.definitions.values():
+            for source_id in definition.source_ids:
+                self._feeds_of.setdefault(source_id, []).append(definition.id)
+        self._members = {
+            d.id: frozenset(d.source_ids)
+            for d in self.definitions.values()
+            if len(d.source_ids) > MANY_SOURCES
+        }
+
     def update_definitions(self, definitions: Sequence[FeedDefinition]) -> set[str]:
         """Serve these curated feeds from now on (a reloaded config). The rendered documents
         of every feed added, removed or changed (rules, sources, title...) leave the cache;
@@ -143,6 +180,8 @@ class Publisher:
         self._selectors = {
             d.id: Selector(d) if d.id in changed else self._selectors[d.id] for d in definitions
         }
+        self._index_sources()
+        self._seen = self._versions_read_at = None  # all read again: titles may have changed
         for key in [k for k in self._cache if k[0] in changed]:
             del self._cache[key]
         for feed_id in set(self._announced) - wanted.keys():
@@ -169,7 +208,8 @@ class Publisher:
     ) -> Page:
         """:meth:`select_page` for any definition (a search feed's too); ``seconds``: how
         long a query's search may take, ``everything``: search every source's entries."""
-        selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
+        await self.source_infos()
+        selector.source_titles = self._titles
         now, room = self.clock(), definition.limit + 1  # one more tells if there is a next page
         chosen: list[StoredEntry] = []
         pages = self._candidates(definition, selector, before, now, seconds, everything)
@@ -202,15 +242,20 @@ class Publisher:
         everything: bool = False,
     ) -> AsyncGenerator[list[StoredEntry], None]:
         """The entries a feed chooses from, newest first: with a query, those the search
-        index matches; else every entry of the feed's sources."""
+        index matches; else every entry of the feed's sources (a feed over more than
+        MANY_SOURCES reads the newest of all and keeps its own)."""
         if selector.query is not None:
             sources = None if everything else definition.source_ids
             return self.store.search_entries(
                 selector.query, now, source_ids=sources, before=before, timeout=seconds
             )
+        members = self._members.get(definition.id)
+        source_ids = None if members is not None else definition.source_ids
         if before is None:
-            return self.store.newest_entries(definition.source_ids)
-        return self.store.entries_before(definition.source_ids, before)
+            pages = self.store.newest_entries(source_ids)
+        else:
+            pages = self.store.entries_before(source_ids, before)
+        return pages if members is None else _of_sources(pages, members)
 
     async def _collapse(
         self,
@@ -270,7 +315,8 @@ class Publisher:
         stopping early once the feed is full: what ``feedmill preview --why`` prints."""
         definition = self.definition(feed_id)
         selector = self._selectors[feed_id]
-        selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
+        await self.source_infos()
+        selector.source_titles = self._titles
         judged: list[tuple[StoredEntry, Verdict]] = []
         kept, now, budget = 0, self.clock(), Budget()
         pages = self._candidates(definition, selector, None, now)
@@ -295,7 +341,8 @@ class Publisher:
     ) -> Verdict:
         """Whether the feed carries ``entry`` and why, its ``dedupe`` included (explain)."""
         definition, selector = self.definition(feed_id), self._selectors[feed_id]
-        selector.source_titles = {i.id: i.title for i in (await self.source_infos()).values()}
+        await self.source_infos()
+        selector.source_titles = self._titles
         now, budget = self.clock(), budget or Budget()
         verdict = await _off_loop(selector, selector.judge, entry, now, budget)
         if not verdict.included or definition.dedupe == "none":
@@ -346,15 +393,33 @@ class Publisher:
             age = self._monotonic() - self._confirmed.get(key, self._monotonic())
             return replace(cached[1], age=max(int(age), 0))
 
-    async def _current(
-        self, definition: FeedDefinition, extension: str, key: tuple[str, str, str | None]
-    ) -> Document:
+    async def _current(self, definition: FeedDefinition, extension: str, key: Key) -> Document:
         stamp = await self._stamp(definition)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == stamp:
             self._cache.move_to_end(key)
             self._confirmed[key] = self._versions_read_at or self._monotonic()
             return cached[1]
+        running = self._rendering.get(key)
+        if running is not None and running[0] == stamp and cached is not None:
+            return cached[1]  # being rendered again for another request: the last one meanwhile
+        if running is None or running[0] != stamp:
+            task = asyncio.ensure_future(self._render_cached(definition, extension, key, stamp))
+            task.add_done_callback(functools.partial(self._rendered, key))
+            running = self._rendering[key] = (stamp, task)
+        # One render for this stamp, however many requests wait for it (a first rendering);
+        # one that is cancelled (its client went away) leaves it running for the others.
+        return await asyncio.shield(running[1])
+
+    def _rendered(self, key: Key, task: asyncio.Future[Document]) -> None:
+        if self._rendering.get(key, (None, None))[1] is task:
+            del self._rendering[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: the waiters, if any are left, raise it
+
+    async def _render_cached(
+        self, definition: FeedDefinition, extension: str, key: Key, stamp: object
+    ) -> Document:
         document = await self._render(definition, extension, key[2])
         self._cache[key] = (stamp, document)
         self._confirmed[key] = self._monotonic()
@@ -395,51 +460,101 @@ class Publisher:
             RENDERERS[extension],
             page.definition,
             page.entries,
-            await self.source_infos(),
+            dict(self._infos),  # the thread's own: the loop updates the publisher's
             self.site,
             links,
             page.stories,
         )
+
+        def finish(updated: datetime) -> Document:
+            rendered: RenderedFeed = render(updated=updated)
+            count = len(page.entries)
+            return make_document(rendered.body, rendered.media_type, rendered.updated, count)
+
         if dated is None:
             # The content decides the date: rendered with a fixed one, hashed, then dated by
             # when these bytes were first rendered by any process (store.documents).
-            digest = hashlib.sha256(render(updated=EPOCH).body).hexdigest()
+            # Rendering, hashing and compressing run in a thread: requests for cached
+            # documents are answered meanwhile.
+            digest = await asyncio.to_thread(_digest, render)
             key = DocumentKey(page.definition.id, extension, page.before or "")
-            changed = await self.store.document_changed_at(key, digest, self.clock())
-            rendered: RenderedFeed = render(updated=changed)
-        else:
-            rendered = render(updated=dated)
+            dated = await self.store.document_changed_at(key, digest, self.clock())
+        document = await asyncio.to_thread(finish, dated)
         self.renders += 1
-        return make_document(
-            rendered.body, rendered.media_type, rendered.updated, len(page.entries)
-        )
+        return document
+
+    def cached(self, feed_id: str, extension: str, before: str | None = None) -> Document | None:
+        """The cached rendering of a document when it is known current without a read of
+        the database (the versions were read less than ``recheck`` ago and none of the
+        feed's sources changed since it was rendered); else None: ask :meth:`render`."""
+        read_at = self._versions_read_at
+        if read_at is None or self._monotonic() - read_at >= self._recheck or self._down:
+            return None
+        definition = self.definitions.get(feed_id)
+        key = (feed_id, extension, before)
+        cached = self._cache.get(key)
+        if definition is None or cached is None or cached[0] != self._stamp_now(definition):
+            return None
+        self._cache.move_to_end(key)
+        self._confirmed[key] = read_at
+        return cached[1]
 
     async def _stamp(self, definition: FeedDefinition) -> object:
-        now = self._monotonic()
-        stale = self._versions_read_at is None or now - self._versions_read_at >= self._recheck
-        if stale:
-            self._versions = await self._read_versions(now)
-            self._versions_read_at = now
-        versions = tuple(self._versions.get(s, -1) for s in definition.source_ids)
+        await self._refresh()
+        return self._stamp_now(definition)
+
+    def _stamp_now(self, definition: FeedDefinition) -> object:
+        if self.definitions.get(definition.id) is definition:
+            generation = self._generations.get(definition.id, 0)
+        else:  # a search feed's, over every source: any change may change it
+            generation = self._changes
         if definition.max_age is None and "within:" not in (definition.query or ""):
-            return versions
+            return generation
         # Entries age out of the feed (max_age, a query's within:) as time passes: re-select
         # at most once a minute.
-        return versions, self.clock().replace(second=0, microsecond=0)
+        return generation, self.clock().replace(second=0, microsecond=0)
 
-    async def _read_versions(self, now: float) -> dict[str, int]:
-        """The sources' versions, within DB_TIMEOUT; after a failure the database is left
-        alone for ``recheck`` (requests get the cached documents at once meanwhile)."""
+    async def _refresh(self) -> None:
+        """Read the sources changed since the last read, at most once per ``recheck`` (one
+        read, however many requests wait for it), and count a generation for each feed that
+        draws on one of them."""
+        now = self._monotonic()
+        if self._versions_read_at is not None and now - self._versions_read_at < self._recheck:
+            return
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._read_and_count(now))
+            self._refreshing.add_done_callback(_retrieved)
+        await asyncio.shield(self._refreshing)
+
+    async def _read_and_count(self, now: float) -> None:
+        changes = await self._read_changes(now)
+        self._versions_read_at = now
+        seen = self._seen or 0
+        for change in changes:
+            seen = max(seen, change.content_version)
+            self._infos[change.id] = source_info(change)
+            if self._versions.get(change.id) == change.content_version:
+                continue  # read again in full (a reload): unchanged
+            self._versions[change.id] = change.content_version
+            self._changes += 1
+            for feed_id in self._feeds_of.get(change.id, ()):
+                self._generations[feed_id] = self._generations.get(feed_id, 0) + 1
+        self._seen = seen
+
+    async def _read_changes(self, now: float) -> list[SourceChange]:
+        """The sources changed since the last read, within DB_TIMEOUT; after a failure the
+        database is left alone for ``recheck`` (requests get the cached documents at once
+        meanwhile)."""
         if self._down is not None and now < self._down[0]:
             raise DatabaseUnavailable(self._down[1])
         try:
-            versions = await asyncio.wait_for(self.store.source_versions(), DB_TIMEOUT)
+            changes = await asyncio.wait_for(self.store.source_changes(self._seen), DB_TIMEOUT)
         except (DatabaseUnavailable, TimeoutError) as exc:
             reason = str(exc) or f"the database did not answer within {DB_TIMEOUT:g}s"
             self._down = (now + self._recheck, reason)
             raise DatabaseUnavailable(reason) from exc
         self._down = None
-        return versions
+        return changes
 
     async def render_atom(self, feed_id: str) -> Document:
         return await self.render(feed_id, "atom")
@@ -472,8 +587,34 @@ class Publisher:
             self._announced[feed_id] = etag
         return changed
 
-    async def source_infos(self) -> dict[str, SourceInfo]:
-        return {s.id: source_info(s) for s in await self.store.list_sources(active_only=False)}
+    async def source_infos(self) -> Mapping[str, SourceInfo]:
+        """Every source, as rendered entries credit it (read with the versions)."""
+        await self._refresh()
+        return self._infos
+
+
+class _Titles(Mapping[str, str]):
+    """Source id -> title, a view of the publisher's source infos (rules on ``source``)."""
+
+    def __init__(self, infos: Mapping[str, SourceInfo]) -> None:
+        self._infos = infos
+
+    def __getitem__(self, source_id: str) -> str:
+        return self._infos[source_id].title
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._infos)
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+
+async def _of_sources(
+    pages: AsyncGenerator[list[StoredEntry], None], members: frozenset[str]
+) -> AsyncGenerator[list[StoredEntry], None]:
+    async with aclosing(pages):
+        async for page in pages:
+            yield [entry for entry in page if entry.source_id in members]
 
 
 async def _off_loop(selector: Selector, work: Callable[..., T], *args: object) -> T:
@@ -482,6 +623,15 @@ async def _off_loop(selector: Selector, work: Callable[..., T], *args: object) -
     if selector.has_rules:
         return await asyncio.to_thread(work, *args)
     return work(*args)
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # the waiters raise it; retrieved even if none is left
+
+
+def _digest(render: Callable[..., RenderedFeed]) -> str:
+    return hashlib.sha256(render(updated=EPOCH).body).hexdigest()
 
 
 def _passing(
@@ -507,7 +657,7 @@ def _report(feed_id: str, budget: Budget) -> None:
         )
 
 
-def source_info(source: StoredSource) -> SourceInfo:
+def source_info(source: StoredSource | SourceChange) -> SourceInfo:
     return SourceInfo(
         id=source.id, title=source.display_title, url=source.url, link=source.feed_link
     )

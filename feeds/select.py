@@ -62,7 +62,7 @@ class Selector:
         self._include = [compile_rule(r) for r in definition.include]
         self._exclude = [compile_rule(r) for r in definition.exclude]
         self._languages = tuple(language.lower() for language in definition.languages)
-        self.source_titles = dict(source_titles or {})
+        self.source_titles: Mapping[str, str] = dict(source_titles or {})
         self.query = feed_query(definition)
 
     def matches_query(self, entry: StoredEntry, now: datetime | None) -> tuple[bool, str]:

@@ -112,7 +112,7 @@ async def collect_status(
     store = publisher.store
     offset = (query.page - 1) * page_size if page_size else 0
     shown, matching = await store.source_page(
-        states=_states(query.state), text=query.text, offset=offset, limit=page_size
+        states=states_of(query.state), text=query.text, offset=offset, limit=page_size
     )
     entries = await store.count_entries([s.id for s in shown] if page_size else None)
     return StatusReport(
@@ -127,7 +127,8 @@ async def collect_status(
     )
 
 
-def _states(chosen: str) -> list[str] | None:
+def states_of(chosen: str) -> list[str] | None:
+    """The states a filter means: one state, every one but ok (``failing``), or any (None)."""
     if chosen == FAILING:
         return [s for s in STATES if s != "ok"]
     return [chosen] if chosen else None

@@ -32,6 +32,22 @@ SOURCE_STATES = ("ok", "backing off", "gone", "blocked")
 
 
 @dataclass(frozen=True, slots=True)
+class SourceChange:
+    """A source as a rendered feed shows it, with its content version (Store.source_changes)."""
+
+    id: str
+    content_version: int
+    url: str
+    title: str | None  # configured
+    feed_title: str | None  # the upstream feed's
+    feed_link: str | None
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.feed_title or self.id
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSummary:
     """The active sources at a glance (the status page, /metrics)."""
 

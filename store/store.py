@@ -53,6 +53,7 @@ from store.model import (
     IngestCounts,
     PollingUpdate,
     Retention,
+    SourceChange,
     SourceDefinition,
     SourceSummary,
     StoredEntry,
@@ -67,6 +68,7 @@ from store.stories import StorySettings
 from store.story_store import StoryClusterer
 from store.tables import Base, EntryRow, SourceRow
 from store.types import UTCDateTime
+from store.versions import NEXT_VERSION, lock_versions
 
 T = TypeVar("T")
 
@@ -165,10 +167,13 @@ class Store:
         """
         wanted = {d.id: d for d in definitions}
         self._retention_of = {d.id: d.retention for d in wanted.values()}
+        configured = [getattr(SourceRow, name) for name in _CONFIGURED]
         async with self._writing() as conn:
-            rows = (await conn.execute(select(SourceRow.id, SourceRow.url))).all()
-            stored = {source_id: url for source_id, url in rows}
-            new, kept, moved = [], [], []  # one statement each, however many sources
+            rows = (await conn.execute(select(SourceRow.id, *configured))).all()
+            stored = {row[0]: dict(zip(_CONFIGURED, row[1:], strict=True)) for row in rows}
+            # One statement each, however many sources; rows already as configured (the
+            # usual start: nothing changed) are not written at all.
+            new, kept, moved = [], [], []
             for definition in wanted.values():
                 values: dict[str, Any] = {
                     "url": definition.url,
@@ -177,12 +182,13 @@ class Store:
                     "active": True,
                     **_retention_columns(definition.retention),
                 }
-                if definition.id not in stored:
+                before = stored.get(definition.id)
+                if before is None:
                     first = {"id": definition.id, "next_poll_at": now, "created_at": now}
                     new.append({**first, "error_count": 0, **values})
-                elif stored[definition.id] != definition.url:
+                elif before["url"] != definition.url:
                     moved.append({"_id": definition.id, "next_poll_at": now, **values})
-                else:
+                elif before != values:
                     kept.append({"_id": definition.id, **values})
             if new:
                 await conn.execute(insert(SourceRow), new)
@@ -191,7 +197,7 @@ class Store:
                     columns: dict[str, Any] = {n: bindparam(n) for n in changes[0] if n != "_id"}
                     statement = update(SourceRow).where(SourceRow.id == bindparam("_id"))
                     await conn.execute(statement.values(**columns, **extra), changes)
-            gone = set(stored) - set(wanted)
+            gone = {i for i, row in stored.items() if row["active"] and i not in wanted}
             if gone:
                 await conn.execute(
                     update(SourceRow).where(SourceRow.id.in_(gone)).values(active=False)
@@ -445,6 +451,7 @@ class Store:
         )
         counts = dataclasses.replace(counts, pruned=pruned)
         changed = bool(counts.new or counts.updated or counts.pruned)
+        lock_versions(conn)
         conn.execute(
             _INGESTED_SOURCE[changed],
             {
@@ -490,20 +497,20 @@ class Store:
 
     async def newest_entries(
         self,
-        source_ids: Sequence[str],
+        source_ids: Sequence[str] | None,
         *,
         batch: int = 200,
         cursor: tuple[datetime, int] | None = None,
     ) -> AsyncGenerator[list[StoredEntry], None]:
-        """Pages of the entries of ``source_ids``, newest first (keyset paging, one short read
-        transaction a page, so a reader that stops early holds nothing open)."""
+        """Pages of the entries of ``source_ids`` (of every source with None), newest first
+        (keyset paging, one short read transaction a page, so a reader that stops early holds
+        nothing open)."""
         while True:
             query = (
-                select(EntryRow)
-                .where(EntryRow.source_id.in_(source_ids))
-                .order_by(EntryRow.sort_at.desc(), EntryRow.id.desc())
-                .limit(batch)
+                select(EntryRow).order_by(EntryRow.sort_at.desc(), EntryRow.id.desc()).limit(batch)
             )
+            if source_ids is not None:
+                query = query.where(EntryRow.source_id.in_(source_ids))
             if cursor is not None:
                 query = query.where(tuple_(EntryRow.sort_at, EntryRow.id) < cursor)
             async with reading(self.engine) as conn:
@@ -514,16 +521,32 @@ class Store:
                 return
             cursor = (rows[-1].sort_at, rows[-1].id)
 
-    async def source_versions(self) -> dict[str, int]:
-        """Every source's content version: it grows whenever an entry of the source is added
-        or changed, or the source's title or link changes. One read of the small sources
-        table; the publisher compares it to decide whether a rendered feed is still good."""
-        query = select(SourceRow.id, SourceRow.content_version)
+    async def source_changes(self, since: int | None = None) -> list[SourceChange]:
+        """The sources whose content version is above ``since`` (all of them with None), with
+        what a rendered feed says of them. Versions come from one counter over all sources
+        and grow whenever an entry of a source is added, changed or pruned, or its title or
+        link changes (store.versions): a reader that keeps the highest version it saw reads
+        only what changed since, by index."""
+        query = select(
+            SourceRow.id,
+            SourceRow.content_version,
+            SourceRow.url,
+            SourceRow.title,
+            SourceRow.feed_title,
+            SourceRow.feed_link,
+        )
+        if since is not None:
+            query = query.where(SourceRow.content_version > since)
         async with reading(self.engine) as conn:
-            return {source_id: version for source_id, version in (await conn.execute(query)).all()}
+            rows = (await conn.execute(query)).all()
+        return [SourceChange(*row) for row in rows]
+
+    async def source_versions(self) -> dict[str, int]:
+        """Every source's content version (see :meth:`source_changes`)."""
+        return {change.id: change.content_version for change in await self.source_changes()}
 
     async def entries_before(
-        self, source_ids: Sequence[str], uid: str, *, batch: int = 200
+        self, source_ids: Sequence[str] | None, uid: str, *, batch: int = 200
     ) -> AsyncGenerator[list[StoredEntry], None]:
         """Like :meth:`newest_entries`, starting after the entry ``uid`` (its place in the
         newest-first order): the keyset cursor of a curated feed's archive pages. Nothing when
@@ -576,10 +599,11 @@ class Store:
     ) -> int:
         count = prune_source(conn, source_id, retention, now, self._pruned_callback())
         if count:  # cached renderings of this source's feeds are stale now
+            lock_versions(conn)
             conn.execute(
                 update(SourceRow)
                 .where(SourceRow.id == source_id)
-                .values(content_version=SourceRow.content_version + 1)
+                .values(content_version=NEXT_VERSION)
             )
         return count
 
@@ -685,6 +709,17 @@ class Store:
         return None if row is None else _entry(row)
 
 
+# The columns sync_sources sets from the config.
+_CONFIGURED = (
+    "url",
+    "title",
+    "interval_seconds",
+    "active",
+    "retain_max_age_seconds",
+    "retain_max_entries",
+)
+
+
 def _uid_of(target: str) -> str | None:
     """The entry uid (32 hex digits) a ``urn:uuid:`` id or a uid spells, else None."""
     text = target.strip().lower().removeprefix("urn:uuid:")
@@ -781,25 +816,25 @@ def _timedelta(seconds: int | None) -> timedelta | None:
 
 
 # The source row after an ingest, built once: the SET clause is the parameters' columns plus
-# ``content_version``, + 1 when entries were added, changed or pruned (True), else + 1 only
-# when the title or link changed (False, evaluated by the database in the same UPDATE).
+# ``content_version``: the next version (store.versions) when entries were added, changed or
+# pruned (True), else only when the title or link changed (False, evaluated by the database
+# in the same UPDATE).
 _INGESTED_SOURCE = {
     True: update(SourceRow)
     .where(SourceRow.id == bindparam("_source_id"))
-    .values(content_version=SourceRow.content_version + 1),
+    .values(content_version=NEXT_VERSION),
     False: update(SourceRow)
     .where(SourceRow.id == bindparam("_source_id"))
     .values(
-        content_version=SourceRow.content_version
-        + case(
+        content_version=case(
             (
                 or_(
                     SourceRow.feed_title.is_distinct_from(bindparam("_feed_title")),
                     SourceRow.feed_link.is_distinct_from(bindparam("_feed_link")),
                 ),
-                1,
+                NEXT_VERSION,
             ),
-            else_=0,
+            else_=SourceRow.content_version,
         )
     ),
 }

@@ -43,6 +43,7 @@ from store.stories import (
     featurize_entries,
 )
 from store.tables import Base, EntryRow, SourceRow, StoryClockRow, StoryMemberRow, StoryRow
+from store.versions import NEXT_VERSION, lock_versions
 
 SCORES_KEPT = 5  # candidate scores kept per member, for explain
 STORY_TEXT_LIMIT = 4000  # characters of summary/content clustering looks at
@@ -328,10 +329,9 @@ def bump_sources(conn: Connection, sources: Iterable[str]) -> None:
     again. One UPDATE over the sorted ids, so two writers lock source rows in one order."""
     wanted = sorted(set(sources))
     if wanted:
+        lock_versions(conn)
         conn.execute(
-            update(SourceRow)
-            .where(SourceRow.id.in_(wanted))
-            .values(content_version=SourceRow.content_version + 1)
+            update(SourceRow).where(SourceRow.id.in_(wanted)).values(content_version=NEXT_VERSION)
         )
 
 

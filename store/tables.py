@@ -71,8 +71,9 @@ class SourceRow(Base):
     estimated_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     feed_hint_seconds: Mapped[int | None] = mapped_column(Integer)
 
-    # Bumped whenever what a curated feed shows of this source may have changed (issue 6):
-    # the publisher's rendered-feed cache compares it instead of re-reading entries.
+    # Set whenever what a curated feed shows of this source may have changed, from one
+    # counter over all sources (store.versions): the publisher reads the sources changed
+    # since the last version it saw instead of re-reading entries.
     content_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Issue 4: the lease of the worker pulling the source (both NULL when nobody is).
@@ -86,7 +87,10 @@ class SourceRow(Base):
     retain_max_age_seconds: Mapped[int | None] = mapped_column(Integer)
     retain_max_entries: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_sources_due", "active", "next_poll_at"),)
+    __table_args__ = (
+        Index("ix_sources_due", "active", "next_poll_at"),
+        Index("ix_sources_content_version", "content_version"),
+    )
 
 
 class EntryRow(Base):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -204,3 +205,28 @@ def test_sources_prints_each_sources_polling_state(
     assert table["missing"][:3] == ["backing", "off", table["missing"][2]]
     assert "http_4xx:" in table["missing"]
     assert table["broken"][-1] == "0"
+
+
+def test_sources_are_listed_a_page_at_a_time_failing_first(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config_file), "fetch"]) == 1
+    capsys.readouterr()
+    assert main(["--config", str(config_file), "sources", "--per-page", "2"]) == 0
+    out = capsys.readouterr().out
+    first = [line.split()[0] for line in out.splitlines()[1:3]]
+    assert sorted(first) == ["broken", "missing"]  # the failing ones come first
+    assert out.splitlines()[-1] == (
+        "sources 1-2 of 5 (3 ok, 2 backing off); --page 2 for more, --all for every one"
+    )
+    assert main(["--config", str(config_file), "sources", "--per-page", "2", "--page", "3"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(rows(out)) == ["id", "outlet-c", "sources"]  # ok ones after, by id
+    assert out.splitlines()[-1] == "sources 5-5 of 5 (3 ok, 2 backing off)"
+    assert main(["--config", str(config_file), "sources", "--state", "ok", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["id"] for s in listed] == ["outlet-a", "outlet-b", "outlet-c"]
+    assert main(["--config", str(config_file), "sources", "--search", "OUTLET-B"]) == 0
+    assert sorted(rows(capsys.readouterr().out)) == ["id", "outlet-b", "sources"]
+    assert main(["--config", str(config_file), "sources", "--state", "sleeping"]) == 2
+    assert "--state: one of ok" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from feedmill.cli import main
 
@@ -103,6 +104,36 @@ def test_aliases_that_expand_without_bound_are_refused(
     assert "more than 100000 values" in check(tmp_path, "\n".join(lines) + "\n", capsys)
 
 
+def test_a_long_config_without_aliases_is_read(tmp_path: Path) -> None:
+    """Tens of thousands of sources: more values than MAX_YAML_NODES, but each is written
+    out in the file, so none is refused, and libyaml's parser reads them."""
+    from feedmill.config import MAX_YAML_NODES, _Loader, load_config
+
+    count = MAX_YAML_NODES // 3 + 1
+    lines = ["sources:"]
+    for i in range(count):
+        lines += [f"  - id: s{i}", f"    url: http://127.0.0.{1 + i % 9}:8080/f/{i}.xml"]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_config(path)
+    assert len(settings.sources) == count
+    assert (
+        settings.sources[-1].url == f"http://127.0.0.{1 + (count - 1) % 9}:8080/f/{count - 1}.xml"
+    )
+    assert issubclass(_Loader, yaml.CSafeLoader)
+
+
+def test_a_key_given_twice_in_a_long_config_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = ["sources:"]
+    for i in range(3000):
+        lines += [f"  - id: s{i}", f"    url: https://a.example/{i}"]
+    lines.insert(4001, "    url: https://b.example/again")
+    found = check(tmp_path, "\n".join(lines) + "\n", capsys)
+    assert "sources[1999].url: the key is given twice in one mapping (lines 4001 and 4002)" in found
+
+
 def test_deep_nesting_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not valid YAML" in check(tmp_path, "a: " + "[" * 100_000 + "\n", capsys)
 
@@ -130,3 +161,33 @@ def test_a_control_character_in_the_file_is_named_by_line_and_column(
     text = SOURCE + "    title: a\x01b\n"
     err = check(tmp_path, text, capsys)
     assert "not valid YAML at line 4, column 13: the character U+0001 is not allowed" in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/f/1.xml",
+        "https://example.org/feed?x=1#y",
+        "https://xn--bcher-kva.example/a",
+        "http://localhost",
+        "http://a.example/{x}|^`%zz",
+        "http://0177.0.0.1/",
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://1.2.3.04/",
+        "http://256.1.1.1/",
+        "http://a.9/",
+        "http://a.example:99999/",
+        "http://user@a.example/",
+        "http://a.example/ b",
+        "http://a.example/\x01",
+        "http://a.example/\u200b",
+        "ftp://a.example/",
+    ],
+)
+def test_the_quick_url_check_accepts_only_what_the_full_one_does(url: str) -> None:
+    from feedmill.config import _PLAIN_HTTP_URL
+    from sources.urls import url_problem
+
+    if _PLAIN_HTTP_URL.fullmatch(url):
+        assert url_problem(url) is None

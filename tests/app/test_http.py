@@ -289,3 +289,52 @@ async def last_page(client: httpx.AsyncClient, path: str) -> str:
         if following is None:
             return path
         path = httpx.URL(following.get("href")).path
+
+
+async def test_the_quick_path_answers_with_the_apps_own_bytes(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    """A cached feed document known current is answered by feedmill.quick without the ASGI
+    round; every answer it gives is the one the app gives (the Date header aside)."""
+    assert service.server is not None and service.publisher is not None
+    app = service.server.config.app
+    quick: list[int] = []
+    answer = app.quick_answer
+
+    def counted(*args: Any) -> Any:
+        found = answer(*args)
+        quick.append(found is not None)
+        return found
+
+    app.quick_answer = counted
+    first = await client.get("/feeds/everything.atom")
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    variants: list[tuple[str, dict[str, str]]] = [
+        ("GET", {"accept-encoding": "identity"}),
+        ("GET", {"accept-encoding": "gzip"}),
+        ("HEAD", {}),
+        ("GET", {"if-none-match": etag}),
+        ("GET", {"if-modified-since": modified}),
+        ("GET", {"if-none-match": '"other"', "if-modified-since": modified}),
+    ]
+    for method, headers in variants:
+        service.publisher.invalidate()  # the next answer comes from the app (a versions read)
+        quick.clear()
+        by_app = await client.request(method, "/feeds/everything.atom", headers=headers)
+        by_quick = await client.request(method, "/feeds/everything.atom", headers=headers)
+        assert quick == [False, True], (method, headers)
+        assert by_quick.status_code == by_app.status_code
+        assert by_quick.content == by_app.content
+        assert _without_date(by_quick.headers) == _without_date(by_app.headers)
+    # HTTP/1.0 without keep-alive: answered, then the connection closed.
+    host, port = str(client.base_url.host), client.base_url.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /feeds/everything.atom HTTP/1.0\r\nHost: x\r\n\r\n")
+    raw = await asyncio.wait_for(reader.read(), timeout=10)  # read() ends when it closes
+    writer.close()
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(first.content)
+    assert b"\r\nconnection: close\r\n" in raw
+
+
+def _without_date(headers: httpx.Headers) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in headers.items() if k != "date")

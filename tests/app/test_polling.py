@@ -3,13 +3,15 @@ wire (what we sent) and on the stored state (next poll, validators, error kind, 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
-from feedmill.pull import Puller
+from feedmill.pull import Puller, PullResult
 from sources import AddressPolicy, FetchSettings, PollSettings, make_client
 from sources.hosts import HostLimits
 from store import SourceDefinition, Store, StoredSource
@@ -19,6 +21,7 @@ from tests.upstream import Upstream
 LOOPBACK = AddressPolicy.from_allowlist(True, ["127.0.0.0/8"])
 SETTINGS = FetchSettings(deadline=5, max_body_bytes=64 * 1024, addresses=LOOPBACK)
 POLLING = PollSettings(jitter=0, permanent_redirect_polls=3)
+ROOMY = FetchSettings(deadline=30, addresses=LOOPBACK)  # pulls of slow loopback upstreams
 RSS = fixture_bytes("outlet-a.rss")
 TINY_RSS = (
     b'<rss version="2.0"><channel><title>t</title><item><guid>1</guid></item></channel></rss>'
@@ -214,9 +217,7 @@ async def test_at_most_two_fetches_run_at_once_per_host(
             url = f"http://{host}:{port}/slow{n}.rss"
             definitions.append(SourceDefinition(f"{host[:5]}-{n}", url, None, timedelta(hours=1)))
     await store.sync_sources(definitions, clock())
-    loopback = FetchSettings(
-        deadline=30, addresses=AddressPolicy.from_allowlist(True, ["127.0.0.0/8", "::1/128"])
-    )
+    loopback = ROOMY
     async with make_client(loopback) as roomy:
         puller = Puller(
             store, roomy, loopback, clock, polling=POLLING, concurrency=12, hosts=HostLimits(2)
@@ -224,3 +225,102 @@ async def test_at_most_two_fetches_run_at_once_per_host(
         results = await puller.pull_due()
     assert [r.error for r in results] == [None] * 12
     assert upstream.most_in_flight == {f"127.0.0.1:{port}": 2, f"localhost:{port}": 2}
+
+
+async def test_a_slow_upstream_holds_only_its_own_slot(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    """Pulls flow: with two slots and one upstream that does not answer, the other sources
+    are all pulled through the second slot meanwhile (in batches they would wait for it)."""
+    held = threading.Event()
+    upstream.add("/held.rss", TINY_RSS, content_type="application/rss+xml", hold=held)
+    definitions = [SourceDefinition("a-held", upstream.url("/held.rss"), None, timedelta(hours=1))]
+    for n in range(6):
+        upstream.add(f"/quick{n}.rss", TINY_RSS, content_type="application/rss+xml")
+        url = upstream.url(f"/quick{n}.rss")
+        definitions.append(SourceDefinition(f"b-quick{n}", url, None, timedelta(hours=1)))
+    await store.sync_sources(definitions, clock())
+    loopback = ROOMY
+    async with make_client(loopback) as client:
+        puller = Puller(
+            store, client, loopback, clock, polling=POLLING, concurrency=2, hosts=HostLimits(4)
+        )
+        results, done = await _pull_while_held(puller, held, {f"b-quick{n}" for n in range(6)})
+    assert done[-1] == "a-held"
+    assert sorted(r.source_id for r in results) == sorted(d.id for d in definitions)
+    assert [r.error for r in results] == [None] * 7
+
+
+async def test_a_congested_host_does_not_hold_the_pulls_of_the_others(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    """One host that does not answer, with many sources due: its pulls take its slot and
+    the places that may wait for it, its next sources are postponed, and every source of the
+    other host is pulled meanwhile (waiting, they would fill every place in flight)."""
+    held = threading.Event()
+    port = upstream.base_url.rsplit(":", 1)[1]
+    definitions = []
+    for n in range(8):  # 127.0.0.1: all held
+        upstream.add(f"/held{n}.rss", TINY_RSS, content_type="application/rss+xml", hold=held)
+        url = f"http://127.0.0.1:{port}/held{n}.rss"
+        definitions.append(SourceDefinition(f"a-held{n}", url, None, timedelta(hours=1)))
+    for n in range(6):  # localhost: quick
+        upstream.add(f"/quick{n}.rss", TINY_RSS, content_type="application/rss+xml")
+        url = f"http://localhost:{port}/quick{n}.rss"
+        definitions.append(SourceDefinition(f"b-quick{n}", url, None, timedelta(hours=1)))
+    await store.sync_sources(definitions, clock())
+    async with make_client(ROOMY) as client:
+        puller = Puller(
+            store, client, ROOMY, clock, polling=POLLING, concurrency=4, hosts=HostLimits(1)
+        )
+        pulled, _ = await _pull_while_held(puller, held, {f"b-quick{n}" for n in range(6)})
+        results = {r.source_id: r for r in pulled}
+    postponed = sorted(i for i, r in results.items() if r.postponed)
+    assert len(postponed) == 6  # one pulled, one waiting for the slot, the rest later
+    assert all(i.startswith("a-held") for i in postponed)
+    later = clock() + timedelta(seconds=ROOMY.deadline)
+    polls = [(await store.get_source(i)).next_poll_at for i in postponed]
+    assert polls == [later] * len(postponed)
+    assert [r.error for r in results.values()] == [None] * 14
+
+
+async def test_fetch_pulls_every_source_it_is_given_however_busy_the_host(
+    store: Store, clock: FakeClock, upstream: Upstream
+) -> None:
+    """`feedmill fetch` (pull_many) never postpones: one host, one slot, four sources."""
+    port = upstream.base_url.rsplit(":", 1)[1]
+    definitions = []
+    for n in range(4):
+        upstream.add(f"/one{n}.rss", TINY_RSS, content_type="application/rss+xml", drip=0.01)
+        url = f"http://127.0.0.1:{port}/one{n}.rss"
+        definitions.append(SourceDefinition(f"one{n}", url, None, timedelta(hours=1)))
+    await store.sync_sources(definitions, clock())
+    async with make_client(ROOMY) as client:
+        puller = Puller(
+            store, client, ROOMY, clock, polling=POLLING, concurrency=4, hosts=HostLimits(1)
+        )
+        results = await puller.pull_many(await store.list_sources())
+    assert [(r.postponed, r.error) for r in results] == [(False, None)] * 4
+    assert all(len(upstream.requests_for(f"/one{n}.rss")) == 1 for n in range(4))
+
+
+async def _pull_while_held(
+    puller: Puller, held: threading.Event, quick: set[str]
+) -> tuple[list[PullResult], list[str]]:
+    """A heartbeat's pulls, the held upstream released once every ``quick`` source was
+    pulled (or after 20 s: then the test fails); the results, and the ids in pull order."""
+    done: list[str] = []
+    quick_done = asyncio.Event()
+
+    def observe(result: PullResult) -> None:
+        done.append(result.source_id)
+        if quick <= set(done):
+            quick_done.set()
+
+    puller.observe = observe
+    cycle = asyncio.ensure_future(puller.pull_due())
+    try:
+        await asyncio.wait_for(quick_done.wait(), timeout=20)
+    finally:
+        held.set()
+    return await cycle, done
