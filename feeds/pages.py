@@ -198,11 +198,14 @@ def _pager(report: StatusReport) -> str:
 def _source_row(source: SourceStatus) -> str:
     errors = ""
     if source.error_count:
-        since = (
-            f"since the last success, {_when(source.last_success_at)}"
-            if source.last_success_at
-            else "never succeeded"
-        )
+        if source.failing_since is not None:
+            since = f"failing since {_when(source.failing_since)}"
+            if source.last_success_at is None:
+                since += ", never succeeded"
+        elif source.last_success_at is not None:  # failing since before that was recorded
+            since = f"since the last success, {_when(source.last_success_at)}"
+        else:
+            since = "never succeeded"
         errors = (
             f'<span class="error">{source.error_count} failed, {since}<br>'
             f"{escape(source.error_kind or '')}: {escape(_short(source.error_message))}</span>"

@@ -72,6 +72,7 @@ class SourceStatus:
     error_kind: str | None
     error_message: str | None
     error_count: int
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ def source_status(
         error_kind=source.error_kind,
         error_message=_cut(source.error_message, message_limit),
         error_count=source.error_count,
+        failing_since=source.failing_since if source.error_count else None,
     )
 
 
@@ -224,6 +226,7 @@ def source_json(source: SourceStatus) -> dict[str, Any]:
         "error_kind": source.error_kind,
         "error_message": source.error_message,
         "error_count": source.error_count,
+        "failing_since": _iso(source.failing_since),
     }
 
 

@@ -83,6 +83,7 @@ class StoredSource:
     lease_expires_at: datetime | None = None
     last_counts: IngestCounts | None = None
     retention: Retention = Retention()
+    failing_since: datetime | None = None  # the first of the failures counted in error_count
 
     @property
     def display_title(self) -> str:

@@ -347,6 +347,9 @@ class Store:
                     error_kind=kind,
                     error_message=message[:2000],
                     error_count=SourceRow.error_count + 1,
+                    failing_since=case(
+                        (SourceRow.error_count == 0, now), else_=SourceRow.failing_since
+                    ),
                     last_polled_at=now,
                     next_poll_at=next_poll_at,
                     **({"gone": True} if gone else {}),
@@ -735,6 +738,7 @@ _RESET_FOR_NEW_URL: dict[str, Any] = {
     "error_kind": None,
     "error_message": None,
     "error_count": 0,
+    "failing_since": None,
     "effective_url": None,
     "redirect_target": None,
     "redirect_count": 0,
@@ -867,6 +871,7 @@ def _success(validators: Validators, now: datetime, next_poll_at: datetime) -> d
         "error_kind": None,
         "error_message": None,
         "error_count": 0,
+        "failing_since": None,
     }
 
 
@@ -888,6 +893,7 @@ def _source(row: Row[Any]) -> StoredSource:
         error_kind=s["error_kind"],
         error_message=s["error_message"],
         error_count=s["error_count"],
+        failing_since=s["failing_since"],
         effective_url=s["effective_url"],
         redirect_target=s["redirect_target"],
         redirect_count=s["redirect_count"],

@@ -59,6 +59,8 @@ class SourceRow(Base):
     error_kind: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The first failure of the current run of failures (NULL while the source is ok).
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Polling state (issue 3): where the feed is really fetched from, a permanent redirect
     # seen on consecutive polls, 410 Gone, the last body's hash, the posting-rate estimate

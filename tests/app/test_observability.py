@@ -136,12 +136,13 @@ async def test_status_json_and_page_put_failing_sources_first(
         "http_4xx",
         1,
     )
+    assert failing["failing_since"] == "2026-11-24T12:00:00+00:00"
     feeds = {f["id"]: f for f in status["feeds"]}
     assert feeds["ai-infrastructure"]["entries"] == 2 and feeds["everything"]["entries"] == 7
     assert feeds["everything"]["updated"] is not None
     assert [s["id"] for s in only_ok["page"]["sources"]] == ["outlet-b"]
     assert page.index("missing") < page.index("outlet-a")
-    assert "1 failed, never succeeded" in page
+    assert "1 failed, failing since 2026-11-24 12:00 UTC, never succeeded" in page
     assert "4 sources: 3 ok, 1 backing off, 0 gone, 0 blocked" in page
 
 

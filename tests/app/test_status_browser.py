@@ -105,7 +105,9 @@ async def test_the_status_page_in_a_browser(
     assert re.search(r" 2 2026-11-2\d \d\d:\d\d UTC Atom · RSS · JSON Feed$", feed), feed
     rows = [line for line in lines if line.split(" ")[0] in ("ok", "backing")]
     assert [row.split(" ")[0] for row in rows] == ["backing", "backing", "ok", "ok", "ok"]
-    assert "1 failed, never succeeded" in rows[0] and "http_4xx: HTTP 404" in " ".join(rows)
+    assert re.search(
+        r"1 failed, failing since 20\d\d-.* UTC, never succeeded", rows[0]
+    ) and "http_4xx: HTTP 404" in " ".join(rows)
     failing = await browse(chromium, tmp_path / "profile", base + "?state=failing", "--dump-dom")
     assert "2 sources, failing first" in rendered_lines(failing)
     shot = Path(os.environ.get("FEEDMILL_SCREENSHOT") or tmp_path / "status.png")

@@ -140,18 +140,23 @@ async def test_repeated_guids_in_one_document_are_all_kept(store: Store, clock: 
 
 async def test_failures_are_counted_and_success_clears_them(store: Store, clock: FakeClock) -> None:
     await store.sync_sources([A], clock())
+    first_failure = clock()
     for _ in range(2):
         await store.record_failure("outlet-a", "http_5xx", "HTTP 503", clock(), clock() + HOUR)
+        clock.advance(HOUR)
     source = await store.get_source("outlet-a")
     assert (source.error_kind, source.error_message, source.error_count) == (
         "http_5xx",
         "HTTP 503",
         2,
     )
+    assert source.failing_since == first_failure  # the first of the run, not the latest
     assert source.last_success_at is None
     await store.record_not_modified("outlet-a", Validators(), clock(), clock() + HOUR)
     source = await store.get_source("outlet-a")
-    assert (source.error_kind, source.error_count) == (None, 0)
+    assert (source.error_kind, source.error_count, source.failing_since) == (None, 0, None)
+    await store.record_failure("outlet-a", "timeout", "timed out", clock(), clock() + HOUR)
+    assert (await store.get_source("outlet-a")).failing_since == clock()
 
 
 async def test_a_crash_mid_ingest_leaves_nothing_half_written(
