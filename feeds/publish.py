@@ -57,6 +57,9 @@ T = TypeVar("T")
 RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json_feed}
 DB_TIMEOUT = 1.0  # seconds the versions read may take before the cached documents are served
 CACHE_SIZE = 512  # rendered documents kept (feeds x formats x recently asked pages)
+# A rendering whose rules ran out of time is served from the cache this long at most (seconds),
+# then selected again, so that it does not stay short until one of its sources changes.
+INCOMPLETE_RETRY = 60.0
 # A feed over more sources than this reads the newest entries of every source and keeps its
 # own, rather than naming all of its sources in the query.
 MANY_SOURCES = 500
@@ -71,8 +74,10 @@ class Page:
     entries: list[StoredEntry]
     before: str | None
     next_before: str | None
-    # Issue 5, feeds with `dedupe`: how each entry (by uid) is shown, and whom it credits.
+    # Feeds with `dedupe`: how each entry (by uid) is shown, and whom it credits.
     stories: Mapping[str, ShownStory] = field(default_factory=dict)
+    # False when the rules' time budget ran out: some entries were left out undecided.
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,7 @@ class Publisher:
         self._rendering: dict[Key, tuple[object, asyncio.Future[Document]]] = {}
         self._refreshing: asyncio.Future[None] | None = None
         self._confirmed: dict[Key, float] = {}  # known current at
+        self._retry_at: dict[Key, float] = {}  # incomplete renderings: select again from then
         self._down: tuple[float, str] | None = None  # database failed: until when, why
         self._last_sources_opml: tuple[Document, float] | None = None
         self._announced: dict[str, str] = {}
@@ -230,7 +236,7 @@ class Publisher:
         _report(definition.id, budget)
         entries = chosen[: definition.limit]
         next_before = entries[-1].uid if len(chosen) > definition.limit else None
-        return Page(definition, entries, before, next_before, shown)
+        return Page(definition, entries, before, next_before, shown, budget.cut_off == 0)
 
     def _candidates(
         self,
@@ -396,6 +402,12 @@ class Publisher:
     async def _current(self, definition: FeedDefinition, extension: str, key: Key) -> Document:
         stamp = await self._stamp(definition)
         cached = self._cache.get(key)
+        if (
+            cached is not None
+            and key in self._retry_at
+            and self._retry_at[key] <= self._monotonic()
+        ):
+            cached = None  # its rules ran out of time: select again
         if cached is not None and cached[0] == stamp:
             self._cache.move_to_end(key)
             self._confirmed[key] = self._versions_read_at or self._monotonic()
@@ -420,17 +432,24 @@ class Publisher:
     async def _render_cached(
         self, definition: FeedDefinition, extension: str, key: Key, stamp: object
     ) -> Document:
-        document = await self._render(definition, extension, key[2])
+        document, complete = await self._render(definition, extension, key[2])
+        if complete:
+            self._retry_at.pop(key, None)
+        else:
+            self._retry_at[key] = self._monotonic() + INCOMPLETE_RETRY
         self._cache[key] = (stamp, document)
         self._confirmed[key] = self._monotonic()
         self._cache.move_to_end(key)
         while len(self._cache) > CACHE_SIZE:
-            self._confirmed.pop(self._cache.popitem(last=False)[0], None)
+            evicted = self._cache.popitem(last=False)[0]
+            self._confirmed.pop(evicted, None)
+            self._retry_at.pop(evicted, None)
         return document
 
     async def _render(
         self, definition: FeedDefinition, extension: str, before: str | None
-    ) -> Document:
+    ) -> tuple[Document, bool]:
+        """The document, and whether its selection was complete (Page.complete)."""
         started = time.perf_counter()
         page = await self.select_page(definition.id, before)
         links = PageLinks(
@@ -448,7 +467,7 @@ class Publisher:
         document = await self.render_page(page, extension, links)
         if self.observe_render is not None:
             self.observe_render(extension, time.perf_counter() - started)
-        return document
+        return document, page.complete
 
     async def render_page(
         self, page: Page, extension: str, links: PageLinks, *, dated: datetime | None = None

@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from feeds import Publisher
-from feeds.publish import MANY_SOURCES
+from feeds.model import Rule
+from feeds.publish import INCOMPLETE_RETRY, MANY_SOURCES
+from feeds.rules import Budget
 from sources.model import ParsedEntry, ParsedFeed, Validators
 from store import SourceChange, SourceDefinition, Store
 from tests.fakes import SITE, T0, feed_definition
@@ -112,3 +116,28 @@ async def test_a_feed_over_many_sources_selects_as_one_over_few(store: Store) ->
     rest = await publisher.select_page("many", page.next_before)
     assert [e.source_id for e in rest.entries] == [ids[-15]]  # s0505: the feed's oldest
     assert rest.next_before is None
+
+
+async def test_a_rendering_whose_rules_ran_out_of_time_is_selected_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A selection cut short by its time budget is served from the cache for a while, not
+    until one of its sources next changes."""
+    ids = await _sources(store, 2)
+    for source_id in ids:
+        await _post(store, source_id, 1)
+    ruled = feed_definition(id="ruled", source_ids=tuple(ids), include=(Rule("regex", "Story"),))
+    now = [0.0]
+    publisher = Publisher(
+        store, [ruled], SITE, clock=lambda: T0, recheck=1e9, monotonic=lambda: now[0]
+    )
+    monkeypatch.setattr("feeds.publish.Budget", lambda: Budget(seconds=0))  # spent at once
+    short = await publisher.render("ruled", "atom")
+    assert b"Story 1" not in short.body  # every entry left out undecided
+    monkeypatch.undo()
+    now[0] += INCOMPLETE_RETRY / 2
+    assert await publisher.render("ruled", "atom") is short  # still within the retry time
+    now[0] += INCOMPLETE_RETRY
+    again = await publisher.render("ruled", "atom")
+    assert b"Story 1 of s0000" in again.body and b"Story 1 of s0001" in again.body
+    assert await publisher.render("ruled", "atom") is again  # complete: cached as usual
