@@ -18,11 +18,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # Sources failing now get no date: when their failures began was not recorded.
-    with op.batch_alter_table("sources") as sources:
-        sources.add_column(sa.Column("failing_since", UTCDateTime(), nullable=True))
+    # Sources failing now get no date: when their failures began was not recorded. A plain
+    # ADD COLUMN: on SQLite a batch table copy would drop `sources`, and with it (ON DELETE
+    # CASCADE) every entry.
+    op.add_column("sources", sa.Column("failing_since", UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sources") as sources:
-        sources.drop_column("failing_since")
+    if op.get_bind().dialect.name == "sqlite":  # SQLite 3.35+: no table copy (see above)
+        op.execute("ALTER TABLE sources DROP COLUMN failing_since")
+    else:
+        op.drop_column("sources", "failing_since")
