@@ -19,11 +19,12 @@ clustering. A transaction that fails after changing the index drops it (rebuilt 
 
 from __future__ import annotations
 
+import math
 import threading
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, delete, func, null, select, tuple_, update
@@ -48,6 +49,8 @@ from store.versions import NEXT_VERSION, lock_versions
 SCORES_KEPT = 5  # candidate scores kept per member, for explain
 STORY_TEXT_LIMIT = 4000  # characters of summary/content clustering looks at
 _CHUNK = 500
+# Members held by back-fill indexes at most (about 1.3 kB each, docs/dedup.md).
+BACKFILL_MEMBERS = 50_000
 
 
 class StoryClusterer:
@@ -61,6 +64,7 @@ class StoryClusterer:
         self._touched = False
         self._pruned: list[str] = []  # pruned in the current transaction
         self._forget: set[str] = set()  # pruned by committed transactions, not yet forgotten
+        self._past: OrderedDict[int, StoryIndex] = OrderedDict()  # back-fill, by chunk
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -72,6 +76,7 @@ class StoryClusterer:
             except BaseException:
                 if self._touched:
                     self.index = None
+                    self._past.clear()
                 raise
             self._forget.update(self._pruned)
 
@@ -88,23 +93,67 @@ class StoryClusterer:
         settings = self.settings
         if self.index is None:
             self.index = StoryIndex(settings)
+            self._past.clear()
             self._forget.clear()
             load_members(conn, self.index)
         else:
-            catch_up(conn, self.index)
+            catch_up(conn, [self.index, *self._past.values()])
         index = self.index
-        index.forget(self._forget)
+        for held in (index, *self._past.values()):
+            held.forget(self._forget)
         self._forget.clear()
         ordered = sorted(entries, key=lambda e: (e.published, e.uid))
         features = featurize_entries(ordered, settings, embed_entries(ordered, settings))
+        # An entry published more than a window before the newest member has part of its
+        # window behind the live index's horizon (a back-filled entry, a feed's first
+        # fetch): a back-fill index of its time decides it. They come first in time order.
+        late = index.newest - settings.window.total_seconds()
+        self._load_past(conn, [f.published.timestamp() for f in features], late)
         decisions = []
-        founded, merged = index.founded, index.merged
         for found in features:
-            index.evict()
-            decisions.append(index.assign(found))
+            published = found.published.timestamp()
+            if published < late:
+                decider = self._past[self._chunk(published)]
+                decision = decider.assign(found)
+                index.count(decision)
+            else:
+                decider = index
+                index.evict()
+                decision = index.assign(found)
+            sources = decider.sources_of(decision.story_id)
+            for held in (index, *self._past.values()):
+                if held is not decider:
+                    held.follow(found, decision, sources)
+            decisions.append(decision)
         write_decisions(conn, features, decisions, seq, now)
         index.seq = seq
-        return index.founded - founded, index.merged - merged
+        self._trim_past()
+        founded = sum(not d.joined for d in decisions)
+        return founded, sum(len(d.merged) for d in decisions)
+
+    def _chunk(self, published: float) -> int:
+        return math.floor(published / (2 * self.settings.window.total_seconds()))
+
+    def _load_past(self, conn: Connection, times: Sequence[float], late: float) -> None:
+        """Make sure a back-fill index holds the time of each entry before ``late``: chunks
+        of two windows, each holding a window more on either side, so every entry of a
+        chunk finds its whole window. Kept across transactions while they hold at most
+        BACKFILL_MEMBERS members (least recently used let go), and kept in step with every
+        decision."""
+        size = 2 * self.settings.window.total_seconds()
+        margin = self.settings.window.total_seconds()
+        for chunk in sorted({self._chunk(t) for t in times if t < late}):
+            if chunk in self._past:
+                self._past.move_to_end(chunk)
+                continue
+            past = StoryIndex(self.settings)
+            past.span = (chunk * size - margin, (chunk + 1) * size + margin)
+            load_members(conn, past, past.span)
+            self._past[chunk] = past
+
+    def _trim_past(self) -> None:
+        while self._past and sum(len(p) for p in self._past.values()) > BACKFILL_MEMBERS:
+            self._past.popitem(last=False)
 
 
 def story_entry(
@@ -125,29 +174,37 @@ def story_entry(
 # -- the index from the record -------------------------------------------------------------
 
 
-def load_members(conn: Connection, index: StoryIndex) -> None:
-    """Fill an empty index with the members within its horizon of the newest, with every
-    source of their stories; ``index.seq`` becomes the clock's."""
+def load_members(
+    conn: Connection, index: StoryIndex, span: tuple[float, float] | None = None
+) -> None:
+    """Fill an empty index with the members within its horizon of the newest (or within
+    ``span``, POSIX seconds), with every source of their stories; ``index.seq`` becomes the
+    clock's."""
     index.seq = conn.execute(select(StoryClockRow.seq)).scalar() or 0
-    newest = conn.execute(select(func.max(_MEMBER.published))).scalar()
-    if newest is None:
-        return
-    since = newest - index.horizon
-    held = select(_MEMBER.story_id).where(_MEMBER.published >= since).scalar_subquery()
+    if span is None:
+        newest = conn.execute(select(func.max(_MEMBER.published))).scalar()
+        if newest is None:
+            return
+        within = _MEMBER.published >= newest - index.horizon
+    else:
+        start, end = (datetime.fromtimestamp(min(max(t, _FIRST), _LAST), UTC) for t in span)
+        within = (_MEMBER.published >= start) & (_MEMBER.published < end)
+    held = select(_MEMBER.story_id).where(within).scalar_subquery()
     sources: dict[str, set[str]] = defaultdict(set)
     query = select(_MEMBER.story_id, _MEMBER.source_id).where(_MEMBER.story_id.in_(held))
     for story_id, source_id in conn.execute(query.distinct()):
         sources[story_id].add(source_id)
-    rows = conn.execute(_members_query(index).where(_MEMBER.published >= since))
-    _add_rows(conn, index, rows, sources)
+    rows = conn.execute(_members_query(index).where(within))
+    _add_rows(conn, [index], rows, sources)
 
 
-def catch_up(conn: Connection, index: StoryIndex) -> None:
-    """Add the members other processes wrote since ``index.seq`` (and move the ones they
-    merged into another story); the horizon then moves on as it would have."""
-    rows = conn.execute(_members_query(index).where(_MEMBER.seq > index.seq)).all()
-    _add_rows(conn, index, rows)
-    index.evict()
+def catch_up(conn: Connection, indexes: Sequence[StoryIndex]) -> None:
+    """Add the members other processes wrote since the live index's ``seq`` (and move the
+    ones they merged into another story) to the indexes (the live one first, then the
+    back-fill ones); the live horizon then moves on as it would have."""
+    rows = conn.execute(_members_query(indexes[0]).where(_MEMBER.seq > indexes[0].seq)).all()
+    _add_rows(conn, indexes, rows)
+    indexes[0].evict()
 
 
 def _members_query(index: StoryIndex) -> Any:
@@ -169,11 +226,14 @@ def _members_query(index: StoryIndex) -> Any:
 
 def _add_rows(
     conn: Connection,
-    index: StoryIndex,
+    indexes: Sequence[StoryIndex],
     rows: Iterable[Any],
     sources: dict[str, set[str]] | None = None,
 ) -> None:
     rows = list(rows)
+    if not rows:
+        return
+    settings = indexes[0].settings
     if sources is None:
         sources = _story_sources(conn, sorted({row.story_id for row in rows}))
     old = [
@@ -181,7 +241,7 @@ def _add_rows(
         for r in rows
         if r.terms is None
     ]  # clustered before members kept their terms: featurized from the entry
-    terms_of = {f.uid: f.terms for f in featurize_entries(old, index.settings, [b""] * len(old))}
+    terms_of = {f.uid: f.terms for f in featurize_entries(old, settings, [b""] * len(old))}
     for row in rows:
         features = EntryFeatures(
             row.entry_uid,
@@ -191,7 +251,8 @@ def _add_rows(
             row.terms if row.terms is not None else terms_of[row.entry_uid],
             row.embedding or b"",
         )
-        index.add(features, row.story_id, sources[row.story_id])
+        for index in indexes:
+            index.hold(features, row.story_id, sources[row.story_id])
 
 
 def _story_sources(conn: Connection, story_ids: Sequence[str]) -> dict[str, set[str]]:
@@ -525,6 +586,8 @@ def _insert(conn: Connection) -> Any:
 
 
 _MEMBER = StoryMemberRow
+_FIRST = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+_LAST = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 _TICK = (
     update(StoryClockRow)
     .where(StoryClockRow.id == 1)

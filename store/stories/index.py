@@ -121,6 +121,9 @@ class StoryIndex:
         self._by_link: dict[str, list[int]] = {}
         self._scratch = np.zeros(1024, np.float64)
         self.live = 0
+        # A back-fill index (StoryClusterer) holds the members of a fixed span of time,
+        # [start, end) in POSIX seconds, and never evicts; the live one follows the newest.
+        self.span: tuple[float, float] | None = None
         self.newest = -math.inf  # the latest time of any member held (a POSIX timestamp)
         self.seq = 0  # the store's story clock when the index was last in step with it
         # What the engine did in this process (/metrics): stories founded, entries that
@@ -135,6 +138,16 @@ class StoryIndex:
 
     def story_of(self, uid: str) -> str:
         return self._story[self._slot[uid]]
+
+    def sources_of(self, story_id: str) -> tuple[str, ...]:
+        """Every source the story held here ever had a member from."""
+        return self._story_sources.get(story_id, ())
+
+    def holds_time(self, published: float) -> bool:
+        """Whether a member published then (POSIX seconds) belongs in this index."""
+        if self.span is not None:
+            return self.span[0] <= published < self.span[1]
+        return published >= self.newest - self.horizon.total_seconds()
 
     def stories(self) -> dict[str, frozenset[str]]:
         """Every story held, with its members' uids (tests, bench)."""
@@ -151,6 +164,24 @@ class StoryIndex:
         else:
             self._append(features, story_id)
         self._add_sources(story_id, (*sources, features.source_id))
+
+    def hold(self, features: EntryFeatures, story_id: str, sources: Iterable[str] = ()) -> None:
+        """``add`` the entry if its time is one this index holds (or it is held already);
+        else only note ``sources`` on the story, if the story is held here."""
+        if features.uid in self._slot or self.holds_time(features.published.timestamp()):
+            self.add(features, story_id, sources)
+        elif story_id in self._story_sources:
+            self._add_sources(story_id, sources)
+
+    def follow(
+        self, features: EntryFeatures, decision: StoryDecision, sources: Iterable[str]
+    ) -> None:
+        """Apply a decision another index of the same store took: the merges of stories
+        held here, then the entry (its story has ``sources`` there)."""
+        for gone in decision.merged:
+            if gone in self._members:
+                self.merge(decision.story_id, gone)
+        self.hold(features, decision.story_id, sources)
 
     def _append(self, features: EntryFeatures, story_id: str) -> None:
         slot = len(self._uids)
@@ -295,18 +326,22 @@ class StoryIndex:
         for gone in decision.merged:
             self.merge(decision.story_id, gone)
         self.add(features, decision.story_id)
+        self.count(decision)
+        return decision
+
+    def count(self, decision: StoryDecision) -> None:
+        """Count a decision in what the engine did (assign's, or a back-fill index's)."""
+        self.merged += len(decision.merged)
         if decision.joined:
             self.joined += 1
         else:
             self.founded += 1
-        return decision
 
     def merge(self, keep: str, gone: str) -> None:
         sources = self._story_sources.get(gone, ())  # its members let go of had some too
         for slot in sorted(self._members.get(gone, ())):
             self._move(slot, keep)
         self._add_sources(keep, sources)
-        self.merged += 1
 
     def decide(self, features: EntryFeatures) -> StoryDecision:
         """Which story the entry belongs to, and why (changes nothing)."""

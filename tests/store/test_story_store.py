@@ -500,3 +500,50 @@ async def test_upgrading_a_store_clustered_at_0008_keeps_every_story_and_member(
         assert story is not None and story.id == founder and story.member_count == 3
     finally:
         await store.close()
+
+
+async def test_an_entry_published_long_before_the_newest_still_finds_its_story(
+    db_url: str,
+) -> None:
+    """A back-filled entry (or a feed's first fetch going back weeks) has its window behind
+    the live index's horizon: a back-fill index of its time decides it, in this process and
+    in a new one, and the live index holds no more than its horizon."""
+    store = Store.open(db_url, stories=StorySettings())
+    await ensure_schema(store)
+    await store.sync_sources([source(s) for s in ("wire", "post", "ledger", "gazette")], T0)
+    old = T0 - timedelta(days=20)
+    try:
+        lenovo = item("w-old", "Lenovo expands Tianjin AI hub", WIRE, "https://w/old", old)
+        nvidia = item("w-new", "Nvidia posts record quarter", OTHER, "https://w/new", T0)
+        await ingest(store, "wire", nvidia, lenovo)
+        copy = item("p1", "Lenovo bets on Tianjin", WIRE, "https://p/1", old + 2 * HOUR)
+        await ingest(store, "post", copy)
+        founder = entry_uid("wire", "w-old")
+        story = await store.story_of(entry_uid("post", "p1"))
+        assert story is not None and story.id == founder and story.source_count == 2
+        assert store.clusterer is not None and store.clusterer.index is not None
+        assert founder not in store.clusterer.index  # 20 days behind: not in the live index
+        assert store.story_counts()["joined"] == 1
+        # The same source's own copy of the old story never joins it.
+        again = item("p2", "Lenovo bets on Tianjin (update)", WIRE, "https://p/2", old + 3 * HOUR)
+        await ingest(store, "post", again)
+        alone = await store.story_of(entry_uid("post", "p2"))
+        assert alone is not None and alone.id != founder
+    finally:
+        await store.close()
+    fresh = Store.open(db_url, stories=StorySettings())
+    try:
+        late = item("l1", "Tianjin to host Lenovo AI servers", WIRE, "https://l/1", old + HOUR)
+        await ingest(fresh, "ledger", late)
+        story = await fresh.story_of(entry_uid("ledger", "l1"))
+        assert story is not None and story.id == founder and story.source_count == 3
+        # Today's news still meets today's stories in the same document.
+        news = item("g1", "Nvidia record data center quarter", OTHER, "https://g/1", T0 + HOUR)
+        older = item("g0", "Lenovo's Tianjin AI server hub", WIRE, "https://g/0", old + HOUR)
+        await ingest(fresh, "gazette", news, older, now=T0 + HOUR)
+        today = await fresh.story_of(entry_uid("gazette", "g1"))
+        back = await fresh.story_of(entry_uid("gazette", "g0"))
+        assert today is not None and today.id == entry_uid("wire", "w-new")
+        assert back is not None and back.id == founder and back.source_count == 4
+    finally:
+        await fresh.close()
