@@ -4,6 +4,7 @@ the start-up build of the in-memory index.
     python bench/story_ingest.py                 # SQLite and PostgreSQL, 100,000 entries
     python bench/story_ingest.py --sqlite-only
     python bench/story_ingest.py --entries 1000000 --sqlite-only
+    python bench/story_ingest.py --entries 20000 --first-fetch   # sources' whole histories
 
 Both runs use the real Store (migrated schema, one transaction per document of 50 entries
 of one source; 100 sources over 100 days). The baseline is `Store(stories=None)`: the same
@@ -13,6 +14,11 @@ stories form. Prints the ratio, the time per entry for each block of 10,000 (fla
 not grow with the stored count), then the build of an index from story_members holding a
 window of 100,000 entries (members written directly: each its own story), its time and its
 memory per entry (tracemalloc), and the plan of the query that reads them.
+
+--first-fetch orders the same entries as a first fetch of every source brings them: source
+after source, each source's entries (spanning the whole 100 days) in documents of 50, so
+nearly every entry is published long before the newest clustered one and is decided by a
+back-fill index (docs/dedup.md "Late entries").
 """
 
 from __future__ import annotations
@@ -84,8 +90,25 @@ def synthetic(count: int, span: timedelta = timedelta(days=100)) -> list[tuple[s
     return made
 
 
+def documents(
+    entries: Sequence[tuple[str, ParsedEntry]], first_fetch: bool
+) -> list[Sequence[tuple[str, ParsedEntry]]]:
+    """Documents of BATCH entries of one source: as they were made (in time order), or
+    source after source (a first fetch)."""
+    if not first_fetch:
+        return [entries[offset : offset + BATCH] for offset in range(0, len(entries), BATCH)]
+    by_source: dict[str, list[tuple[str, ParsedEntry]]] = {}
+    for found in entries:
+        by_source.setdefault(found[0], []).append(found)
+    return [
+        held[offset : offset + BATCH]
+        for _, held in sorted(by_source.items())
+        for offset in range(0, len(held), BATCH)
+    ]
+
+
 async def ingest_all(
-    url: str, entries: Sequence[tuple[str, ParsedEntry]], stories: StorySettings | None
+    url: str, docs: Sequence[Sequence[tuple[str, ParsedEntry]]], stories: StorySettings | None
 ) -> tuple[float, list[float], Store]:
     """(total seconds, seconds per entry for each block of BLOCK, the open store)."""
     store = Store.open(url, stories=stories)
@@ -100,12 +123,14 @@ async def ingest_all(
     paused = 0.0  # time spent in ANALYZE, which autovacuum would do in its own process
     analyze_at = {1000 * 2**i for i in range(12)}
     started = block_started = time.perf_counter()
-    for offset in range(0, len(entries), BATCH):
-        # One document of BATCH entries of one source, in time order.
-        batch = entries[offset : offset + BATCH]
+    done = 0
+    for batch in docs:
+        offset, done = done, done + len(batch)
         feed = ParsedFeed(url="u", version="rss20", entries=tuple(e for _, e in batch))
         await store.ingest(batch[0][0], feed, Validators(), now, now)
-        if store.engine.dialect.name == "postgresql" and offset + BATCH in analyze_at:
+        if store.engine.dialect.name == "postgresql" and any(
+            offset < at <= done for at in analyze_at
+        ):
             # A live database has planner statistics (autovacuum analyzes a table each time
             # it grows by 10%); a fresh bench schema would have none for its first minute,
             # and the planner would take IN (...) look-ups for scans. Not timed.
@@ -114,22 +139,26 @@ async def ingest_all(
                 await conn.execute(text("ANALYZE"))
             paused += time.perf_counter() - pause
             block_started += time.perf_counter() - pause
-        if (offset + BATCH) % BLOCK == 0:
+        if done // BLOCK > offset // BLOCK:
             elapsed = time.perf_counter()
             blocks.append((elapsed - block_started) / BLOCK)
             block_started = elapsed
     return time.perf_counter() - started - paused, blocks, store
 
 
-async def measure(label: str, url_for: Any, entries: list[tuple[str, ParsedEntry]]) -> None:
+async def measure(
+    label: str, url_for: Any, entries: list[tuple[str, ParsedEntry]], first_fetch: bool
+) -> None:
+    docs = documents(entries, first_fetch)
     plain_url, plain_cleanup = url_for()
-    plain, plain_blocks, store = await ingest_all(plain_url, entries, None)
+    plain, plain_blocks, store = await ingest_all(plain_url, docs, None)
     await store.close()
     plain_cleanup()
-    print(f"{label}: {len(entries)} entries, documents of {BATCH}, {SOURCES} sources")
+    order = "source after source (first fetch)" if first_fetch else "in time order"
+    print(f"{label}: {len(entries)} entries, {len(docs)} documents {order}, {SOURCES} sources")
     print(f"  ingest, no clustering       {plain:7.1f} s  {len(entries) / plain:7.0f} entries/s")
     url, cleanup = url_for()
-    total, blocks, store = await ingest_all(url, entries, StorySettings())
+    total, blocks, store = await ingest_all(url, docs, StorySettings())
     print(
         f"  ingest + stories            {total:7.1f} s  {len(entries) / total:7.0f} entries/s"
         f"  ratio {total / plain:.2f}"
@@ -150,9 +179,10 @@ async def measure(label: str, url_for: Any, entries: list[tuple[str, ParsedEntry
     print(f"    {stories} stories, {multi} with more than one entry; {held} entries in the index")
     await store.close()
     cleanup()
-    url, cleanup = url_for()
-    await measure_build(url)
-    cleanup()
+    if not first_fetch:
+        url, cleanup = url_for()
+        await measure_build(url)
+        cleanup()
 
 
 WINDOW_ENTRIES = 100_000
@@ -303,11 +333,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--sqlite-only", action="store_true", help="not on PostgreSQL")
+    parser.add_argument("--first-fetch", action="store_true", help="source after source")
     args = parser.parse_args()
     entries = synthetic(args.entries)
-    asyncio.run(measure("SQLite", sqlite_url, entries))
+    asyncio.run(measure("SQLite", sqlite_url, entries, args.first_fetch))
     if not args.sqlite_only:
-        asyncio.run(measure("PostgreSQL", postgres_url, entries))
+        asyncio.run(measure("PostgreSQL", postgres_url, entries, args.first_fetch))
 
 
 if __name__ == "__main__":
