@@ -547,3 +547,33 @@ async def test_an_entry_published_long_before_the_newest_still_finds_its_story(
         assert back is not None and back.id == founder and back.source_count == 4
     finally:
         await fresh.close()
+
+
+async def test_a_back_fill_index_catches_up_with_what_another_process_wrote(db_url: str) -> None:
+    """Two processes cluster entries of a story 20 days old, each with its own back-fill
+    index: what one writes reaches the other's, so the same-source rule holds across them."""
+    one = Store.open(db_url, stories=StorySettings())
+    await ensure_schema(one)
+    await one.sync_sources([source(s) for s in ("wire", "post", "ledger")], T0)
+    other = Store.open(db_url, stories=StorySettings())
+    old = T0 - timedelta(days=20)
+    founder = entry_uid("wire", "w-old")
+    try:
+        lenovo = item("w-old", "Lenovo expands Tianjin AI hub", WIRE, "https://w/old", old)
+        nvidia = item("w-new", "Nvidia posts record quarter", OTHER, "https://w/new", T0)
+        await ingest(one, "wire", nvidia, lenovo)
+        copy = item("p1", "Lenovo bets on Tianjin", WIRE, "https://p/1", old + HOUR)
+        await ingest(one, "post", copy)  # one now holds a back-fill index of that time
+        late = item("l1", "Tianjin to host Lenovo AI servers", WIRE, "https://l/1", old + HOUR)
+        await ingest(other, "ledger", late)
+        story = await other.story_of(entry_uid("ledger", "l1"))
+        assert story is not None and story.id == founder
+        again = item("l2", "Lenovo's Tianjin AI servers", WIRE, "https://l/2", old + 2 * HOUR)
+        await ingest(one, "ledger", again)
+        second = await one.story_of(entry_uid("ledger", "l2"))
+        assert second is not None and second.id != founder
+        best = second.members[0].scores[0]
+        assert best.story_id == founder and best.excluded == "same source"
+    finally:
+        await other.close()
+        await one.close()
