@@ -37,11 +37,11 @@ from feedmill.errors import ConfigError
 from feeds.model import FeedDefinition, Rule, SearchSettings, Site
 from feeds.rules import RuleError, compile_regex
 from feeds.select import FEED_QUERY_LIMITS
-from sources.fetch import FetchSettings, default_user_agent
 from sources.hosts import HostLimits
 from sources.netguard import AddressPolicy
 from sources.parsing import ParsePool
 from sources.policy import PollSettings
+from sources.settings import FetchSettings, default_user_agent
 from sources.urls import check_url
 from store.canonical import DEFAULT_TRACKING_PARAMETERS, TrackingFilter
 from store.database import missing_driver, resolve_database_url
