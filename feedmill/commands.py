@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -55,6 +56,9 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "check-config":
             return _check_config(config_path(args.config), args.json)
         settings = load_config(config_path(args.config))
+        # The settings (an object or more a source) live as long as the command: out of the
+        # cycle collector's sight, they are not walked again on each of its full passes.
+        gc.freeze()
         if args.command in SERVICES:
             return run_loop(_dispatch(args, settings))
         return asyncio.run(_dispatch(args, settings))
