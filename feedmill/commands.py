@@ -29,7 +29,6 @@ from feedmill.clock import utc_now
 from feedmill.config import Settings, config_path, load_config
 from feedmill.errors import ConfigError, UnknownEntryError, UsageError
 from feedmill.logs import setup_logging
-from feedmill.opening import make_publisher, open_store
 from feedmill.terminal import cell, terminal_text
 from sources.errors import FeedmillError
 
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from feedmill.pull import PullResult
     from feeds.publish import Publisher
     from feeds.select import Verdict
-    from store import StoredEntry, StoredSource
+    from store import Store, StoredEntry, StoredSource
 
 SERVICES = ("run", "worker", "serve")
 log = logging.getLogger("feedmill")
@@ -147,8 +146,22 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _open_store(settings: Settings) -> Store:
+    """The store, migrated and with the configured sources (imported here: `check-config`
+    never opens it)."""
+    from feedmill.opening import open_store
+
+    return await open_store(settings, utc_now)
+
+
+def _publisher(settings: Settings, store: Store) -> Publisher:
+    from feedmill.opening import make_publisher
+
+    return make_publisher(settings, store, utc_now)
+
+
 async def _prune(settings: Settings) -> int:
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
         removed = await store.prune_entries(utc_now())
     finally:
@@ -163,7 +176,7 @@ async def _fetch(settings: Settings, source_ids: Sequence[str], as_json: bool) -
     from feedmill.pull import Puller
     from sources.fetch import make_client
 
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
         sources = _chosen(await store.list_sources(), source_ids)
         fetch_settings = settings.fetch_settings()
@@ -307,7 +320,7 @@ async def _sources(settings: Settings, args: argparse.Namespace) -> int:
     if args.state and args.state not in (*STATES, FAILING):
         raise UsageError(f"--state: one of {', '.join([*STATES, FAILING])}, not {args.state!r}")
     query = StatusQuery(state=args.state, text=args.search.strip(), page=args.page)
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
         summary = await store.source_summary(utc_now())
         size = None if args.all else args.per_page
@@ -358,9 +371,9 @@ def _when(moment: datetime | None) -> str:
 async def _build(settings: Settings, out: Path) -> int:
     from feeds.export import export_static
 
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
-        publisher = make_publisher(settings, store, utc_now)
+        publisher = _publisher(settings, store)
         written = await export_static(publisher, out)
     finally:
         await store.close()
@@ -372,9 +385,9 @@ async def _build(settings: Settings, out: Path) -> int:
 async def _preview(
     settings: Settings, feed_id: str, why: bool, candidates: int, as_json: bool
 ) -> int:
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
-        publisher = make_publisher(settings, store, utc_now)
+        publisher = _publisher(settings, store)
         publisher.definition(feed_id)
         judged: list[tuple[StoredEntry, Verdict | None]]
         if why:
@@ -406,9 +419,9 @@ async def _preview(
 async def _search(settings: Settings, query: str, limit: int, as_json: bool) -> int:
     from feeds.search import SearchFeeds
 
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
-        publisher = make_publisher(settings, store, utc_now)
+        publisher = _publisher(settings, store)
         search = SearchFeeds(publisher, settings.search_settings())
         page = await search.page(query, limit=max(1, min(limit, 1000)))
         titles = {i.id: i.title for i in (await publisher.source_infos()).values()}
@@ -451,9 +464,9 @@ def _verdict_json(verdict: Verdict | None) -> dict[str, Any]:
 async def _explain(settings: Settings, target: str, as_json: bool) -> int:
     from feedmill.explain import explain_entry
 
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
-        publisher = make_publisher(settings, store, utc_now)
+        publisher = _publisher(settings, store)
         if as_json:
             _print_json(await _explain_json(publisher, target))
             return EXIT_OK
