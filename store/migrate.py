@@ -11,6 +11,7 @@ one query, without importing Alembic; Alembic loads only to read or change an ol
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -34,7 +35,9 @@ T = TypeVar("T")
 def alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
-    config = Config()
+    # Alembic's default stdout is sys.stdout when Alembic was imported: now it loads on
+    # first use, which may be while sys.stdout is another stream (a test's capture).
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
         config.attributes["connection"] = connection
