@@ -9,7 +9,7 @@ made with ``git archive``), with the floor in the same rounds, interleaved:
 
     floor     `python -c pass` and `python -c "import sqlalchemy"` (the interpreter, and
               the one library every database command needs)
-    ratio     the command's median wall time / the sqlalchemy floor's
+    ratios    the command's median wall time and CPU / the sqlalchemy floor's
 
     python bench/cli.py [--sources 1000,50000] [--rounds 5] [--base main]
 
@@ -75,13 +75,17 @@ def measure(cases: dict[str, tuple[list[str], Path]], rounds: int) -> dict[str, 
     return found
 
 
-def report(title: str, found: dict[str, list[tuple]], floor: float) -> None:
+def report(title: str, found: dict[str, list[tuple]]) -> None:
+    """Medians, and each as a multiple of the floor's (wall and CPU apart: on a loaded
+    machine the wall time is mostly waiting for a core)."""
+    floor_wall, floor_cpu = (statistics.median(r[i] for r in found[FLOOR]) for i in (0, 1))
     print(f"\n{title}")
-    print(f"  {'command':58} {'wall s':>7} {'CPU s':>7} {'/ floor':>8}")
+    print(f"  {'command':44} {'wall s':>7} {'CPU s':>7} {'wall/floor':>11} {'CPU/floor':>10}")
     for name, results in found.items():
         wall = statistics.median(r[0] for r in results)
         cpu = statistics.median(r[1] for r in results)
-        print(f"  {name:58} {wall:7.2f} {cpu:7.2f} {wall / floor:7.1f}x")
+        ratios = f"{wall / floor_wall:10.1f}x {cpu / floor_cpu:9.1f}x"
+        print(f"  {name:44} {wall:7.2f} {cpu:7.2f} {ratios}")
 
 
 def commands(config: Path) -> dict[str, list[str]]:
@@ -116,10 +120,9 @@ def main() -> None:
                 for name, argv in commands(config).items():
                     cases[f"{name} ({label})" if len(trees) > 1 else name] = (argv, tree)
             found = measure(cases, args.rounds)
-            floor = statistics.median(r[0] for r in found[FLOOR])
             size = config.stat().st_size / 1e6
             title = f"{sources} sources ({size:.1f} MB of config), medians of {args.rounds}"
-            report(title, found, floor)
+            report(title, found)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
