@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-test  ## benchmarks; figures go to BENCHMARKS.md by ha
 	$(BIN)/python bench/story_serve.py
 	$(BIN)/python bench/search.py --entries 100000 --ingest 20000
 	$(BIN)/python bench/scale.py --sources 10000  # 50,000 and --database postgres: BENCHMARKS.md
+	$(BIN)/python bench/cli.py  # --base REF: the same commands from that commit, in the same rounds
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

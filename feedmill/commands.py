@@ -3,12 +3,17 @@
 Each prints a table for people or, with ``--json``, one JSON document for scripts.
 Errors end as one line on stderr (a traceback only with ``-v``) and an exit status:
 :func:`run_command` is the one place that turns them into both.
+
+Each command imports what only it needs when it runs (the server and the scheduler for
+`run`, the HTTP client for `fetch`, the renderers for `build`, rich for tables), so that
+`check-config` and `sources` load the config and the store and little else.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -17,36 +22,25 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from feedmill.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from feedmill.clock import utc_now
 from feedmill.config import Settings, config_path, load_config
 from feedmill.errors import ConfigError, UnknownEntryError, UsageError
-from feedmill.explain import explain_entry
 from feedmill.logs import setup_logging
-from feedmill.opml_import import (
-    add_sources_to_text,
-    plan_sources,
-    refused_feeds,
-    write_config_checked,
-)
-from feedmill.pull import Puller, PullResult
-from feedmill.service import Service, install_signal_handlers, make_publisher, open_store
 from feedmill.terminal import cell, terminal_text
-from feeds import Publisher, export_static
-from feeds.opml import read_opml
-from feeds.search import SearchFeeds
-from feeds.select import Verdict
-from feeds.status import FAILING, STATES, StatusQuery, source_json, source_status, states_of
-from sources import FeedmillError, make_client
-from store import Store, StoredEntry, StoredSource, ensure_schema
-from store.database import database_problem
-from store.migrate import current_revision
+from sources.errors import FeedmillError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from feedmill.pull import PullResult
+    from feeds.publish import Publisher
+    from feeds.select import Verdict
+    from store import Store, StoredEntry, StoredSource
 
 SERVICES = ("run", "worker", "serve")
 log = logging.getLogger("feedmill")
@@ -61,6 +55,9 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "check-config":
             return _check_config(config_path(args.config), args.json)
         settings = load_config(config_path(args.config))
+        # The settings (an object or more a source) live as long as the command: out of the
+        # cycle collector's sight, they are not walked again on each of its full passes.
+        gc.freeze()
         if args.command in SERVICES:
             return run_loop(_dispatch(args, settings))
         return asyncio.run(_dispatch(args, settings))
@@ -94,6 +91,8 @@ def _describe(exc: Exception, settings: Settings | None, verbose: bool) -> str:
     """One line a person can act on."""
     if isinstance(exc, FeedmillError | RuntimeError):
         return str(exc)
+    from store.database import database_problem
+
     problem = database_problem(exc, settings.database) if settings else None
     if problem is not None:
         return str(problem)
@@ -130,6 +129,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from feedmill.service import Service, install_signal_handlers
+
     service = Service(
         settings,
         pull=args.command != "serve",
@@ -145,8 +146,22 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _open_store(settings: Settings) -> Store:
+    """The store, migrated and with the configured sources (imported here: `check-config`
+    never opens it)."""
+    from feedmill.opening import open_store
+
+    return await open_store(settings, utc_now)
+
+
+def _publisher(settings: Settings, store: Store) -> Publisher:
+    from feedmill.opening import make_publisher
+
+    return make_publisher(settings, store, utc_now)
+
+
 async def _prune(settings: Settings) -> int:
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
         removed = await store.prune_entries(utc_now())
     finally:
@@ -158,7 +173,10 @@ async def _prune(settings: Settings) -> int:
 
 
 async def _fetch(settings: Settings, source_ids: Sequence[str], as_json: bool) -> int:
-    store = await open_store(settings, utc_now)
+    from feedmill.pull import Puller
+    from sources.fetch import make_client
+
+    store = await _open_store(settings)
     try:
         sources = _chosen(await store.list_sources(), source_ids)
         fetch_settings = settings.fetch_settings()
@@ -206,6 +224,7 @@ class _Progress:
     def __init__(self, total: int, *, enabled: bool) -> None:
         self.bar: Any = None
         if enabled and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self.bar = Progress(
@@ -250,7 +269,7 @@ def _result_json(result: PullResult) -> dict[str, Any]:
 
 
 def _print_results(results: Sequence[PullResult]) -> None:
-    table = Table("source", "result", "new", "updated", "unchanged", "error", box=None)
+    table = _table("source", "result", "new", "updated", "unchanged", "error")
     for result in results:
         counts = result.counts
         table.add_row(
@@ -270,7 +289,15 @@ def _numbers(result: PullResult) -> tuple[int, int, int]:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, width=200, markup=False)
+
+
+def _table(*columns: str) -> Table:
+    from rich.table import Table
+
+    return Table(*columns, box=None)
 
 
 def _print_json(value: Any) -> None:
@@ -288,10 +315,12 @@ def _json_default(value: Any) -> Any:
 async def _sources(settings: Settings, args: argparse.Namespace) -> int:
     """One page of the active sources, failing first, with the count in each state (the
     paging is SQL, as on the status page: no listing of every source)."""
+    from feeds.status import FAILING, STATES, StatusQuery, source_json, source_status, states_of
+
     if args.state and args.state not in (*STATES, FAILING):
         raise UsageError(f"--state: one of {', '.join([*STATES, FAILING])}, not {args.state!r}")
     query = StatusQuery(state=args.state, text=args.search.strip(), page=args.page)
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
         summary = await store.source_summary(utc_now())
         size = None if args.all else args.per_page
@@ -307,7 +336,7 @@ async def _sources(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         _print_json([source_json(source_status(s, counts.get(s.id, 0), None)) for s in sources])
         return EXIT_OK
-    table = Table("id", "state", "last success", "last error", "next poll", "entries", box=None)
+    table = _table("id", "state", "last success", "last error", "next poll", "entries")
     for source in sources:
         error = f"{source.error_kind}: {source.error_message}" if source.error_kind else ""
         table.add_row(
@@ -340,9 +369,11 @@ def _when(moment: datetime | None) -> str:
 
 
 async def _build(settings: Settings, out: Path) -> int:
-    store = await open_store(settings, utc_now)
+    from feeds.export import export_static
+
+    store = await _open_store(settings)
     try:
-        publisher = make_publisher(settings, store, utc_now)
+        publisher = _publisher(settings, store)
         written = await export_static(publisher, out)
     finally:
         await store.close()
@@ -354,9 +385,9 @@ async def _build(settings: Settings, out: Path) -> int:
 async def _preview(
     settings: Settings, feed_id: str, why: bool, candidates: int, as_json: bool
 ) -> int:
-    store = await open_store(settings, utc_now)
+    store = await _open_store(settings)
     try:
-        publisher = make_publisher(settings, store, utc_now)
+        publisher = _publisher(settings, store)
         publisher.definition(feed_id)
         judged: list[tuple[StoredEntry, Verdict | None]]
         if why:
@@ -370,7 +401,7 @@ async def _preview(
         entries = [_entry_json(e) | _verdict_json(v) for e, v in judged]
         _print_json({"feed": feed_id, "entries": entries, "count": kept})
         return EXIT_OK
-    table = Table("", "date", "source", "title", *(["why"] if why else []), box=None)
+    table = _table("", "date", "source", "title", *(["why"] if why else []))
     for entry, verdict in judged:
         mark = "" if verdict is None else ("in" if verdict.included else "out")
         row: list[str | Text] = [
@@ -386,9 +417,11 @@ async def _preview(
 
 
 async def _search(settings: Settings, query: str, limit: int, as_json: bool) -> int:
-    store = await open_store(settings, utc_now)
+    from feeds.search import SearchFeeds
+
+    store = await _open_store(settings)
     try:
-        publisher = make_publisher(settings, store, utc_now)
+        publisher = _publisher(settings, store)
         search = SearchFeeds(publisher, settings.search_settings())
         page = await search.page(query, limit=max(1, min(limit, 1000)))
         titles = {i.id: i.title for i in (await publisher.source_infos()).values()}
@@ -398,7 +431,7 @@ async def _search(settings: Settings, query: str, limit: int, as_json: bool) -> 
         found = [_entry_json(e) | {"source_title": titles.get(e.source_id)} for e in page.entries]
         _print_json({"query": query, "entries": found, "more": page.next_before is not None})
         return EXIT_OK
-    table = Table("date", "source", "title", "link", box=None)
+    table = _table("date", "source", "title", "link")
     for entry in page.entries:
         table.add_row(
             entry.sort_at.strftime("%Y-%m-%d %H:%M"),
@@ -429,9 +462,11 @@ def _verdict_json(verdict: Verdict | None) -> dict[str, Any]:
 
 
 async def _explain(settings: Settings, target: str, as_json: bool) -> int:
-    store = await open_store(settings, utc_now)
+    from feedmill.explain import explain_entry
+
+    store = await _open_store(settings)
     try:
-        publisher = make_publisher(settings, store, utc_now)
+        publisher = _publisher(settings, store)
         if as_json:
             _print_json(await _explain_json(publisher, target))
             return EXIT_OK
@@ -476,6 +511,14 @@ def _check_config(path: Path, as_json: bool) -> int:
 
 
 def _import_opml(settings: Settings, path: Path, opml_file: Path) -> int:
+    from feedmill.opml_import import (
+        add_sources_to_text,
+        plan_sources,
+        refused_feeds,
+        write_config_checked,
+    )
+    from feeds.opml import read_opml
+
     try:
         content = opml_file.read_bytes()
     except OSError as exc:
@@ -494,6 +537,9 @@ def _import_opml(settings: Settings, path: Path, opml_file: Path) -> int:
 
 
 async def _db(settings: Settings, action: str) -> int:
+    from store import Store, ensure_schema
+    from store.migrate import current_revision
+
     store = Store.open(settings.database)
     try:
         if action == "upgrade":

@@ -38,6 +38,7 @@ from feedmill.clock import Clock, utc_now
 from feedmill.config import Settings
 from feedmill.failures import FailureLog
 from feedmill.metrics import Metrics, metrics_app, metrics_route
+from feedmill.opening import make_publisher, open_store
 from feedmill.pull import Puller, PullResult, log_heartbeat
 from feedmill.reload import reload_config
 from feedmill.version import feedmill_version
@@ -46,7 +47,7 @@ from feeds.model import FORMATS
 from feeds.status import ProcessInfo
 from feeds.websub import HubPinger
 from sources import FeedmillError, make_client
-from store import Store, ensure_schema
+from store import Store
 
 log = logging.getLogger("feedmill.service")
 # Entries a backlog-clustering transaction takes: small, so pulls and serving go on between.
@@ -80,23 +81,6 @@ class Heartbeats:
     async def wait_for(self, count: int) -> None:
         async with self._changed:
             await self._changed.wait_for(lambda: self.done >= count)
-
-
-async def open_store(settings: Settings, clock: Clock) -> Store:
-    """Open the database, bring its schema to this version, and sync the sources."""
-    store = Store.open(
-        settings.database,
-        tracking=settings.links.tracking_filter(),
-        stories=settings.story_settings(),
-    )
-    try:
-        async with store.setup_lock():
-            log.info("%s", await ensure_schema(store))
-            await store.sync_sources(settings.source_definitions(), clock())
-    except BaseException:
-        await store.close()
-        raise
-    return store
 
 
 class Service:
@@ -470,17 +454,6 @@ def _http_protocol(access_log: bool) -> Any:
     except ImportError:
         return "auto"
     return QuickProtocol
-
-
-def make_publisher(settings: Settings, store: Store, clock: Clock) -> Publisher:
-    return Publisher(
-        store,
-        settings.feed_definitions(),
-        settings.site(),
-        clock=clock,
-        hub=settings.websub.hub,
-        recheck=settings.http.recheck.total_seconds(),
-    )
 
 
 def make_pinger(settings: Settings, client: httpx.AsyncClient) -> HubPinger | None:

@@ -1,12 +1,17 @@
 """Curated feeds: definitions, selection rules, rendering, the HTTP app, static export."""
 
-from feeds.app import create_app
-from feeds.errors import FeedsError, UnknownFeedError
-from feeds.export import export_static
-from feeds.model import FeedDefinition, RenderedFeed, Site, SourceInfo
-from feeds.publish import Publisher
-from feeds.render import render_atom
-from feeds.select import Selector, Verdict, select_entries
+from typing import TYPE_CHECKING
+
+from sources.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from feeds.app import create_app
+    from feeds.errors import FeedsError, UnknownFeedError
+    from feeds.export import export_static
+    from feeds.model import FeedDefinition, RenderedFeed, Site, SourceInfo
+    from feeds.publish import Publisher
+    from feeds.render import render_atom
+    from feeds.select import Selector, Verdict, select_entries
 
 __all__ = [
     "FeedDefinition",
@@ -23,3 +28,18 @@ __all__ = [
     "render_atom",
     "select_entries",
 ]
+
+# Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "feeds.app": ["create_app"],
+            "feeds.errors": ["FeedsError", "UnknownFeedError"],
+            "feeds.export": ["export_static"],
+            "feeds.model": ["FeedDefinition", "RenderedFeed", "Site", "SourceInfo"],
+            "feeds.publish": ["Publisher"],
+            "feeds.render": ["render_atom"],
+            "feeds.select": ["Selector", "Verdict", "select_entries"],
+        },
+    )

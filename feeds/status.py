@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from feeds.publish import Publisher
 from store.model import SOURCE_STATES, SourceSummary, StoredSource
+
+if TYPE_CHECKING:  # `feedmill sources` uses the states and rows without the publisher
+    from feeds.publish import Publisher
 
 STATES = SOURCE_STATES
 FAILING = "failing"  # a filter: every state but ok

@@ -3,24 +3,24 @@
 Imports nothing else of feedmill's.
 """
 
-from sources.errors import ErrorKind, FeedmillError, FetchError, ParseError, SourceError
-from sources.fetch import (
-    FetchSettings,
-    default_user_agent,
-    fetch_document,
-    fetch_feed,
-    make_client,
-)
-from sources.model import Author, Enclosure, FetchResult, ParsedEntry, ParsedFeed, Validators
-from sources.netguard import AddressPolicy
-from sources.parse import parse_document
-from sources.policy import (
-    PollSettings,
-    PollState,
-    RedirectState,
-    next_poll_after_failure,
-    next_poll_after_success,
-)
+from typing import TYPE_CHECKING
+
+from sources.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sources.errors import ErrorKind, FeedmillError, FetchError, ParseError, SourceError
+    from sources.fetch import fetch_document, fetch_feed, make_client
+    from sources.model import Author, Enclosure, FetchResult, ParsedEntry, ParsedFeed, Validators
+    from sources.netguard import AddressPolicy
+    from sources.parse import parse_document
+    from sources.policy import (
+        PollSettings,
+        PollState,
+        RedirectState,
+        next_poll_after_failure,
+        next_poll_after_success,
+    )
+    from sources.settings import FetchSettings, default_user_agent
 
 __all__ = [
     "AddressPolicy",
@@ -47,3 +47,37 @@ __all__ = [
     "next_poll_after_success",
     "parse_document",
 ]
+
+# Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "sources.errors": [
+                "ErrorKind",
+                "FeedmillError",
+                "FetchError",
+                "ParseError",
+                "SourceError",
+            ],
+            "sources.fetch": ["fetch_document", "fetch_feed", "make_client"],
+            "sources.model": [
+                "Author",
+                "Enclosure",
+                "FetchResult",
+                "ParsedEntry",
+                "ParsedFeed",
+                "Validators",
+            ],
+            "sources.netguard": ["AddressPolicy"],
+            "sources.parse": ["parse_document"],
+            "sources.settings": ["FetchSettings", "default_user_agent"],
+            "sources.policy": [
+                "PollSettings",
+                "PollState",
+                "RedirectState",
+                "next_poll_after_failure",
+                "next_poll_after_success",
+            ],
+        },
+    )

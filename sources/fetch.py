@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from dataclasses import dataclass, field, replace
-from importlib import metadata
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin
 
@@ -25,46 +25,14 @@ from sources.decode import ACCEPT_ENCODING, BodyDecoder, DecodeError
 from sources.discovery import find_feed_links, looks_like_html
 from sources.errors import ErrorKind, FetchError, ParseError
 from sources.model import FetchResult, Validators
-from sources.netguard import AddressPolicy, GuardedConnector
+from sources.netguard import AddressPolicy
+from sources.settings import FetchSettings
 from sources.urls import url_problem
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
-
-
-def _version() -> str:
-    try:
-        return metadata.version("feedmill")
-    except metadata.PackageNotFoundError:  # running from a checkout that is not installed
-        return "0"
-
-
-def default_user_agent(contact: str | None = None) -> str:
-    """``feedmill/VERSION`` plus, when given, a URL where upstream admins can learn about us."""
-    suffix = f" (+{contact})" if contact else ""
-    return f"feedmill/{_version()}{suffix}"
-
-
-@dataclass(frozen=True, slots=True)
-class FetchSettings:
-    """How to talk to upstreams. Times are seconds.
-
-    ``transport``: ``aiohttp`` (the default, chosen by bench/poll.py: httpx's API over an
-    aiohttp session, with private-address blocking in its connector) or ``httpcore`` (httpx's
-    own transport; it does not block private addresses).
-    """
-
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    deadline: float = 60.0
-    max_redirects: int = 5
-    max_body_bytes: int = 15 * 1024 * 1024
-    user_agent: str = default_user_agent()
-    addresses: AddressPolicy = field(default_factory=AddressPolicy)
-    max_connections: int = 100
-    transport: str = "aiohttp"
 
 
 def make_client(
@@ -90,6 +58,28 @@ def make_client(
         transport=transport,
         limits=httpx.Limits(max_connections=settings.max_connections),
     )
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, refusing hosts whose addresses the policy blocks.
+
+    The check runs where aiohttp resolves a host before connecting, for IP literals too, so
+    it holds for every new connection, every redirect hop included.
+    """
+
+    def __init__(self, policy: AddressPolicy, **options: Any) -> None:
+        super().__init__(**options)
+        self._policy = policy
+
+    async def _resolve_host(
+        self, host: str, port: int, traces: Sequence[Any] | None = None
+    ) -> list[Any]:
+        results: list[Any] = await super()._resolve_host(host, port, traces=traces)
+        for result in results:
+            refusal = self._policy.refusal(host, str(result["host"]))
+            if refusal:
+                raise FetchError(ErrorKind.BLOCKED_ADDRESS, refusal)
+        return results
 
 
 def _aiohttp_transport(settings: FetchSettings) -> httpx.AsyncBaseTransport:

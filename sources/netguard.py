@@ -3,21 +3,16 @@
 An upstream (or a redirect it sends) may point at loopback, link-local, private or
 multicast addresses: an intranet service, a cloud metadata endpoint. :class:`AddressPolicy`
 decides from the address actually connected to, after DNS, so a public name that resolves to
-a private address is refused too. :class:`GuardedConnector` applies it inside aiohttp's
-connector, which every new connection (every redirect hop included) goes through.
+a private address is refused too. ``GuardedConnector`` (sources/fetch.py) applies it inside
+aiohttp's connector, which every new connection (every redirect hop included) goes through.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import aiohttp
-
-from sources.errors import ErrorKind, FetchError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -100,25 +95,3 @@ def is_private(ip: Address) -> bool:
         or ip.is_reserved
         or not ip.is_global
     )
-
-
-class GuardedConnector(aiohttp.TCPConnector):
-    """aiohttp's connector, refusing hosts whose addresses the policy blocks.
-
-    The check runs where aiohttp resolves a host before connecting, for IP literals too, so
-    it holds for every new connection, every redirect hop included.
-    """
-
-    def __init__(self, policy: AddressPolicy, **options: Any) -> None:
-        super().__init__(**options)
-        self._policy = policy
-
-    async def _resolve_host(
-        self, host: str, port: int, traces: Sequence[Any] | None = None
-    ) -> list[Any]:
-        results: list[Any] = await super()._resolve_host(host, port, traces=traces)
-        for result in results:
-            refusal = self._policy.refusal(host, str(result["host"]))
-            if refusal:
-                raise FetchError(ErrorKind.BLOCKED_ADDRESS, refusal)
-        return results

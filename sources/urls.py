@@ -15,8 +15,6 @@ import re
 import unicodedata
 from urllib.parse import SplitResult, urlsplit
 
-import httpx
-
 # The last label of a host that WHATWG URL parsing treats as an IPv4 number.
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 
@@ -54,6 +52,8 @@ def _authority_problem(parts: SplitResult) -> str | None:
 
 
 def _httpx_problem(url: str) -> str | None:
+    import httpx  # on first use: importing this module (the config does) stays cheap
+
     try:
         httpx.URL(url)
     except (httpx.InvalidURL, ValueError) as exc:

@@ -14,16 +14,18 @@ import importlib
 import os.path
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from store.errors import DatabaseUnavailable, StoreError
+
+if TYPE_CHECKING:  # the ORM that sqlalchemy.ext.asyncio brings loads when an engine is made
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 T = TypeVar("T")
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
@@ -99,6 +101,8 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         folder = os.path.dirname(os.path.abspath(target.database))
         if not os.path.isdir(folder):  # fail here, not inside aiosqlite's worker thread
             raise StoreError(f"cannot open the database: folder {folder} does not exist")
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     engine = create_async_engine(target, **options)
     if target.get_backend_name() == "sqlite":
         _tune_sqlite(engine.sync_engine)

@@ -170,25 +170,22 @@ class Store:
         configured = [getattr(SourceRow, name) for name in _CONFIGURED]
         async with self._writing() as conn:
             rows = (await conn.execute(select(SourceRow.id, *configured))).all()
-            stored = {row[0]: dict(zip(_CONFIGURED, row[1:], strict=True)) for row in rows}
+            stored = {row[0]: tuple(row[1:]) for row in rows}  # the _CONFIGURED columns
             # One statement each, however many sources; rows already as configured (the
             # usual start: nothing changed) are not written at all.
             new, kept, moved = [], [], []
             for definition in wanted.values():
-                values: dict[str, Any] = {
-                    "url": definition.url,
-                    "title": definition.title,
-                    "interval_seconds": int(definition.interval.total_seconds()),
-                    "active": True,
-                    **_retention_columns(definition.retention),
-                }
+                configured_now = _configured(definition)
                 before = stored.get(definition.id)
+                if before == configured_now:
+                    continue
+                values: dict[str, Any] = dict(zip(_CONFIGURED, configured_now, strict=True))
                 if before is None:
                     first = {"id": definition.id, "next_poll_at": now, "created_at": now}
                     new.append({**first, "error_count": 0, **values})
-                elif before["url"] != definition.url:
+                elif before[0] != definition.url:
                     moved.append({"_id": definition.id, "next_poll_at": now, **values})
-                elif before != values:
+                else:
                     kept.append({"_id": definition.id, **values})
             if new:
                 await conn.execute(insert(SourceRow), new)
@@ -197,7 +194,7 @@ class Store:
                     columns: dict[str, Any] = {n: bindparam(n) for n in changes[0] if n != "_id"}
                     statement = update(SourceRow).where(SourceRow.id == bindparam("_id"))
                     await conn.execute(statement.values(**columns, **extra), changes)
-            gone = {i for i, row in stored.items() if row["active"] and i not in wanted}
+            gone = {i for i, row in stored.items() if row[_ACTIVE] and i not in wanted}
             if gone:
                 await conn.execute(
                     update(SourceRow).where(SourceRow.id.in_(gone)).values(active=False)
@@ -721,6 +718,20 @@ _CONFIGURED = (
     "retain_max_age_seconds",
     "retain_max_entries",
 )
+_ACTIVE = _CONFIGURED.index("active")
+
+
+def _configured(definition: SourceDefinition) -> tuple[Any, ...]:
+    """The _CONFIGURED columns of a configured source, in that order."""
+    age = definition.retention.max_age
+    return (
+        definition.url,
+        definition.title,
+        int(definition.interval.total_seconds()),
+        True,
+        int(age.total_seconds()) if age is not None else None,
+        definition.retention.max_entries,
+    )
 
 
 def _uid_of(target: str) -> str | None:
@@ -845,14 +856,6 @@ _INGESTED_SOURCE = {
 
 
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
-
-
-def _retention_columns(retention: Retention) -> dict[str, Any]:
-    age = retention.max_age
-    return {
-        "retain_max_age_seconds": int(age.total_seconds()) if age is not None else None,
-        "retain_max_entries": retention.max_entries,
-    }
 
 
 def _retention(max_age_seconds: int | None, max_entries: int | None) -> Retention:

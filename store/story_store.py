@@ -25,26 +25,20 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, case, delete, func, null, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.model import StoredEntry, StoredStory, StoryMember, StorySummary
-from store.stories import (
-    EntryFeatures,
-    MatchKind,
-    StoryDecision,
-    StoryEntry,
-    StoryIndex,
-    StoryScore,
-    StorySettings,
-    embed_entries,
-    featurize_entries,
-)
+from store.stories.model import EntryFeatures, MatchKind, StoryDecision, StoryEntry, StoryScore
+from store.stories.settings import StorySettings
 from store.tables import Base, EntryRow, SourceRow, StoryClockRow, StoryMemberRow, StoryRow
 from store.versions import NEXT_VERSION, lock_versions
+
+if TYPE_CHECKING:  # store.stories.index (numpy) loads where an index is first built
+    from store.stories.index import StoryIndex
 
 SCORES_KEPT = 5  # candidate scores kept per member, for explain
 STORY_TEXT_LIMIT = 4000  # characters of summary/content clustering looks at
@@ -91,6 +85,8 @@ class StoryClusterer:
         seq = conn.execute(_TICK).scalar_one()
         self._touched = True
         settings = self.settings
+        from store.stories.index import StoryIndex, embed_entries, featurize_entries
+
         if self.index is None:
             self.index = StoryIndex(settings)
             self._past.clear()
@@ -140,6 +136,8 @@ class StoryClusterer:
         chunk finds its whole window. Kept across transactions while they hold at most
         BACKFILL_MEMBERS members (least recently used let go), and kept in step with every
         decision."""
+        from store.stories.index import StoryIndex
+
         size = 2 * self.settings.window.total_seconds()
         margin = self.settings.window.total_seconds()
         for chunk in sorted({self._chunk(t) for t in times if t < late}):
@@ -233,6 +231,8 @@ def _add_rows(
     rows = list(rows)
     if not rows:
         return
+    from store.stories.index import featurize_entries
+
     settings = indexes[0].settings
     if sources is None:
         sources = _story_sources(conn, sorted({row.story_id for row in rows}))

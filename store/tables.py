@@ -203,7 +203,7 @@ class StoryMemberRow(Base):
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The sentence vector (float16, unit length) when an embedder is configured (0007).
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    # store.stories.model.pack_terms of the entry (0010; None: clustered before, read again
+    # store.stories.index.pack_terms of the entry (0010; None: clustered before, read again
     # from the entry when the index is built).
     terms: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # The story clock of the transaction that last wrote the row (0010): other processes

@@ -7,10 +7,15 @@ index.py    the index tables, keeping them in step with entries, reading them
 reader.py   pages of matching entries, newest first, within a time budget
 """
 
-from store.search.evaluate import explain_match, matches
-from store.search.query import Limits, QueryError, SearchQuery, Term, parse_query, wanted_terms
-from store.search.reader import SearchTimeoutError
-from store.search.text import SearchDocument, html_text, search_document, tokens
+from typing import TYPE_CHECKING
+
+from sources.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from store.search.evaluate import explain_match, matches
+    from store.search.query import Limits, QueryError, SearchQuery, Term, parse_query, wanted_terms
+    from store.search.reader import SearchTimeoutError
+    from store.search.text import SearchDocument, html_text, search_document, tokens
 
 __all__ = [
     "Limits",
@@ -27,3 +32,22 @@ __all__ = [
     "tokens",
     "wanted_terms",
 ]
+
+# Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "store.search.evaluate": ["explain_match", "matches"],
+            "store.search.query": [
+                "Limits",
+                "QueryError",
+                "SearchQuery",
+                "Term",
+                "parse_query",
+                "wanted_terms",
+            ],
+            "store.search.reader": ["SearchTimeoutError"],
+            "store.search.text": ["SearchDocument", "html_text", "search_document", "tokens"],
+        },
+    )

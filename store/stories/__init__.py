@@ -5,16 +5,21 @@ each new entry's story; the store (store.story_store) builds it from ``story_mem
 writes its decisions back.
 """
 
-from store.stories.evaluate import BCubed, score_bcubed
-from store.stories.index import StoryIndex, embed_entries, featurize_entries
-from store.stories.model import (
-    EntryFeatures,
-    MatchKind,
-    StoryDecision,
-    StoryEntry,
-    StoryScore,
-)
-from store.stories.settings import StoryMode, StorySettings
+from typing import TYPE_CHECKING
+
+from sources.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from store.stories.evaluate import BCubed, score_bcubed
+    from store.stories.index import StoryIndex, embed_entries, featurize_entries
+    from store.stories.model import (
+        EntryFeatures,
+        MatchKind,
+        StoryDecision,
+        StoryEntry,
+        StoryScore,
+    )
+    from store.stories.settings import StoryMode, StorySettings
 
 __all__ = [
     "BCubed",
@@ -30,3 +35,21 @@ __all__ = [
     "featurize_entries",
     "score_bcubed",
 ]
+
+# Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "store.stories.evaluate": ["BCubed", "score_bcubed"],
+            "store.stories.index": ["StoryIndex", "embed_entries", "featurize_entries"],
+            "store.stories.model": [
+                "EntryFeatures",
+                "MatchKind",
+                "StoryDecision",
+                "StoryEntry",
+                "StoryScore",
+            ],
+            "store.stories.settings": ["StoryMode", "StorySettings"],
+        },
+    )

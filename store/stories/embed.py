@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-
 from store.errors import StoreError
 
 # Embedder name (the StorySettings.embedder value) -> the package that ships its weights.
@@ -59,6 +57,8 @@ def load_embedder(name: str) -> Embed:
         raise EmbedderUnavailableError(f"embedder {name!r} could not load: {error}") from error
 
     def embed(texts: Sequence[str]) -> list[bytes]:
+        import numpy as np
+
         vectors = model.encode(list(texts), batch_size=32, normalize_embeddings=True)
         return [pack_vector(v) for v in np.asarray(vectors, dtype=np.float32)]
 
@@ -66,6 +66,8 @@ def load_embedder(name: str) -> Embed:
 
 
 def pack_vector(vector: Any) -> bytes:
+    import numpy as np  # here, as below: the config asks embedder_installed without numpy
+
     array = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(array))
     if norm:
@@ -75,4 +77,6 @@ def pack_vector(vector: Any) -> bytes:
 
 def unpack_vectors(packed: Sequence[bytes]) -> Any:
     """The vectors as rows of a float32 matrix (all of one width)."""
+    import numpy as np
+
     return np.frombuffer(b"".join(packed), "<f2").astype(np.float32).reshape(len(packed), -1)

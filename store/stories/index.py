@@ -36,10 +36,22 @@ from store.stories.model import (
     StoryDecision,
     StoryEntry,
     StoryScore,
-    pack_terms,
 )
 from store.stories.settings import StoryMode, StorySettings
 from store.stories.text import NAME, NUMBER, TITLE, entry_terms, plain_text, term_hash
+
+
+def pack_terms(terms: dict[int, int]) -> bytes:
+    """{term key: flags} as bytes: the keys (uint32 LE, ascending), then their flags (uint8)."""
+    keys = sorted(terms)
+    return np.asarray(keys, "<u4").tobytes() + bytes(terms[k] for k in keys)
+
+
+def unpack_terms(packed: bytes) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint8]]:
+    count = len(packed) // 5
+    keys = np.frombuffer(packed, "<u4", count).astype(np.uint32)
+    return keys, np.frombuffer(packed, np.uint8, count, 4 * count)
+
 
 # The IDF counts this many documents more than the window holds, so that in a window of a
 # few entries a term two of them share is not taken for a common one.
@@ -195,7 +207,7 @@ class StoryIndex:
         self._published.append(features.published.timestamp())
         self.newest = max(self.newest, self._published[slot])
         self._alive.append(1)
-        keys, flags = features.keys_and_flags()
+        keys, flags = unpack_terms(features.terms)
         term_id, df, postings = self._term_id, self._df, self._postings
         terms = []
         for key in keys.tolist():
@@ -372,7 +384,7 @@ class StoryIndex:
         """Every story with a member sharing one of the entry's heaviest terms, scored by its
         best such member; matching ones first, then by score."""
         settings = self.settings
-        keys, flags = features.keys_and_flags()
+        keys, flags = unpack_terms(features.terms)
         known = [self._term_id.get(key, -1) for key in keys.tolist()]
         df = np.asarray([self._df[t] if t >= 0 else 0 for t in known], np.float64) + 1
         total = self.live + 1 + BACKGROUND_DOCUMENTS

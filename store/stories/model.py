@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import numpy as np
-import numpy.typing as npt
-
 
 @dataclass(frozen=True)
 class StoryEntry:
@@ -26,8 +23,9 @@ class StoryEntry:
 class EntryFeatures:
     """What the index keeps of an entry: enough to compare it, nothing to render it.
 
-    ``terms`` is :func:`pack_terms`'s form (what ``story_members.terms`` stores): each term's
-    32-bit key, then each term's flags (store.stories.text), in key order.
+    ``terms`` is the form of store.stories.index.pack_terms (what ``story_members.terms``
+    stores): each term's 32-bit key, then each term's flags (store.stories.text), in key
+    order.
     """
 
     uid: str
@@ -36,21 +34,6 @@ class EntryFeatures:
     link: str | None
     terms: bytes
     embedding: bytes = b""  # unit sentence vector (float16 LE) when an embedder is set
-
-    def keys_and_flags(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint8]]:
-        return unpack_terms(self.terms)
-
-
-def pack_terms(terms: dict[int, int]) -> bytes:
-    """{term key: flags} as bytes: the keys (uint32 LE, ascending), then their flags (uint8)."""
-    keys = sorted(terms)
-    return np.asarray(keys, "<u4").tobytes() + bytes(terms[k] for k in keys)
-
-
-def unpack_terms(packed: bytes) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint8]]:
-    count = len(packed) // 5
-    keys = np.frombuffer(packed, "<u4", count).astype(np.uint32)
-    return keys, np.frombuffer(packed, np.uint8, count, 4 * count)
 
 
 class MatchKind(StrEnum):

@@ -4,11 +4,13 @@ line or the position (exit status 2 from every command)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from feedmill.cli import main
+from feedmill.errors import ConfigError
 
 SOURCE = "sources:\n  - id: a\n    url: https://a.example/feed\n"
 
@@ -94,6 +96,30 @@ def test_a_merge_key_may_override(tmp_path: Path) -> None:
     from feedmill.config import parse_yaml
 
     assert parse_yaml(path.read_bytes(), "c")["fetch"] == {"interval": "1h", "jitter": 0}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sources:\n  - {id: a, url: 'https://a.example/'}\n  - id: b\n    tags: [x, y]\n",
+        "port: 8080\njitter: 0.5\non: yes\nnothing: ~\nday: 2026-12-02\nt: !!str 12\n",
+        "base: &b {x: 1, y: [a, b]}\nm: {<<: *b, y: 2}\ncopy: *b\nlist: [*b, *b]\n",
+        "1: one\n? [a, b]\n: listed\n",  # keys that are not strings: PyYAML decides
+        "s: 'quoted'\nd: \"double\\n\"\nblock: |\n  two\n  lines\nfolded: >\n  one\n",
+    ],
+)
+def test_values_are_read_as_pyyaml_reads_them(text: str) -> None:
+    """parse_yaml builds strings, lists and string-keyed mappings itself: the values must
+    be those of PyYAML's own constructor (or its error) for every kind of node."""
+    from feedmill.config import parse_yaml
+
+    try:
+        expected: Any = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        with pytest.raises(ConfigError, match="not valid YAML"):
+            parse_yaml(text.encode(), "c")
+        return
+    assert parse_yaml(text.encode(), "c") == expected
 
 
 def test_aliases_that_expand_without_bound_are_refused(

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import text
 
 from store import SchemaError, Store, ensure_schema
-from store.migrate import check, current_revision, head_revision
+from store.migrate import HEAD, check, current_revision, head_revision
 
 
 async def test_an_empty_database_is_migrated_to_head(db_url: str) -> None:
@@ -17,6 +17,11 @@ async def test_an_empty_database_is_migrated_to_head(db_url: str) -> None:
         assert "at revision" in await ensure_schema(store)  # idempotent
     finally:
         await store.close()
+
+
+def test_head_is_the_newest_migration() -> None:
+    """ensure_schema tells a database at HEAD without Alembic: HEAD must be Alembic's head."""
+    assert head_revision() == HEAD
 
 
 async def test_models_and_migrations_agree(store: Store) -> None:

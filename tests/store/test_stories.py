@@ -30,7 +30,7 @@ from store.stories.evaluate import (
     read_story_rewrites,
     read_syndicated,
 )
-from store.stories.model import pack_terms, unpack_terms
+from store.stories.index import pack_terms, unpack_terms
 from store.stories.text import NAME, NUMBER, TITLE, entry_terms, term_hash
 
 SYNDICATED = Path(__file__).resolve().parent.parent / "data" / "syndicated" / "items.json"
