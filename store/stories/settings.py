@@ -50,13 +50,16 @@ class StorySettings:
     number_weight: float = 2.0
     title_weight: float = 1.5
     time_decay: float = 0.3
+    headline_threshold: float = 0.45
+    headline_window: timedelta = timedelta(hours=12)
     max_candidates: int = 100  # members scored per entry at most (sharing its heaviest terms)
 
     def __post_init__(self) -> None:
         if self.cluster not in ("auto", "always", "never"):
             raise ValueError(f"cluster must be auto, always or never, got {self.cluster!r}")
         object.__setattr__(self, "mode", StoryMode(self.mode))
-        for name in ("near_copy_threshold", "event_threshold", "embedding_threshold"):
+        thresholds = ("near_copy_threshold", "event_threshold", "embedding_threshold")
+        for name in (*thresholds, "headline_threshold"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.merge_threshold <= 1.0:
@@ -73,5 +76,6 @@ class StorySettings:
         if self.embedder and self.embedder not in EMBEDDER_NAMES:
             known = ", ".join(sorted(EMBEDDER_NAMES))
             raise ValueError(f"embedder must be one of {known} or empty, got {self.embedder!r}")
-        if self.window <= timedelta(0):
-            raise ValueError("window must be positive")
+        for name in ("window", "headline_window"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"{name} must be positive")
