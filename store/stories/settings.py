@@ -50,7 +50,7 @@ class StorySettings:
     number_weight: float = 2.0
     title_weight: float = 1.5
     time_decay: float = 0.3
-    headline_threshold: float = 0.45
+    headline_threshold: float = 0.5
     headline_window: timedelta = timedelta(hours=12)
     max_candidates: int = 100  # members scored per entry at most (sharing its heaviest terms)
 
