@@ -8,7 +8,9 @@ each new one. Pure: the store builds it from ``story_members`` and applies its d
 A decision, in order: the same canonical link joins that story; else the entry is scored
 against the members that share its rarest terms (cosine of weighted terms, less the time
 decay; docs/dedup.md) and joins the story of the best one at the near-copy or event
-threshold; else it founds a story whose id is its own uid. A story that has a member from
+threshold; else it founds a story whose id is its own uid. Two headlines with no summary
+are scored as headlines instead: every word alike, no short-text discount, against the
+headline threshold, within the headline window. A story that has a member from
 the entry's source is never joined (by link either). An entry that joins one story and
 scores at least ``merge_threshold`` against others bridges them: they merge into the one
 with the most sources, as long as no source would have entries in two of them.

@@ -1,6 +1,7 @@
 """How stories are formed: the ``stories:`` section of the config, one frozen value.
 
-The defaults were chosen on half A of the story-rewrites set and checked on half B
+The defaults were chosen on half A of the story-rewrites set and checked on half B; the
+headline ones on the earlier half of news-dedup's stories, checked on the later half
 (bench/dedup.py; docs/dedup.md has the figures).
 """
 
@@ -33,7 +34,10 @@ class StorySettings:
     member of another source within ``window``: as a near-copy at ``near_copy_threshold``
     of the cosine, as the same event at ``event_threshold`` of the score. With an embedder,
     the event score is 0.3 of the terms' cosine plus 0.7 of the sentence vectors' cosine, less
-    the same time decay, against ``embedding_threshold``. An entry that scores at least
+    the same time decay, against ``embedding_threshold``. An entry and a member that are both
+    headlines with no summary are scored by the cosine of their terms weighing every word
+    alike (rarity only, no discount for few terms), less the time decay, against
+    ``headline_threshold``, and only within ``headline_window`` of each other. An entry that scores at least
     ``merge_threshold`` against other stories too bridges them: they merge when no source
     has entries in two (0: never).
     """
