@@ -37,9 +37,9 @@ class StorySettings:
     the same time decay, against ``embedding_threshold``. An entry and a member that are both
     headlines with no summary are scored by the cosine of their terms weighing every word
     alike (rarity only, no discount for few terms), less the time decay, against
-    ``headline_threshold``, and only within ``headline_window`` of each other. An entry that scores at least
-    ``merge_threshold`` against other stories too bridges them: they merge when no source
-    has entries in two (0: never).
+    ``headline_threshold``, and only within ``headline_window`` of each other. An entry
+    that scores at least ``merge_threshold`` against other stories too bridges them: they
+    merge when no source has entries in two (0: never).
     """
 
     cluster: str = "auto"  # auto: while a curated feed has dedupe: story; always; never
