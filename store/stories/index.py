@@ -340,19 +340,20 @@ class StoryIndex:
         best such member; matching ones first, then by score."""
         settings = self.settings
         keys, flags = features.keys_and_flags()
-        known = [self._term_id.get(key, -1) for key in keys.tolist()]
-        df = np.asarray([self._df[t] if t >= 0 else 0 for t in known], np.float64) + 1
+        term_id = self._term_id
+        known = np.asarray([term_id.get(key, -1) for key in keys.tolist()], np.intp)
+        held = known >= 0
+        mine = known[held]
+        df = np.zeros(len(known), np.float64)
+        df[held] = np.frombuffer(self._df, np.int32)[mine]
+        df += 1
         total = self.live + 1 + BACKGROUND_DOCUMENTS
         idf = _idf(total, df)
         weights = self._weight[flags] * idf
         norm = math.sqrt(float(np.dot(weights, weights)))
-        candidates = self._candidates(
-            keys.tolist(), known, weights, df, features.published.timestamp()
-        )
+        candidates = self._candidates(known, weights, df, features.published.timestamp())
         if not candidates.size or not norm:
             return []
-        held = np.asarray(known) >= 0
-        mine = np.asarray([t for t in known if t >= 0], np.intp)
         scratch = self._scratch_for(len(self._df))
         scratch[mine] = weights[held]
         starts = np.frombuffer(self._starts, np.int64)
@@ -397,8 +398,7 @@ class StoryIndex:
 
     def _candidates(
         self,
-        keys: list[int],
-        known: list[int],
+        known: npt.NDArray[np.intp],
         weights: npt.NDArray[np.float64],
         df: npt.NDArray[np.float64],
         published: float,
@@ -408,13 +408,12 @@ class StoryIndex:
         heaviest first (then by key), while their frequencies add up to at most
         ``max_candidates`` (when none does, see below); sorted slots."""
         budget = self.settings.max_candidates
-        terms = sorted(
-            (-float(weights[i]), keys[i], term, int(df[i]) - 1)
-            for i, term in enumerate(known)
-            if term >= 0 and df[i] > 1
-        )
+        shared = np.flatnonzero((known >= 0) & (df > 1))
+        shared = shared[np.argsort(-weights[shared], kind="stable")][:LOOKUP_TERMS]  # ties: key
+        counts = (df[shared] - 1).astype(int).tolist()
+        terms = list(zip(known[shared].tolist(), counts, strict=True))
         found = []
-        for _, _, term, count in terms[:LOOKUP_TERMS]:
+        for term, count in terms:
             if count > budget:
                 continue
             budget -= count
@@ -423,7 +422,7 @@ class StoryIndex:
         if not found and terms:
             # Every term is common here: the heaviest one's members, in a time band as
             # much narrower than the window as the term is more frequent than the budget.
-            _, _, term, count = terms[0]
+            term, count = terms[0]
             found.append(np.frombuffer(self._postings[term], np.int32))
             window *= self.settings.max_candidates / count
         if not found:
