@@ -15,7 +15,7 @@ The syndicated set (tests/data/syndicated: near-copies and hard negatives) is th
 regression check; news-dedup (../shared/corpus/news-dedup: 6,366 headlines, no summaries,
 broad topic labels) the large one. Its headlines are compared as headlines (every word
 alike, against ``headline_threshold`` within ``headline_window``): those two are chosen on
-one half of news-dedup (split by story, as story-rewrites is) as the best recall at
+one half of news-dedup (split by story: the earlier and the later stories) as the best recall at
 precision >= 0.95 over a grid, and reported on the other; the defaults are the choice made
 on half A. The baseline is a plain single-link TF-IDF cosine of
 title + summary (IDF over the whole set, the same-source rule, the same window). With the
@@ -65,7 +65,7 @@ GRID = {
     "title_weight": (1.5, 2.0),
     "time_decay": (0.0, 0.3),
 }
-# news-dedup: two headlines with no summary (bench/dedup.py --help has the why).
+# news-dedup: where two headlines with no summary join (the headline settings).
 HEADLINE_GRID = {
     "headline_threshold": (0.4, 0.45, 0.5, 0.55, 0.6),
     "headline_window": (timedelta(hours=6), timedelta(hours=12), timedelta(hours=36)),
