@@ -221,7 +221,7 @@ class LinksSettings(_Section):
 
 
 def _story_section(value: Any) -> Any:
-    """The ``stories:`` mapping checked for unknown keys, its window read as a duration and
+    """The ``stories:`` mapping checked for unknown keys, its windows read as durations and
     its embedder checked to be installed; pydantic then builds the StorySettings."""
     if not isinstance(value, dict):
         return value
@@ -230,8 +230,9 @@ def _story_section(value: Any) -> Any:
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     values = dict(value)
-    if "window" in values:
-        values["window"] = parse_duration(values["window"])
+    for name in ("window", "headline_window"):
+        if name in values:
+            values[name] = parse_duration(values[name])
     embedder = values.get("embedder")
     if embedder and embedder in EMBEDDER_NAMES and not embedder_installed(embedder):
         raise ValueError(

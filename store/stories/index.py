@@ -8,7 +8,9 @@ each new one. Pure: the store builds it from ``story_members`` and applies its d
 A decision, in order: the same canonical link joins that story; else the entry is scored
 against the members that share its rarest terms (cosine of weighted terms, less the time
 decay; docs/dedup.md) and joins the story of the best one at the near-copy or event
-threshold; else it founds a story whose id is its own uid. A story that has a member from
+threshold; else it founds a story whose id is its own uid. Two headlines with no summary
+are scored as headlines instead: every word alike, no short-text discount, against the
+headline threshold, within the headline window. A story that has a member from
 the entry's source is never joined (by link either). An entry that joins one story and
 scores at least ``merge_threshold`` against others bridges them: they merge into the one
 with the most sources, as long as no source would have entries in two of them.
@@ -385,46 +387,55 @@ class StoryIndex:
         best such member; matching ones first, then by score."""
         settings = self.settings
         keys, flags = unpack_terms(features.terms)
-        known = [self._term_id.get(key, -1) for key in keys.tolist()]
-        df = np.asarray([self._df[t] if t >= 0 else 0 for t in known], np.float64) + 1
+        term_id = self._term_id
+        known = np.asarray([term_id.get(key, -1) for key in keys.tolist()], np.intp)
+        held = known >= 0
+        mine = known[held]
+        df = np.zeros(len(known), np.float64)
+        df[held] = np.frombuffer(self._df, np.int32)[mine]
+        df += 1
         total = self.live + 1 + BACKGROUND_DOCUMENTS
-        weights = self._weight[flags] * _idf(total, df)
+        idf = _idf(total, df)
+        weights = self._weight[flags] * idf
         norm = math.sqrt(float(np.dot(weights, weights)))
-        candidates = self._candidates(
-            keys.tolist(), known, weights, df, features.published.timestamp()
-        )
+        candidates = self._candidates(known, weights, df, features.published.timestamp())
         if not candidates.size or not norm:
             return []
-        mine = np.asarray([t for t in known if t >= 0], np.intp)
         scratch = self._scratch_for(len(self._df))
-        scratch[mine] = weights[np.asarray(known) >= 0]
+        scratch[mine] = weights[held]
         starts = np.frombuffer(self._starts, np.int64)
         lengths = starts[candidates + 1] - starts[candidates]
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         spans = np.repeat(starts[candidates] - offsets, lengths) + np.arange(int(lengths.sum()))
         terms = np.frombuffer(self._terms, np.int32)[spans]
+        member_flags = np.frombuffer(self._flags, np.uint8)[spans]
         member_df = np.frombuffer(self._df, np.int32)[terms].astype(np.float64)
         entry_weights = scratch[terms]
-        scratch[mine] = 0.0
         member_df += entry_weights > 0  # the entry counts in the frequencies of its terms
-        member_weights = self._weight[np.frombuffer(self._flags, np.uint8)[spans]] * (
-            _idf(total, member_df)
-        )
-        dots = np.add.reduceat(member_weights * entry_weights, offsets)
-        norms = np.sqrt(np.add.reduceat(member_weights * member_weights, offsets))
-        cosines = dots / (norms * norm)
+        member_idf = _idf(total, member_df)
+        member_weights = self._weight[member_flags] * member_idf
+        cosines = _cosines(member_weights, entry_weights, offsets, norm)
         # Few terms are thin evidence (a headline with no summary): the cosine of entries
         # with fewer than SHORT_TEXT terms is scaled down.
         scarce = np.minimum(1.0, lengths / SHORT_TEXT) * min(1.0, len(known) / SHORT_TEXT)
         cosines *= np.sqrt(scarce)
         published = np.frombuffer(self._published, np.float64)[candidates]
-        window = settings.window.total_seconds()
-        apart = np.abs(published - features.published.timestamp()) / window
-        scores = cosines * (1 - settings.time_decay * apart)
+        apart = np.abs(published - features.published.timestamp())
+        decay = 1 - settings.time_decay * apart / settings.window.total_seconds()
+        scores = cosines * decay
         if settings.embedder and features.embedding:
-            blended = self._with_vectors(features.embedding, candidates, cosines)
-            scores = blended * (1 - settings.time_decay * apart)
-        return self._story_scores(features.source_id, candidates, cosines, scores)
+            scores = self._with_vectors(features.embedding, candidates, cosines) * decay
+        headlines = np.zeros(len(candidates), bool)
+        if settings.mode == StoryMode.EVENT and np.all(flags & TITLE):
+            # Two headlines with no summary: every word alike, no discount (see above).
+            # Beyond the headline window they do not match.
+            headlines = np.minimum.reduceat(member_flags & TITLE, offsets) > 0
+            scratch[mine] = idf[held]
+            plain = _cosines(member_idf, scratch[terms], offsets, float(np.linalg.norm(idf)))
+            plain *= decay * (apart <= settings.headline_window.total_seconds())
+            scores = np.where(headlines, plain, scores)
+        scratch[mine] = 0.0
+        return self._story_scores(features.source_id, candidates, cosines, scores, headlines)
 
     def _scratch_for(self, size: int) -> npt.NDArray[np.float64]:
         """A zeroed array of at least ``size`` term weights (zeroed again after use)."""
@@ -434,8 +445,7 @@ class StoryIndex:
 
     def _candidates(
         self,
-        keys: list[int],
-        known: list[int],
+        known: npt.NDArray[np.intp],
         weights: npt.NDArray[np.float64],
         df: npt.NDArray[np.float64],
         published: float,
@@ -445,13 +455,12 @@ class StoryIndex:
         heaviest first (then by key), while their frequencies add up to at most
         ``max_candidates`` (when none does, see below); sorted slots."""
         budget = self.settings.max_candidates
-        terms = sorted(
-            (-float(weights[i]), keys[i], term, int(df[i]) - 1)
-            for i, term in enumerate(known)
-            if term >= 0 and df[i] > 1
-        )
+        shared = np.flatnonzero((known >= 0) & (df > 1))
+        shared = shared[np.argsort(-weights[shared], kind="stable")][:LOOKUP_TERMS]  # ties: key
+        counts = (df[shared] - 1).astype(int).tolist()
+        terms = list(zip(known[shared].tolist(), counts, strict=True))
         found = []
-        for _, _, term, count in terms[:LOOKUP_TERMS]:
+        for term, count in terms:
             if count > budget:
                 continue
             budget -= count
@@ -460,7 +469,7 @@ class StoryIndex:
         if not found and terms:
             # Every term is common here: the heaviest one's members, in a time band as
             # much narrower than the window as the term is more frequent than the budget.
-            _, _, term, count = terms[0]
+            term, count = terms[0]
             found.append(np.frombuffer(self._postings[term], np.int32))
             window *= self.settings.max_candidates / count
         if not found:
@@ -497,6 +506,7 @@ class StoryIndex:
         candidates: npt.NDArray[np.intp],
         cosines: npt.NDArray[np.float64],
         scores: npt.NDArray[np.float64],
+        headlines: npt.NDArray[np.bool_],
     ) -> list[StoryScore]:
         """Each candidate story's best member: the stories that may match, and the best
         others up to SCORES_KEPT, matching ones first, then by score."""
@@ -506,7 +516,8 @@ class StoryIndex:
         if settings.mode == StoryMode.EVENT:
             copies = cosines >= near_copy
             values = np.where(copies, cosines, scores)
-            below = ~copies & (scores < threshold)
+            limits = np.where(headlines, settings.headline_threshold, threshold)
+            below = ~copies & (scores < limits)
         else:
             copies = np.ones(len(candidates), bool)
             values, below = cosines, cosines < near_copy
@@ -529,9 +540,12 @@ class StoryIndex:
             if i in tied_after:
                 tied = (codes == codes[i]) & (values == values[i]) & (below == below[i])
                 uid = min(self._uids[candidates[j]] for j in np.flatnonzero(tied).tolist())
-            kind, limit = (
-                (MatchKind.NEAR_COPY, near_copy) if copies[i] else (MatchKind.EVENT, threshold)
-            )
+            if copies[i]:
+                kind, limit = MatchKind.NEAR_COPY, near_copy
+            elif headlines[i]:
+                kind, limit = MatchKind.HEADLINE, settings.headline_threshold
+            else:
+                kind, limit = MatchKind.EVENT, threshold
             excluded = SAME_SOURCE if source in self._story_sources[story_id] else None
             found.append(StoryScore(story_id, kind, float(values[i]), limit, uid, excluded))
         found.sort(key=_rank)
@@ -580,6 +594,20 @@ def _class_weight(settings: StorySettings, flags: int) -> float:
     if flags & TITLE:
         weight *= settings.title_weight
     return weight
+
+
+def _cosines(
+    member_weights: npt.NDArray[np.float64],
+    entry_weights: npt.NDArray[np.float64],
+    offsets: npt.NDArray[np.int64],
+    norm: float,
+) -> npt.NDArray[np.float64]:
+    """Each candidate's cosine with the entry: its weights laid end to end from ``offsets``,
+    the entry's weight of each of those terms beside them, the entry's norm."""
+    dots = np.add.reduceat(member_weights * entry_weights, offsets)
+    norms = np.sqrt(np.add.reduceat(member_weights * member_weights, offsets))
+    cosines: npt.NDArray[np.float64] = dots / (norms * norm)
+    return cosines
 
 
 def _idf(total: float, df: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -40,6 +40,7 @@ class MatchKind(StrEnum):
     LINK = "link"
     NEAR_COPY = "near-copy"
     EVENT = "event"
+    HEADLINE = "headline"  # the same event, told by two headlines with no summary
 
 
 @dataclass(frozen=True)

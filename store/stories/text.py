@@ -71,7 +71,7 @@ def _field_terms(text: str, *, headline: bool) -> Iterable[tuple[str, int]]:
     found = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
     names_here = not (headline and _title_case(found))
     for word, start in found:
-        if word.isascii() and word.isalpha() and word.islower():  # most words: plain ones
+        if word.isascii() and word.isalnum() and word.islower():  # most words: plain ones
             if len(word) > 1 and word not in COMMON:
                 yield word, 0
             continue

@@ -262,7 +262,12 @@ def test_docs_describe_every_stories_key() -> None:
 
 def test_stories_keys_and_feed_dedupe(tmp_path: Path) -> None:
     config = with_changes(
-        stories={"mode": "event", "near_copy_threshold": 0.5, "window": "2d"},
+        stories={
+            "mode": "event",
+            "near_copy_threshold": 0.5,
+            "window": "2d",
+            "headline_window": "6h",
+        },
         sources=[
             {"id": "a", "url": "https://a.example/feed"},
             {"id": "b", "url": "https://b.example/feed"},
@@ -276,6 +281,7 @@ def test_stories_keys_and_feed_dedupe(tmp_path: Path) -> None:
         0.5,
         timedelta(days=2),
     )
+    assert story.headline_window == timedelta(hours=6)
     assert story.event_threshold == StorySettings().event_threshold
     (feed,) = settings.feed_definitions()
     assert (feed.dedupe, feed.prefer) == ("story", ("b", "a"))

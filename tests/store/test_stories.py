@@ -160,6 +160,47 @@ def test_a_copy_joins_as_a_near_copy_and_a_rewrite_as_the_same_event() -> None:
     assert not near_copy_only.assign(rewrite).joined
 
 
+def headline(uid: str, source: str, title: str, hours: float = 0) -> StoryEntry:
+    """An entry with a headline and no summary, ``hours`` after T0."""
+    return entry(uid, source, title, "", published=T0 + timedelta(hours=hours))
+
+
+def test_headlines_with_no_summary_join_as_headlines_and_other_news_stays_apart() -> None:
+    index = StoryIndex(DEFAULTS)
+    first = "Bitcoin exchange Mt. Gox files for bankruptcy protection in the US"
+    decisions = [
+        index.assign(f)
+        for f in featurize_entries(
+            [
+                headline("a", "wire", first),
+                headline("b", "cnbc", "Mt. Gox files for US bankruptcy to halt class action"),
+                headline("c", "bbc", "Sbarro pizza chain files for bankruptcy for the second time"),
+                headline("d", "ap", "Mt. Gox files for US bankruptcy protection", hours=20),
+            ],
+            DEFAULTS,
+        )
+    ]
+    joined = decisions[1]
+    assert (joined.story_id, joined.kind) == ("a", MatchKind.HEADLINE)
+    assert joined.scores[0].threshold == DEFAULTS.headline_threshold
+    assert decisions[2].story_id == "c"  # another company's bankruptcy
+    assert decisions[3].story_id == "d"  # beyond the headline window
+    wider = StoryIndex(replace(DEFAULTS, headline_window=timedelta(hours=24)))
+    later = headline("d", "ap", "Mt. Gox files for US bankruptcy protection", hours=20)
+    assert assign(wider, headline("a", "wire", first), later) == ["a", "a"]
+
+
+def test_a_headline_is_compared_with_an_entry_with_a_summary_as_any_entry() -> None:
+    index = StoryIndex(DEFAULTS)
+    assign(index, entry("a", "wire", "Lenovo to build AI servers in Tianjin"))
+    decision = index.decide(
+        featurize_entries(
+            [headline("b", "blog", "Lenovo to build AI servers in Tianjin")], DEFAULTS
+        )[0]
+    )
+    assert [s.kind for s in decision.scores] == [MatchKind.EVENT]
+
+
 def test_link_mode_joins_links_only() -> None:
     assert assign(
         StoryIndex(StorySettings(mode=StoryMode.LINK)),
@@ -248,6 +289,13 @@ def test_news_dedup_headlines_are_clustered_without_error(corpus: Path) -> None:
     assert near.recall > score_bcubed([e.uid for e in entries], gold).recall
 
 
+def test_news_dedup_headlines_meet_the_recall_reached_at_precision_095(corpus: Path) -> None:
+    entries, gold = read_news_dedup(corpus / "news-dedup" / "uci_news_aggregator_first6366.csv")
+    result = score_bcubed(cluster_labels(entries, DEFAULTS), gold)
+    assert result.precision >= 0.95
+    assert result.recall >= 0.22  # BENCHMARKS.md, issue 11: the target 0.30 is not met
+
+
 class Store:
     """What story_members keeps: every member ever assigned, under its current story."""
 
@@ -280,10 +328,15 @@ class Store:
         return again
 
 
+@pytest.mark.parametrize("headlines_only", [False, True])
 @settings(max_examples=40, deadline=None)
 @given(order=st.permutations(list(range(24))), evict_at=st.integers(0, 23))
-def test_a_rebuilt_index_decides_exactly_as_the_live_one(order: list[int], evict_at: int) -> None:
+def test_a_rebuilt_index_decides_exactly_as_the_live_one(
+    headlines_only: bool, order: list[int], evict_at: int
+) -> None:
     entries, _ = syndicated()
+    if headlines_only:  # compared as headlines (no summary)
+        entries = [replace(e, text="") for e in entries]
     spread = [replace(e, published=T0 + timedelta(hours=2 * i)) for i, e in enumerate(entries)]
     chosen = [spread[i] for i in order] + spread[24:40]
     features = featurize_entries(chosen, DEFAULTS)
@@ -347,6 +400,10 @@ def test_settings_reject_impossible_values() -> None:
         StorySettings(embedder="a-model-from-the-hub")
     with pytest.raises(ValueError, match="window"):
         StorySettings(window=timedelta(0))
+    with pytest.raises(ValueError, match="headline_window"):
+        StorySettings(headline_window=timedelta(0))
+    with pytest.raises(ValueError, match="headline_threshold"):
+        StorySettings(headline_threshold=0)
     with pytest.raises(ValueError, match="cluster"):
         StorySettings(cluster="sometimes")
     with pytest.raises(ValueError, match="time_decay"):

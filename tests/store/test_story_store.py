@@ -373,6 +373,27 @@ async def test_a_new_process_builds_its_index_from_the_members_and_decides_alike
         await again.close()
 
 
+async def test_headlines_with_no_summary_join_as_headlines_after_a_rebuild(db_url: str) -> None:
+    first = Store.open(db_url, stories=StorySettings())
+    await ensure_schema(first)
+    await first.sync_sources([source(s) for s in ("wire", "post")], T0)
+    title = "Bitcoin exchange Mt. Gox files for bankruptcy protection in the US"
+    await ingest(first, "wire", item("w1", title, "", "https://w/1", T0))
+    await first.close()
+    again = Store.open(db_url, stories=StorySettings())  # its index read from story_members
+    try:
+        copy = item(
+            "p1", "Mt. Gox files for US bankruptcy to halt class action", "", "https://p/1", T0
+        )
+        await ingest(again, "post", copy)
+        story = await again.story_of(entry_uid("post", "p1"))
+        assert story is not None and story.id == entry_uid("wire", "w1")
+        assert story.members[1].kind == "headline"
+        assert story.members[1].scores[0].threshold == StorySettings().headline_threshold
+    finally:
+        await again.close()
+
+
 async def test_a_process_catches_up_with_members_another_one_wrote(db_url: str) -> None:
     one = Store.open(db_url, stories=StorySettings())
     await ensure_schema(one)
