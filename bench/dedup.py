@@ -149,8 +149,21 @@ def rewrites(
     print(line("defaults, whole set", score(entries, gold, base)))
     for half in split:
         print(line(f"defaults, half {half}", score(*split[half], base)))
+    report_choices(entries, gold, split, base, grid, 0.97)
+
+
+def report_choices(
+    entries: list[StoryEntry],
+    gold: list[str],
+    split: dict[str, Labelled],
+    base: StorySettings,
+    grid: dict[str, Iterable[object]],
+    precision: float,
+) -> None:
+    """Settings chosen on each half (best recall at ``precision``), reported on that half,
+    on the other (held out) and on the whole set."""
     for choosing, held in (("A", "B"), ("B", "A")):
-        chosen = choose(split[choosing], base, grid, 0.97)
+        chosen = choose(split[choosing], base, grid, precision)
         print(f"  chosen on half {choosing}: {shown(chosen, grid)}")
         print(line(f"  on half {choosing} (chose)", score(*split[choosing], chosen)))
         print(line(f"  on half {held} (held out)", score(*split[held], chosen)))
@@ -215,12 +228,7 @@ def news_dedup(corpus: Path, base: StorySettings) -> None:
             settings = replace(base, headline_threshold=threshold, headline_window=hours)
             label = f"headlines at {threshold}, within {hours / timedelta(hours=1):g} h"
             print(line(label, score(entries, gold, settings)))
-    for choosing, held in (("A", "B"), ("B", "A")):
-        chosen = choose(split[choosing], base, HEADLINE_GRID, 0.95)
-        print(f"  chosen on half {choosing}: {shown(chosen, HEADLINE_GRID)}")
-        print(line(f"  on half {choosing} (chose)", score(*split[choosing], chosen)))
-        print(line(f"  on half {held} (held out)", score(*split[held], chosen)))
-        print(line("  on the whole set", score(entries, gold, chosen)))
+    report_choices(entries, gold, split, base, HEADLINE_GRID, 0.95)
 
 
 def story_halves(entries: list[StoryEntry], gold: list[str]) -> dict[str, Labelled]:
