@@ -203,14 +203,14 @@ class SchedulerSettings(_Section):
 
 
 class RetentionSettings(_Section):
-    """Issue 4: how long entries are kept; each source may override either key."""
+    """How long entries are kept; each source may override either key."""
 
     max_age: Duration | None = None
     max_entries: int | None = Field(None, ge=1, le=MAX_COUNT)
 
 
 class LinksSettings(_Section):
-    """Issue 4: canonical links (store.canonical)."""
+    """How canonical links are made: tracking parameters dropped (store.canonical)."""
 
     tracking_parameters: list[Annotated[str, Field(min_length=1)]] = list(
         DEFAULT_TRACKING_PARAMETERS
@@ -325,7 +325,7 @@ class FeedSettings(_Section):
     max_age: Duration | None = None
     min_words: int = Field(0, ge=0)
     languages: list[Annotated[str, Field(pattern=r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]] = []
-    dedupe: Literal["none", "link", "story"] = "none"  # issue 5
+    dedupe: Literal["none", "link", "story"] = "none"  # one entry per link or story
     prefer: list[str] = []
     query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
 
@@ -341,7 +341,7 @@ class FeedSettings(_Section):
 
 
 class HttpSettings(_Section):
-    """How the curated feeds are served (issue 6)."""
+    """How the curated feeds are served."""
 
     max_age: Duration = timedelta(minutes=5)
     recheck: Duration = timedelta(seconds=1)
@@ -349,7 +349,7 @@ class HttpSettings(_Section):
 
 
 class WebSubSettings(_Section):
-    """WebSub publishing (issue 6): with a hub, feeds link to it and it is pinged on change."""
+    """WebSub publishing: with a hub, feeds link to it and it is pinged on change."""
 
     hub: HttpUrl | None = None
     max_attempts: int = Field(5, ge=1, le=20)
@@ -407,7 +407,8 @@ class Settings(_Section):
     def source_definitions(self) -> list[SourceDefinition]:
         """The sources as the store keeps them; those without retention keys of their own
         share one Retention value."""
-        interval, shared = self.fetch.interval, self._retention(None)
+        interval = self.fetch.interval
+        shared = Retention(self.retention.max_age, self.retention.max_entries)
         return [
             SourceDefinition(
                 s.id,
@@ -419,10 +420,8 @@ class Settings(_Section):
             for s in self.sources
         ]
 
-    def _retention(self, source: SourceSettings | None) -> Retention:
+    def _retention(self, source: SourceSettings) -> Retention:
         """A source's own retention keys win over the global ones, key by key."""
-        if source is None:
-            return Retention(self.retention.max_age, self.retention.max_entries)
         return Retention(
             max_age=source.max_age or self.retention.max_age,
             max_entries=source.max_entries or self.retention.max_entries,

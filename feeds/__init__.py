@@ -31,15 +31,4 @@ __all__ = [
 
 # Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "feeds.app": ["create_app"],
-            "feeds.errors": ["FeedsError", "UnknownFeedError"],
-            "feeds.export": ["export_static"],
-            "feeds.model": ["FeedDefinition", "RenderedFeed", "Site", "SourceInfo"],
-            "feeds.publish": ["Publisher"],
-            "feeds.render": ["render_atom"],
-            "feeds.select": ["Selector", "Verdict", "select_entries"],
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__)

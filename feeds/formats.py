@@ -182,7 +182,7 @@ def _json_item(
         item["attachments"] = [_attachment(e.url, e.type, e.length) for e in entry.enclosures]
     if source is not None:
         item["_source"] = {"title": source.title, "url": source.link or source.url}
-    if credits:  # issue 5: the other outlets' copies of the story (dedupe)
+    if credits:  # the other outlets' copies of the story (dedupe)
         item["_feedmill"] = {
             "related": [{"title": c.title, "url": c.link} for c in credits if c.link]
         }

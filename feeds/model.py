@@ -52,7 +52,7 @@ class FeedDefinition:
     max_age: timedelta | None = None
     min_words: int = 0
     languages: tuple[str, ...] = ()
-    # Issue 5: "none", "link" (one entry per canonical link) or "story" (one per story);
+    # "none", "link" (one entry per canonical link) or "story" (one per story);
     # ``prefer`` orders sources when choosing which member represents a story.
     dedupe: str = "none"
     prefer: tuple[str, ...] = ()

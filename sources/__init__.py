@@ -50,34 +50,4 @@ __all__ = [
 
 # Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "sources.errors": [
-                "ErrorKind",
-                "FeedmillError",
-                "FetchError",
-                "ParseError",
-                "SourceError",
-            ],
-            "sources.fetch": ["fetch_document", "fetch_feed", "make_client"],
-            "sources.model": [
-                "Author",
-                "Enclosure",
-                "FetchResult",
-                "ParsedEntry",
-                "ParsedFeed",
-                "Validators",
-            ],
-            "sources.netguard": ["AddressPolicy"],
-            "sources.parse": ["parse_document"],
-            "sources.settings": ["FetchSettings", "default_user_agent"],
-            "sources.policy": [
-                "PollSettings",
-                "PollState",
-                "RedirectState",
-                "next_poll_after_failure",
-                "next_poll_after_success",
-            ],
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__)

@@ -61,34 +61,4 @@ __all__ = [
 
 # Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "store.canonical": ["TrackingFilter", "normalize_url"],
-            "store.database": ["resolve_database_url", "unavailable_reason"],
-            "store.errors": [
-                "DatabaseUnavailable",
-                "SchemaError",
-                "StoreError",
-                "UnknownSourceError",
-            ],
-            "store.identity": ["entry_key", "entry_uid"],
-            "store.migrate": ["ensure_schema", "upgrade"],
-            "store.model": [
-                "SOURCE_STATES",
-                "DocumentKey",
-                "IngestCounts",
-                "PollingUpdate",
-                "Retention",
-                "SourceChange",
-                "SourceDefinition",
-                "SourceSummary",
-                "StoredEntry",
-                "StoredSource",
-                "StoredStory",
-                "StoryMember",
-                "StorySummary",
-            ],
-            "store.store": ["Store"],
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__)

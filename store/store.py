@@ -183,7 +183,7 @@ class Store:
                 if before is None:
                     first = {"id": definition.id, "next_poll_at": now, "created_at": now}
                     new.append({**first, "error_count": 0, **values})
-                elif before[0] != definition.url:
+                elif before[_URL] != definition.url:
                     moved.append({"_id": definition.id, "next_poll_at": now, **values})
                 else:
                     kept.append({"_id": definition.id, **values})
@@ -718,7 +718,7 @@ _CONFIGURED = (
     "retain_max_age_seconds",
     "retain_max_entries",
 )
-_ACTIVE = _CONFIGURED.index("active")
+_URL, _ACTIVE = _CONFIGURED.index("url"), _CONFIGURED.index("active")
 
 
 def _configured(definition: SourceDefinition) -> tuple[Any, ...]:

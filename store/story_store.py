@@ -9,6 +9,10 @@ stories read back for curated feeds, explain and the status page.
       else catch up: members written since index.seq by other processes
       index.forget(entries this process pruned since)
       per entry, oldest first: index.evict(); decision = index.assign(features)
+        (an entry published more than a window before the newest member: a back-fill
+        index of its time decides it, loaded from story_members in chunks of two windows,
+        kept across transactions up to BACKFILL_MEMBERS; every index follows every
+        decision, and the catch-up reaches them all)
       write: founded stories, members (terms, vector, kind, scores, seq), merges
              (members relabelled, the merged-away row deleted), changed stories recounted,
              their sources' content versions bumped

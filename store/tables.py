@@ -62,7 +62,7 @@ class SourceRow(Base):
     # The first failure of the current run of failures (NULL while the source is ok).
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Polling state (issue 3): where the feed is really fetched from, a permanent redirect
+    # Polling state: where the feed is really fetched from, a permanent redirect
     # seen on consecutive polls, 410 Gone, the last body's hash, the posting-rate estimate
     # and the feed's own polling hint (RSS <ttl>, sy:update*).
     effective_url: Mapped[str | None] = mapped_column(Text)
@@ -78,7 +78,7 @@ class SourceRow(Base):
     # since the last version it saw instead of re-reading entries.
     content_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    # Issue 4: the lease of the worker pulling the source (both NULL when nobody is).
+    # The lease of the worker pulling the source (both NULL when nobody is).
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What the last pull that stored a document did.

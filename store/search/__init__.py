@@ -35,19 +35,4 @@ __all__ = [
 
 # Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "store.search.evaluate": ["explain_match", "matches"],
-            "store.search.query": [
-                "Limits",
-                "QueryError",
-                "SearchQuery",
-                "Term",
-                "parse_query",
-                "wanted_terms",
-            ],
-            "store.search.reader": ["SearchTimeoutError"],
-            "store.search.text": ["SearchDocument", "html_text", "search_document", "tokens"],
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__)

@@ -38,18 +38,4 @@ __all__ = [
 
 # Each name is imported on first use (sources/lazy.py); the type checker reads the imports above.
 if not TYPE_CHECKING:
-    __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "store.stories.evaluate": ["BCubed", "score_bcubed"],
-            "store.stories.index": ["StoryIndex", "embed_entries", "featurize_entries"],
-            "store.stories.model": [
-                "EntryFeatures",
-                "MatchKind",
-                "StoryDecision",
-                "StoryEntry",
-                "StoryScore",
-            ],
-            "store.stories.settings": ["StoryMode", "StorySettings"],
-        },
-    )
+    __getattr__, __dir__ = lazy_exports(__name__)
