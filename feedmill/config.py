@@ -232,7 +232,10 @@ def _story_section(value: Any) -> Any:
     values = dict(value)
     for name in ("window", "headline_window"):
         if name in values:
-            values[name] = parse_duration(values[name])
+            try:
+                values[name] = parse_duration(values[name])
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from exc
     embedder = values.get("embedder")
     if embedder and embedder in EMBEDDER_NAMES and not embedder_installed(embedder):
         raise ValueError(

@@ -32,6 +32,7 @@ def check(tmp_path: Path, text: str | bytes, capsys: pytest.CaptureFixture[str])
         ("fetch:\n  interval: 99999999999d\n", "fetch.interval: '99999999999d' is too long"),
         ("fetch:\n  interval: .inf\n", "fetch.interval: inf is not a duration"),
         ("fetch:\n  interval: .nan\n", "fetch.interval: nan is not a duration"),
+        ("stories:\n  headline_window: -3h\n", "stories: headline_window: '-3h' is not"),
         ("fetch:\n  interval: 1.0e+300\n", "fetch.interval: 1e+300 is too long"),
         ("retention:\n  max_age: 9999999999d\n", "retention.max_age: '9999999999d' is too long"),
         ("retention:\n  max_age: 999999999d\n", "retention.max_age: 999999999d is too long"),
